@@ -1,0 +1,33 @@
+# `make run` and `make test` create .venv on first use (Python 3.11; set PYTHON to use another).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+ARGS ?=
+
+.PHONY: run test bench results constraints clean
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	touch $@
+
+run: $(BIN)/.installed
+	$(BIN)/python -m purejaxppo.run --env CartPole-v1 $(ARGS)
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest -q tests $(ARGS)
+
+bench: $(BIN)/.installed
+	$(BIN)/python benchmarks/bench_train.py $(ARGS)
+
+results: $(BIN)/.installed
+	$(BIN)/python experiments/core_results.py $(ARGS)
+
+constraints: $(BIN)/.installed
+	$(BIN)/pip freeze --exclude-editable | grep -v '^#' > constraints.txt.new
+	{ head -n 1 constraints.txt; cat constraints.txt.new; } > constraints.txt.tmp && rm constraints.txt.new
+	mv constraints.txt.tmp constraints.txt
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,169 @@
+"""`PPOConfig`: every hyperparameter of a run, validated once, immutable.
+
+Fields fall in two groups. *Structural* fields (the env, sizes, counts, switches) decide array shapes and the
+program's structure; they are static (`pytree_node=False`) and a change recompiles. *Numeric* hyperparameters
+(learning rate, discount, coefficients) are pytree leaves: `make_train` reads them as traced values, so a config
+whose numeric leaves are arrays can be `jax.vmap`-ed over without recompiling.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import numbers
+from typing import Any
+
+import jax
+import numpy as np
+from flax import struct
+
+ACTIVATIONS = ("tanh", "relu", "gelu", "swish")
+
+
+@struct.dataclass
+class PPOConfig:
+    """Hyperparameters of one PPO run. Defaults are the classic CartPole settings (4 envs x 128 steps)."""
+
+    # --- structural (static): changing one recompiles ---
+    env: str = struct.field(pytree_node=False, default="CartPole-v1")
+    """A gymnax env id, e.g. "CartPole-v1", "Breakout-MinAtar", "Catch-bsuite"."""
+    total_timesteps: int = struct.field(pytree_node=False, default=500_000)
+    """Env steps to train for, over all envs; rounded down to whole updates."""
+    num_envs: int = struct.field(pytree_node=False, default=4)
+    """Envs stepped in parallel (vmapped)."""
+    num_steps: int = struct.field(pytree_node=False, default=128)
+    """Rollout length per env per update: a batch is num_envs * num_steps transitions."""
+    num_minibatches: int = struct.field(pytree_node=False, default=4)
+    """Minibatches the batch is split into, each epoch."""
+    update_epochs: int = struct.field(pytree_node=False, default=4)
+    """Passes over the batch per update."""
+    anneal_lr: bool = struct.field(pytree_node=False, default=True)
+    """Decay the learning rate linearly to 0 over all gradient steps."""
+    clip_value: bool = struct.field(pytree_node=False, default=True)
+    """Clip the value update like the policy ratio (with clip_eps)."""
+    norm_adv: bool = struct.field(pytree_node=False, default=True)
+    """Normalize advantages within each minibatch."""
+    hidden_sizes: tuple[int, ...] = struct.field(pytree_node=False, default=(64, 64))
+    """Widths of the MLP hidden layers (actor and critic alike)."""
+    activation: str = struct.field(pytree_node=False, default="tanh")
+    """Hidden-layer nonlinearity: one of tanh, relu, gelu, swish."""
+    shared_torso: bool = struct.field(pytree_node=False, default=False)
+    """One MLP torso with a policy head and a value head, instead of two networks."""
+
+    # --- numeric (pytree leaves): vmappable, no recompile ---
+    lr: float = 2.5e-4
+    """Adam learning rate (its initial value when anneal_lr)."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE lambda: 0 is one-step TD, 1 is Monte Carlo."""
+    clip_eps: float = 0.2
+    """Policy ratio clip range: ratio is kept within [1 - clip_eps, 1 + clip_eps]."""
+    ent_coef: float = 0.01
+    """Weight of the entropy bonus."""
+    vf_coef: float = 0.5
+    """Weight of the value loss."""
+    max_grad_norm: float = 0.5
+    """Gradients are clipped to this global norm."""
+
+    def __post_init__(self):
+        # jax rebuilds configs with tracers or placeholders as leaves (jit, vmap); only real values are checked.
+        object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        _validate(self)
+
+    @property
+    def batch_size(self) -> int:
+        """Transitions per update: num_envs * num_steps."""
+        return self.num_envs * self.num_steps
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.batch_size // self.num_minibatches
+
+    @property
+    def num_updates(self) -> int:
+        """Whole updates that fit in total_timesteps."""
+        return self.total_timesteps // self.batch_size
+
+    @classmethod
+    def for_env(cls, env: str, **overrides: Any) -> "PPOConfig":
+        """The tuned defaults for `env` (see ENV_DEFAULTS), with `overrides` on top."""
+        return cls(**{"env": env, **ENV_DEFAULTS.get(env, {}), **overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python fields, JSON-ready (numeric leaves as floats or lists)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, tuple):
+                v = list(v)
+            elif f.name in NUMERIC_FIELDS:
+                v = np.asarray(v).tolist()
+            out[f.name] = v
+        return out
+
+
+# Tuned defaults per env, used by `PPOConfig.for_env` and the CLI. CartPole uses the class defaults.
+ENV_DEFAULTS: dict[str, dict[str, Any]] = {
+    "Acrobot-v1": dict(total_timesteps=500_000, num_envs=16),
+    "MountainCar-v0": dict(total_timesteps=1_000_000, num_envs=16),
+    "Pendulum-v1": dict(
+        total_timesteps=1_000_000, num_envs=16, num_steps=128, num_minibatches=8, update_epochs=10,
+        lr=1e-3, gamma=0.95, ent_coef=0.0, clip_value=False),
+    "MountainCarContinuous-v0": dict(total_timesteps=1_000_000, num_envs=16, ent_coef=0.0),
+    **{f"{game}-MinAtar": dict(total_timesteps=10_000_000, num_envs=64, num_minibatches=8, lr=5e-3,
+                                activation="relu")
+       for game in ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders")},
+}
+
+NUMERIC_FIELDS = tuple(f.name for f in dataclasses.fields(PPOConfig) if f.metadata.get("pytree_node", True))
+STRUCTURAL_FIELDS = tuple(f.name for f in dataclasses.fields(PPOConfig) if f.name not in NUMERIC_FIELDS)
+
+
+def _concrete(value: Any) -> np.ndarray | None:
+    """`value` as a numpy array if it is a real number or array, None for tracers and placeholders."""
+    if isinstance(value, jax.core.Tracer):
+        return None
+    if isinstance(value, (numbers.Number, np.ndarray, np.generic, jax.Array)):
+        return np.asarray(value)
+    return None
+
+
+def _check(ok: bool, field: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ValueError(f"PPOConfig.{field}={value!r} is invalid: {allowed}.")
+
+
+def _validate(c: PPOConfig) -> None:
+    from purejaxppo.envs import check_env_id  # local: envs imports gymnax, config must stay light
+
+    if isinstance(c.env, str):
+        check_env_id(c.env)
+    for name in ("total_timesteps", "num_envs", "num_steps", "num_minibatches", "update_epochs"):
+        v = getattr(c, name)
+        _check(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1, name, v,
+               "must be a positive integer")
+    _check(c.batch_size % c.num_minibatches == 0, "num_minibatches", c.num_minibatches,
+           f"must divide the batch num_envs * num_steps = {c.num_envs} * {c.num_steps} = {c.batch_size}"
+           " (change num_minibatches, num_envs or num_steps)")
+    _check(c.total_timesteps >= c.batch_size, "total_timesteps", c.total_timesteps,
+           f"must be at least one batch, num_envs * num_steps = {c.batch_size}")
+    _check(len(c.hidden_sizes) >= 1 and all(isinstance(h, numbers.Integral) and h >= 1 for h in c.hidden_sizes),
+           "hidden_sizes", c.hidden_sizes, "must be one or more positive integers, e.g. (64, 64)")
+    _check(c.activation in ACTIVATIONS, "activation", c.activation, f"must be one of {', '.join(ACTIVATIONS)}")
+    for name in ("anneal_lr", "clip_value", "norm_adv", "shared_torso"):
+        _check(isinstance(getattr(c, name), (bool, np.bool_)), name, getattr(c, name), "must be True or False")
+
+    ranges = {
+        "lr": (lambda x: x > 0, "must be > 0"),
+        "gamma": (lambda x: (0 <= x) & (x <= 1), "must be in [0, 1]"),
+        "gae_lambda": (lambda x: (0 <= x) & (x <= 1), "must be in [0, 1]"),
+        "clip_eps": (lambda x: x > 0, "must be > 0"),
+        "ent_coef": (lambda x: x >= 0, "must be >= 0"),
+        "vf_coef": (lambda x: x >= 0, "must be >= 0"),
+        "max_grad_norm": (lambda x: x > 0, "must be > 0"),
+    }
+    for name, (ok, allowed) in ranges.items():
+        v = _concrete(getattr(c, name))
+        if v is not None:
+            _check(bool(np.all(np.isfinite(v) & ok(v))), name, getattr(c, name), allowed)

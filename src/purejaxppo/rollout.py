@@ -1,0 +1,68 @@
+"""Collect one batch of experience: `num_steps` steps of `num_envs` envs under the current policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+from flax import struct
+
+from purejaxppo.envs import EpisodeStatistics
+from purejaxppo.networks import ActorCritic, env_action
+
+
+@struct.dataclass
+class Transition:
+    """A time-major batch of experience; every field is `[T, B, ...]`."""
+
+    obs: jax.Array  # s_t, [T, B, obs_size]
+    action: jax.Array  # a_t as sampled (unclipped), [T, B] or [T, B, action_size]
+    log_prob: jax.Array  # log pi_old(a_t | s_t)
+    value: jax.Array  # V_old(s_t)
+    reward: jax.Array  # r_t
+    terminated: jax.Array  # the episode truly ended at t
+    done: jax.Array  # the episode ended at t: terminated or truncated (time limit)
+    next_value: jax.Array  # V_old(s_t+1), or V_old(final observation) where the episode ended at t
+    episode_return: jax.Array  # return of the episode that ended at t, else 0
+    episode_length: jax.Array  # its length, else 0
+
+
+@struct.dataclass
+class EnvCarry:
+    """The envs between steps: their states and current observations, `[B, ...]`."""
+
+    state: Any
+    obs: jax.Array
+
+
+def reset_envs(env: EpisodeStatistics, key: jax.Array, num_envs: int) -> EnvCarry:
+    obs, state = jax.vmap(env.reset)(jax.random.split(key, num_envs))
+    return EnvCarry(state, obs)
+
+
+def rollout(
+    env: EpisodeStatistics, network: ActorCritic, params: Any, carry: EnvCarry, key: jax.Array, num_steps: int
+) -> tuple[EnvCarry, Transition]:
+    """Steps the batch of envs `num_steps` times with actions sampled from the policy.
+
+    Returns the envs after the last step and the `[num_steps, num_envs]` Transition batch.
+    """
+
+    def step(carry: EnvCarry, key: jax.Array):
+        key_action, key_env = jax.random.split(key)
+        pi, value = network.apply(params, carry.obs)
+        action, log_prob = pi.sample_and_log_prob(seed=key_action)
+        keys = jax.random.split(key_env, carry.obs.shape[0])
+        obs, state, reward, terminated, truncated, info = jax.vmap(env.step)(
+            keys, carry.state, env_action(action, env.action_spec))
+        partial = (carry.obs, action, log_prob, value, reward, terminated, info["episode_done"],
+                   info["episode_return"], info["episode_length"])
+        return EnvCarry(state, obs), (partial, info["final_observation"])
+
+    carry, (partial, final_obs) = jax.lax.scan(step, carry, jax.random.split(key, num_steps))
+    obs, action, log_prob, value, reward, terminated, done, ep_return, ep_length = partial
+    # final_obs is s_t+1 itself unless the episode ended at t, when it is the pre-reset observation; evaluating V
+    # on it in one batch after the scan gives every next value the bootstrap needs.
+    next_value = network.apply(params, final_obs, method=ActorCritic.value)
+    return carry, Transition(obs, action, log_prob, value, reward, terminated, done, next_value, ep_return,
+                             ep_length)

@@ -1,0 +1,115 @@
+"""`make_train`: the whole PPO training run as one pure function `train(rng)` that `jax.jit` compiles once.
+
+    init ─► lax.scan over num_updates of update_step:
+              rollout (T steps x B envs) ─► gae ─► update (epochs x minibatches) ─► metrics
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from purejaxppo.config import PPOConfig
+from purejaxppo.envs import make_env
+from purejaxppo.gae import gae
+from purejaxppo.networks import make_network
+from purejaxppo.rollout import EnvCarry, reset_envs, rollout
+from purejaxppo.update import Batch, learning_rate, make_optimizer, update
+
+METRICS = ("episode_return", "episode_length", "num_episodes", "env_steps", "policy_loss", "value_loss",
+           "entropy", "approx_kl", "clip_fraction", "explained_variance", "learning_rate")
+
+
+@struct.dataclass
+class TrainState:
+    """Everything that carries over from one update to the next."""
+
+    params: Any
+    opt_state: optax.OptState
+    env: EnvCarry
+    key: jax.Array
+    update_count: jax.Array  # updates done so far, int32 scalar
+
+
+@struct.dataclass
+class TrainOutput:
+    """What `train(rng)` returns. Leading axis `[num_seeds]` on every array when trained on a batch of keys."""
+
+    params: Any  # the final network parameters
+    metrics: dict[str, jax.Array]  # each [num_updates] (see METRICS)
+    state: TrainState  # the final training state
+
+
+def _masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
+    """Mean of `x` where `mask`; NaN when nothing is masked in (no episode ended)."""
+    count = mask.sum()
+    return jnp.where(count > 0, jnp.sum(jnp.where(mask, x, 0)) / jnp.maximum(count, 1), jnp.nan)
+
+
+def explained_variance(values: jax.Array, returns: jax.Array) -> jax.Array:
+    """`1 - Var(R - V) / Var(R)`: 1 is a perfect critic, 0 no better than a constant; NaN when Var(R) is 0."""
+    var = jnp.var(returns)
+    return jnp.where(var > 0, 1.0 - jnp.var(returns - values) / jnp.where(var > 0, var, 1.0), jnp.nan)
+
+
+def make_train(
+    config: PPOConfig, callback: Callable[[dict[str, Any]], None] | None = None
+) -> Callable[[jax.Array], TrainOutput]:
+    """Builds `train(rng) -> TrainOutput` for `config`.
+
+    `train` is pure and jit-able; `jax.vmap(train)(keys)` trains one run per key. Given a batch of keys `[N]`
+    directly, `train` vmaps itself, and `callback` (a host function, e.g. a progress display) is called after
+    every update with that update's metrics, each of shape `[]` or `[N]`.
+    """
+    env = make_env(config.env)
+    network = make_network(config, env.action_spec)
+    tx = make_optimizer(config)
+    grad_steps_per_update = config.update_epochs * config.num_minibatches
+
+    def init(key: jax.Array) -> TrainState:
+        key_env, key_net, key = jax.random.split(key, 3)
+        envs = reset_envs(env, key_env, config.num_envs)
+        params = network.init(key_net, envs.obs)
+        return TrainState(params, tx.init(params), envs, key, jnp.int32(0))
+
+    def update_step(state: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
+        key, key_rollout, key_update = jax.random.split(state.key, 3)
+        envs, tr = rollout(env, network, state.params, state.env, key_rollout, config.num_steps)
+        advantages, returns = gae(tr.reward, tr.value, tr.next_value, tr.terminated, tr.done,
+                                  config.gamma, config.gae_lambda)
+        flat = lambda x: x.reshape((config.batch_size,) + x.shape[2:])  # [T, B, ...] -> [T * B, ...]
+        batch = Batch(*map(flat, (tr.obs, tr.action, tr.log_prob, tr.value, advantages, returns)))
+        params, opt_state, metrics = update(state.params, state.opt_state, batch, key_update, network.apply,
+                                            tx, config)
+        count = state.update_count + 1
+        metrics = {
+            **metrics,
+            "episode_return": _masked_mean(tr.episode_return, tr.done),
+            "episode_length": _masked_mean(tr.episode_length, tr.done),
+            "num_episodes": tr.done.sum(),
+            "env_steps": count * config.batch_size,
+            "explained_variance": explained_variance(tr.value, returns),
+            "learning_rate": learning_rate(config, state.update_count * grad_steps_per_update),
+        }
+        return TrainState(params, opt_state, envs, key, count), metrics
+
+    def train(rng: jax.Array) -> TrainOutput:
+        batched = rng.ndim == (1 if jax.dtypes.issubdtype(rng.dtype, jax.dtypes.prng_key) else 2)
+        init_fn, step_fn = (jax.vmap(init), jax.vmap(update_step)) if batched else (init, update_step)
+
+        def body(state, _):
+            state, metrics = step_fn(state)
+            if callback is not None:
+                jax.debug.callback(callback, metrics)
+            return state, metrics
+
+        state, metrics = jax.lax.scan(body, init_fn(rng), length=config.num_updates)
+        if batched:
+            metrics = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), metrics)  # [num_seeds, num_updates]
+        return TrainOutput(state.params, metrics, state)
+
+    return train
