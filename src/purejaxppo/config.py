@@ -167,3 +167,17 @@ def _validate(c: PPOConfig) -> None:
         v = _concrete(getattr(c, name))
         if v is not None:
             _check(bool(np.all(np.isfinite(v) & ok(v))), name, getattr(c, name), allowed)
+
+
+def field_docs() -> dict[str, str]:
+    """Each field's one-line docstring (the string literal under it in `PPOConfig`), for the CLI's --help."""
+    import ast
+    import inspect
+
+    body = ast.parse(inspect.getsource(PPOConfig)).body[0].body
+    docs = {}
+    for node, after in zip(body, body[1:]):
+        if (isinstance(node, ast.AnnAssign) and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str)):
+            docs[node.target.id] = after.value.value
+    return docs

@@ -1,0 +1,62 @@
+"""Progress of a compiled training run, shown on the host while it runs.
+
+`make_train(config, callback=Progress(...))` calls the instance after every update from inside the compiled
+program (a `jax.debug.callback`); it only does host work and redraws at most every `min_interval` seconds.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+import numpy as np
+from tqdm import tqdm
+
+
+class Progress:
+    """A progress bar on a terminal, a line every `line_interval` seconds otherwise, nothing when quiet."""
+
+    def __init__(self, total_steps: int, quiet: bool = False, stream: TextIO | None = None,
+                 min_interval: float = 0.2, line_interval: float = 5.0):
+        self.total_steps = total_steps
+        self.quiet = quiet
+        self.stream = stream or sys.stdout
+        self.interactive = self.stream.isatty()
+        self.min_interval = min_interval if self.interactive else line_interval
+        self.recent_return = float("nan")
+        self.steps = 0
+        self.bar: tqdm | None = None
+        self.start = self.last = 0.0
+
+    def start_timer(self) -> None:
+        """Marks the start of training (after compilation): steps/s counts from here."""
+        self.start = self.last = time.perf_counter()
+        if self.interactive and not self.quiet:
+            self.bar = tqdm(total=self.total_steps, unit="step", unit_scale=True, file=self.stream,
+                            dynamic_ncols=True, mininterval=self.min_interval)
+
+    def __call__(self, metrics: dict[str, Any]) -> None:
+        returns = np.asarray(metrics["episode_return"])
+        if not np.all(np.isnan(returns)):
+            self.recent_return = float(np.nanmean(returns))
+        # env_steps counts one seed; total_steps counts all of them.
+        steps = int(np.asarray(metrics["env_steps"]).ravel()[0]) * np.asarray(metrics["env_steps"]).size
+        now = time.perf_counter()
+        done = steps >= self.total_steps
+        if self.quiet or (now - self.last < self.min_interval and not done):
+            self.steps = steps
+            return
+        self.last = now
+        if self.bar is not None:
+            self.bar.update(steps - self.steps)
+            self.bar.set_postfix_str(f"return {self.recent_return:.1f}", refresh=False)
+        else:
+            rate = steps / max(now - self.start, 1e-9)
+            print(f"steps {steps:>10,}/{self.total_steps:,}  return {self.recent_return:8.1f}  "
+                  f"{rate:,.0f} steps/s", file=self.stream, flush=True)
+        self.steps = steps
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

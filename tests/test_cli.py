@@ -1,0 +1,122 @@
+"""The command line: bad input fails early and cleanly; real runs write their results and learn.
+
+Training runs go through a subprocess with a timeout, so a hang (jax 0.10.x deadlocked in vmapped multi-seed
+runs on CPU) fails the test instead of stalling CI.
+"""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from purejaxppo.run import main
+
+TIMEOUT = 420
+
+
+def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "purejaxppo.run", *args], capture_output=True, text=True,
+                          timeout=TIMEOUT, env=env, cwd=cwd)
+
+
+def read_metrics(path) -> list[dict[str, str]]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--env", "CartPol-v1"], "did you mean CartPole-v1"),
+    (["--num-minibatches", "3"], "num_minibatches=3"),
+    (["--num-envs", "3", "--num-steps", "10", "--num-minibatches", "4"], "must divide the batch"),
+    (["--lr", "-0.001"], "lr=-0.001"),
+    (["--lr", "0"], "lr=0.0"),
+    (["--gamma", "1.5"], "gamma=1.5"),
+    (["--num-seeds", "0"], "--num-seeds 0"),
+    (["--total-timesteps", "10"], "total_timesteps=10"),
+])
+def test_bad_input_exits_with_one_line_before_writing(tmp_path, capsys, args, message):
+    out = tmp_path / "out"
+    assert main([*args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("error: ") and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_refuses_to_overwrite_results(tmp_path, capsys):
+    (tmp_path / "summary.json").write_text("{}")
+    assert main(["--out", str(tmp_path)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert (tmp_path / "summary.json").read_text() == "{}"
+
+
+def test_multi_seed_run_writes_results_and_matches_single_seed_runs(tmp_path):
+    common = ["--env", "Acrobot-v1", "--total-timesteps", "16384", "--quiet"]
+    multi = run_cli(*common, "--num-seeds", "4", "--seed", "3", "--out", str(tmp_path / "multi"))
+    assert multi.returncode == 0, multi.stderr
+    single = run_cli(*common, "--seed", "5", "--out", str(tmp_path / "single"))
+    assert single.returncode == 0, single.stderr
+
+    run = tmp_path / "multi"
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "learning_curve.png", "metrics.csv",
+                                                      "summary.json"]
+    summary = json.loads((run / "summary.json").read_text())
+    config = json.loads((run / "config.json").read_text())
+    assert summary["env"] == config["env"] == "Acrobot-v1" and config["num_envs"] == 16
+    assert summary["num_seeds"] == 4 and summary["seeds"] == [3, 4, 5, 6]
+    for key in ("total_timesteps", "final_return", "final_return_per_seed", "compile_seconds", "train_seconds",
+                "steps_per_second"):
+        assert key in summary
+    num_updates = 16384 // (16 * 128)
+    rows = read_metrics(run / "metrics.csv")
+    assert len(rows) == 4 * num_updates
+    returns = np.array([float(r["episode_return"]) for r in rows]).reshape(4, num_updates)
+    last = returns[:, -1]  # 5% of 8 updates rounds up to the last one
+    np.testing.assert_allclose(summary["final_return_per_seed"], last, rtol=1e-4)
+    assert summary["final_return"] == pytest.approx(last.mean(), rel=1e-4)
+    assert summary["steps_per_second"] == pytest.approx(
+        4 * num_updates * 16 * 128 / summary["train_seconds"], rel=1e-2)
+
+    # Seed 5 inside the vmapped 4-seed run is the same run as seed 5 alone.
+    in_multi = [r for r in rows if r["seed"] == "2"]
+    alone = read_metrics(tmp_path / "single" / "metrics.csv")
+    for a, b in zip(in_multi, alone):
+        for name in ("episode_return", "value_loss", "entropy"):
+            assert float(a[name]) == pytest.approx(float(b[name]), rel=1e-4, abs=1e-6, nan_ok=True)
+
+
+def test_minatar_two_seeds_runs(tmp_path):
+    result = run_cli("--env", "Breakout-MinAtar", "--num-seeds", "2", "--total-timesteps", "32768", "--quiet",
+                     "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["num_seeds"] == 2 and len(summary["final_return_per_seed"]) == 2
+
+
+def test_progress_is_reported_when_not_quiet(tmp_path):
+    result = run_cli("--total-timesteps", "4096", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "compiled in" in result.stdout
+    assert "steps      4,096/4,096" in result.stdout and "steps/s" in result.stdout
+    assert "final return" in result.stdout
+
+
+def test_cli_defaults_solve_cartpole(tmp_path):
+    """The README's promise: `python -m purejaxppo.run --env CartPole-v1` solves it (4 seeds, 5e5 steps)."""
+    result = run_cli("--env", "CartPole-v1", "--num-seeds", "4", "--quiet", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["total_timesteps"] == 500_000
+    assert summary["final_return"] >= 475, summary
+
+
+def test_cli_defaults_learn_pendulum(tmp_path):
+    result = run_cli("--env", "Pendulum-v1", "--num-seeds", "4", "--quiet", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["total_timesteps"] <= 1_000_000
+    assert summary["final_return"] >= -300, summary
