@@ -1,0 +1,58 @@
+"""Throughput of the compiled training program: compile seconds and env steps/s, 1 and 8 seeds.
+
+    python benchmarks/bench_train.py [--env CartPole-v1] [--seeds 1 8] [--repeats 3]
+
+Uses the CLI's defaults for the env (`PPOConfig.for_env`). Compile time is jit lowering + XLA compilation; run
+time is a call of the compiled program (its median over --repeats calls), with no progress callback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+
+from purejaxppo import PPOConfig, make_train
+
+
+def measure(config: PPOConfig, num_seeds: int, repeats: int) -> dict[str, float]:
+    keys = jax.vmap(jax.random.key)(jnp.arange(num_seeds))
+    start = time.perf_counter()
+    compiled = jax.jit(make_train(config)).lower(keys).compile()
+    compile_seconds = time.perf_counter() - start
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(compiled(keys))
+        runs.append(time.perf_counter() - start)
+    run_seconds = statistics.median(runs)
+    steps = config.num_updates * config.batch_size * num_seeds
+    return dict(compile=compile_seconds, run=run_seconds, run_min=min(runs), run_max=max(runs),
+                steps_per_second=steps / run_seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="CartPole-v1")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    config = PPOConfig.for_env(args.env)
+    print(f"{args.env}: {config.num_envs} envs x {config.num_steps} steps, {config.update_epochs} epochs x "
+          f"{config.num_minibatches} minibatches, {config.num_updates * config.batch_size:,} steps per seed")
+    print(f"jax {jax.__version__} on {jax.devices()[0].platform} ({platform.processor() or platform.machine()}, "
+          f"{jax.local_device_count()} device(s))")
+    print(f"| seeds | compile s | run s (median, min-max of {args.repeats}) | env steps/s |")
+    print("|---:|---:|---:|---:|")
+    for n in args.seeds:
+        r = measure(config, n, args.repeats)
+        print(f"| {n} | {r['compile']:.1f} | {r['run']:.2f} ({r['run_min']:.2f}-{r['run_max']:.2f}) | "
+              f"{r['steps_per_second']:,.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

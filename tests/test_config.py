@@ -1,0 +1,142 @@
+"""PPOConfig: validation, immutability, derived sizes, pytree structure, env defaults, serialization."""
+
+import dataclasses
+import json
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from purejaxppo.config import ENV_DEFAULTS, PPOConfig
+
+NUMERIC = {"lr": 2.5e-4, "gamma": 0.99, "gae_lambda": 0.95, "clip_eps": 0.2, "ent_coef": 0.01, "vf_coef": 0.5,
+           "max_grad_norm": 0.5}
+
+
+def test_unknown_env_id_suggests_close_match():
+    with pytest.raises(ValueError, match="CartPole-v2") as e:
+        PPOConfig(env="CartPole-v2")
+    assert "CartPole-v1" in str(e.value)
+    assert "env" in str(e.value)
+    with pytest.raises(ValueError, match="Breakout-MinAtar"):
+        PPOConfig(env="Breakout-Minatar")
+
+
+@pytest.mark.parametrize("field,kwargs", [
+    ("num_minibatches", dict(num_envs=4, num_steps=10, num_minibatches=3)),  # 40 % 3 != 0
+    ("num_minibatches", dict(num_minibatches=0)),
+    ("lr", dict(lr=0.0)),
+    ("lr", dict(lr=-1e-3)),
+    ("lr", dict(lr=float("nan"))),
+    ("gamma", dict(gamma=1.01)),
+    ("gamma", dict(gamma=-0.1)),
+    ("gae_lambda", dict(gae_lambda=1.5)),
+    ("clip_eps", dict(clip_eps=0.0)),
+    ("clip_eps", dict(clip_eps=-0.2)),
+    ("ent_coef", dict(ent_coef=-0.01)),
+    ("vf_coef", dict(vf_coef=-1.0)),
+    ("max_grad_norm", dict(max_grad_norm=0.0)),
+    ("num_envs", dict(num_envs=0)),
+    ("num_envs", dict(num_envs=-4)),
+    ("num_envs", dict(num_envs=2.0)),
+    ("num_steps", dict(num_steps=0)),
+    ("update_epochs", dict(update_epochs=0)),
+    ("activation", dict(activation="foo")),
+    ("hidden_sizes", dict(hidden_sizes=())),
+    ("hidden_sizes", dict(hidden_sizes=(64, 0))),
+    ("total_timesteps", dict(total_timesteps=4 * 128 - 1)),  # less than one batch of 4 * 128
+    ("total_timesteps", dict(total_timesteps=0)),
+    ("anneal_lr", dict(anneal_lr="yes")),
+])
+def test_bad_value_raises_naming_field(field, kwargs):
+    with pytest.raises(ValueError) as e:
+        PPOConfig(**kwargs)
+    assert field in str(e.value)
+
+
+def test_valid_edge_values_accepted():
+    PPOConfig(gamma=1.0, gae_lambda=0.0, ent_coef=0.0, vf_coef=0.0)
+    PPOConfig(gamma=0.0, gae_lambda=1.0)
+    PPOConfig(total_timesteps=4 * 128)  # exactly one batch
+    PPOConfig(num_envs=3, num_steps=10, num_minibatches=5)
+
+
+def test_frozen():
+    cfg = PPOConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.lr = 1e-3
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.env = "Acrobot-v1"
+
+
+def test_replace_revalidates():
+    cfg = PPOConfig()
+    new = dataclasses.replace(cfg, lr=1e-3, num_envs=8)
+    assert new.lr == 1e-3 and new.num_envs == 8 and cfg.lr == 2.5e-4 and cfg.num_envs == 4
+    with pytest.raises(ValueError, match="lr"):
+        dataclasses.replace(cfg, lr=-1.0)
+    with pytest.raises(ValueError, match="num_minibatches"):
+        dataclasses.replace(cfg, num_minibatches=3)  # 4 * 128 = 512 not divisible by 3
+    with pytest.raises(ValueError, match="CartPole-v1"):
+        dataclasses.replace(cfg, env="CartPole-v2")
+
+
+def test_size_properties():
+    cfg = PPOConfig(num_envs=8, num_steps=32, num_minibatches=4, total_timesteps=10_000)
+    assert cfg.batch_size == 256
+    assert cfg.minibatch_size == 64
+    assert cfg.num_updates == 39  # 10_000 // 256, rounded down
+    default = PPOConfig()
+    assert (default.batch_size, default.minibatch_size, default.num_updates) == (512, 128, 500_000 // 512)
+
+
+def test_hidden_sizes_list_becomes_tuple():
+    cfg = PPOConfig(hidden_sizes=[32, 32])
+    assert cfg.hidden_sizes == (32, 32) and isinstance(cfg.hidden_sizes, tuple)
+    hash(jax.tree.structure(cfg))  # static fields must be hashable
+
+
+def test_numeric_fields_are_the_pytree_leaves():
+    cfg = PPOConfig()
+    leaves = jax.tree.leaves(cfg)
+    assert len(leaves) == 7
+    assert sorted(leaves) == sorted(NUMERIC.values())
+    # structural fields are static aux data: configs differing only there have different treedefs
+    assert jax.tree.structure(cfg) != jax.tree.structure(PPOConfig(num_envs=8))
+    assert jax.tree.structure(cfg) == jax.tree.structure(PPOConfig(lr=1e-3))
+    doubled = jax.tree.map(lambda x: x * 0.5, cfg)
+    assert doubled.lr == cfg.lr * 0.5 and doubled.num_envs == cfg.num_envs and doubled.env == cfg.env
+
+
+def test_numeric_leaves_can_be_traced_and_vmapped():
+    lrs = jnp.array([1e-4, 2e-4, 3e-4])
+    cfgs = jax.tree.map(lambda x: jnp.full((3,), x), PPOConfig())
+    cfgs = dataclasses.replace(cfgs, lr=lrs)
+    out = jax.vmap(lambda c: c.lr * c.gamma + c.num_envs)(cfgs)
+    assert jnp.allclose(out, lrs * 0.99 + 4)
+    assert float(jax.jit(lambda c: c.clip_eps * 2)(PPOConfig())) == pytest.approx(0.4)
+
+
+def test_for_env_applies_defaults_and_overrides_win():
+    cfg = PPOConfig.for_env("Pendulum-v1")
+    assert cfg.env == "Pendulum-v1"
+    for k, v in ENV_DEFAULTS["Pendulum-v1"].items():
+        assert getattr(cfg, k) == v
+    assert (cfg.num_envs, cfg.lr, cfg.gamma, cfg.clip_value, cfg.update_epochs) == (16, 1e-3, 0.95, False, 10)
+    over = PPOConfig.for_env("Pendulum-v1", lr=3e-4, num_envs=8, clip_value=True)
+    assert (over.lr, over.num_envs, over.clip_value) == (3e-4, 8, True)
+    assert over.gamma == 0.95  # the other env defaults still apply
+    # an env without tuned defaults gets the class defaults
+    assert PPOConfig.for_env("Catch-bsuite") == PPOConfig(env="Catch-bsuite")
+    with pytest.raises(ValueError, match="CartPole-v1"):
+        PPOConfig.for_env("CartPole-v2")
+
+
+@pytest.mark.parametrize("cfg", [PPOConfig(), PPOConfig.for_env("Pendulum-v1"),
+                                 PPOConfig.for_env("Breakout-MinAtar", hidden_sizes=(128, 32), shared_torso=True)],
+                         ids=["default", "pendulum", "minatar"])
+def test_to_dict_round_trips(cfg):
+    d = cfg.to_dict()
+    assert set(d) == {f.name for f in dataclasses.fields(PPOConfig)}
+    assert PPOConfig(**d) == cfg
+    assert PPOConfig(**json.loads(json.dumps(d))) == cfg  # JSON-ready

@@ -1,0 +1,139 @@
+"""The env layer: every gymnax env through make_env, episode statistics, truncation and auto-reset."""
+
+import gymnax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from purejaxppo.envs import make_env
+
+DOWNLOADS = "MNISTBandit-bsuite"  # fetches MNIST on creation
+ENV_IDS = [e for e in gymnax.registered_envs if e != DOWNLOADS]
+
+
+def _zero_actions(env, n):
+    spec = env.action_spec
+    if spec.discrete:
+        return jnp.zeros((n,), jnp.int32)
+    return jnp.zeros((n,) + spec.shape, jnp.float32)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_reset_and_step_a_vmapped_batch(env_id):
+    env = make_env(env_id)
+    spec = env.action_spec
+    assert isinstance(spec.discrete, bool)
+    if spec.discrete:
+        assert spec.num_actions >= 2 and spec.size == spec.num_actions
+    else:
+        assert len(spec.shape) >= 1 and spec.size == int(np.prod(spec.shape))
+        assert len(spec.low) == len(spec.high) == spec.size
+        assert all(lo < hi for lo, hi in zip(spec.low, spec.high))
+
+    @jax.jit
+    def reset_and_step(key):
+        k_reset, k_step = jax.random.split(key)
+        obs0, state = jax.vmap(env.reset)(jax.random.split(k_reset, 2))
+        out = jax.vmap(env.step)(jax.random.split(k_step, 2), state, _zero_actions(env, 2))
+        return obs0, out
+
+    obs0, (obs, state, reward, terminated, truncated, info) = reset_and_step(jax.random.PRNGKey(0))
+    for o in (obs0, obs, info["final_observation"]):
+        assert o.dtype == jnp.float32
+        assert o.shape == (2, env.observation_size)
+        assert np.all(np.isfinite(np.asarray(o)))
+    assert reward.dtype == jnp.float32 and reward.shape == (2,)
+    assert terminated.dtype == jnp.bool_ and terminated.shape == (2,)
+    assert truncated.dtype == jnp.bool_ and truncated.shape == (2,)
+    assert info["episode_done"].shape == (2,)
+    np.testing.assert_array_equal(np.asarray(info["episode_done"]), np.asarray(terminated | truncated))
+
+
+def test_mnist_bandit_works_or_raises_value_error():
+    try:
+        env = make_env(DOWNLOADS)
+    except ValueError as e:
+        assert DOWNLOADS in str(e)
+    else:
+        obs, _ = env.reset(jax.random.PRNGKey(0))
+        assert obs.dtype == jnp.float32 and obs.shape == (env.observation_size,)
+
+
+def test_unknown_env_id_suggests_close_match():
+    with pytest.raises(ValueError, match="CartPole-v1"):
+        make_env("CartPole-v2")
+    with pytest.raises(ValueError, match="Pendulum-v1"):
+        make_env("pendulum-v1")
+
+
+def _run(env, action, num_steps, seed=0):
+    """One env stepped num_steps times with a fixed action under lax.scan."""
+
+    @jax.jit
+    def go(key):
+        key_reset, key = jax.random.split(key)
+        obs, state = env.reset(key_reset)
+
+        def step(carry, key):
+            state, obs = carry
+            next_obs, state, reward, terminated, truncated, info = env.step(key, state, action)
+            return (state, next_obs), {**info, "obs": obs, "next_obs": next_obs, "reward": reward,
+                                       "terminated": terminated, "truncated": truncated}
+
+        return jax.lax.scan(step, (state, obs), jax.random.split(key, num_steps))[1]
+
+    return jax.tree.map(np.asarray, go(jax.random.PRNGKey(seed)))
+
+
+def test_episode_statistics_cartpole():
+    tr = _run(make_env("CartPole-v1"), jnp.int32(0), 100)
+    np.testing.assert_array_equal(tr["reward"], 1.0)
+    since_last_end, steps, episodes = 0.0, 0, 0
+    for t in range(100):
+        since_last_end += float(tr["reward"][t])
+        steps += 1
+        if tr["episode_done"][t]:
+            episodes += 1
+            assert tr["episode_return"][t] == since_last_end
+            assert tr["episode_length"][t] == steps
+            assert tr["episode_return"][t] == tr["episode_length"][t]  # reward 1 per step
+            assert tr["terminated"][t]  # pole falls long before the 500-step limit
+            since_last_end, steps = 0.0, 0
+        else:
+            assert tr["episode_return"][t] == 0 and tr["episode_length"][t] == 0
+    assert episodes >= 3  # always pushing left ends an episode in ~10 steps
+
+
+def test_pendulum_truncates_at_200_steps():
+    tr = _run(make_env("Pendulum-v1"), jnp.zeros((1,), jnp.float32), 450)
+    done_steps = np.flatnonzero(tr["episode_done"])
+    np.testing.assert_array_equal(done_steps, [199, 399])
+    assert not tr["terminated"].any()
+    np.testing.assert_array_equal(np.flatnonzero(tr["truncated"]), [199, 399])
+    np.testing.assert_array_equal(tr["episode_length"][done_steps], [200, 200])
+    # episode_return is the sum of the episode's rewards
+    np.testing.assert_allclose(tr["episode_return"][199], tr["reward"][:200].sum(), rtol=1e-4)
+    np.testing.assert_allclose(tr["episode_return"][399], tr["reward"][200:400].sum(), rtol=1e-4)
+    # auto-reset: at the end the returned obs is the next episode's first, final_observation the ended one's last
+    for t in done_steps:
+        assert not np.allclose(tr["final_observation"][t], tr["next_obs"][t])
+        np.testing.assert_array_equal(tr["obs"][t + 1], tr["next_obs"][t])
+    not_done = ~tr["episode_done"]
+    np.testing.assert_array_equal(tr["final_observation"][not_done], tr["next_obs"][not_done])
+    # the ended episode's last observation continues its dynamics: cos^2 + sin^2 = 1 and |theta_dot| <= 8
+    last = tr["final_observation"][199]
+    np.testing.assert_allclose(last[0] ** 2 + last[1] ** 2, 1.0, rtol=1e-5)
+    assert abs(last[2]) <= 8.0
+
+
+def test_continuous_action_reshaped_for_scalar_box():
+    """Pendulum's Box has shape (1,); a policy's [1]-vector action must step the env like the raw gymnax call."""
+    env = make_env("Pendulum-v1")
+    key = jax.random.PRNGKey(3)
+    obs, state = env.reset(key)
+    action = jnp.array([1.5], jnp.float32)
+    obs1, _, r1, *_ = env.step(key, state, action)
+    raw_obs, _, raw_r, *_ = env.env.env.step(key, state.env_state, action, env.env.params)
+    np.testing.assert_allclose(np.asarray(obs1), np.asarray(raw_obs).ravel(), rtol=1e-6)
+    np.testing.assert_allclose(float(r1), float(raw_r), rtol=1e-6)
