@@ -27,11 +27,11 @@ from purejaxppo.train import METRICS, make_train
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m purejaxppo.run", description="Train PPO on a gymnax environment.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--env", default="CartPole-v1", help="gymnax env id")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the first run; run i uses seed + i")
-    parser.add_argument("--num-seeds", type=int, default=1, help="seeds trained at once in one vmapped program")
+        prog="python -m purejaxppo.run", description="Train PPO on a gymnax environment.")
+    parser.add_argument("--env", default="CartPole-v1", help="gymnax env id (default CartPole-v1)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first run; run i uses seed + i (default 0)")
+    parser.add_argument("--num-seeds", type=int, default=1,
+                        help="seeds trained at once in one vmapped program (default 1)")
     parser.add_argument("--out", type=Path, default=None, help="output directory (default runs/<env>-<time>/)")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
     config_args = parser.add_argument_group("PPO hyperparameters (default: the env's tuned value)")
@@ -94,13 +94,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     metrics = {k: np.asarray(output.metrics[k]) for k in METRICS}
     per_seed = final_returns(metrics["episode_return"])
+    final = float(np.nanmean(per_seed)) if not np.all(np.isnan(per_seed)) else float("nan")
     summary = {
         "env": config.env,
         "total_timesteps": config.total_timesteps,
         "env_steps_per_seed": config.num_updates * config.batch_size,
         "num_seeds": args.num_seeds,
         "seeds": seeds,
-        "final_return": _json_float(np.nanmean(per_seed) if not np.all(np.isnan(per_seed)) else np.nan),
+        "final_return": _json_float(final),
         "final_return_per_seed": [_json_float(r) for r in per_seed],
         "compile_seconds": round(compile_seconds, 3),
         "train_seconds": round(train_seconds, 3),
@@ -116,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
     spread = f" ± {np.nanstd(per_seed):.1f} (std over seeds)" if args.num_seeds > 1 else ""
-    print(f"final return {summary['final_return']}{spread}, mean of the last 5% of updates")
+    print(f"final return {final:.1f}{spread}, mean of the last 5% of updates")
     print(f"train {train_seconds:.1f} s, {summary['steps_per_second']:,.0f} env steps/s; results in {out}/")
     return 0
 
