@@ -81,8 +81,9 @@ def test_multi_seed_run_writes_results_and_matches_single_seed_runs(tmp_path):
     assert summary["steps_per_second"] == pytest.approx(
         4 * num_updates * 16 * 128 / summary["train_seconds"], rel=1e-2)
 
+    assert [r["seed"] for r in rows[::num_updates]] == ["3", "4", "5", "6"]
     # Seed 5 inside the vmapped 4-seed run is the same run as seed 5 alone.
-    in_multi = [r for r in rows if r["seed"] == "2"]
+    in_multi = [r for r in rows if r["seed"] == "5"]
     alone = read_metrics(tmp_path / "single" / "metrics.csv")
     for a, b in zip(in_multi, alone):
         for name in ("episode_return", "value_loss", "entropy"):
@@ -101,7 +102,7 @@ def test_progress_is_reported_when_not_quiet(tmp_path):
     result = run_cli("--total-timesteps", "4096", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "compiled in" in result.stdout
-    assert "steps      4,096/4,096" in result.stdout and "steps/s" in result.stdout
+    assert "update 8/8  steps      4,096/4,096" in result.stdout and "steps/s" in result.stdout
     assert "final return" in result.stdout
 
 
@@ -120,3 +121,46 @@ def test_cli_defaults_learn_pendulum(tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["total_timesteps"] <= 1_000_000
     assert summary["final_return"] >= -300, summary
+
+
+def test_sweep_runs_the_product_grid_and_ranks_it(tmp_path):
+    result = run_cli("--total-timesteps", "5120", "--num-seeds", "3", "--sweep", "lr=1e-4,1e-3",
+                     "--sweep", "ent-coef=0,0.01", "--quiet", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "4 configs x 3 seeds" in result.stdout
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["num_configs"] == 4 and summary["swept"] == ["lr", "ent_coef"]
+    configs = summary["configs"]
+    assert sorted((c["hyperparams"]["lr"], c["hyperparams"]["ent_coef"]) for c in configs) == [
+        (1e-4, 0.0), (1e-4, 0.01), (1e-3, 0.0), (1e-3, 0.01)]
+    means = [c["final_return"] for c in configs]
+    assert means == sorted(means, reverse=True)  # ranked, best first
+    for c in configs:
+        assert c["final_return"] == pytest.approx(np.mean(c["final_return_per_seed"]), rel=1e-3)
+        low, high = c["ci95"]
+        assert low <= c["final_return"] <= high
+    assert summary["final_return"] == configs[0]["final_return"]
+
+    rows = read_metrics(tmp_path / "metrics.csv")
+    assert list(rows[0])[:5] == ["config", "seed", "update", "lr", "ent_coef"]
+    assert len(rows) == 4 * 3 * 10
+    # The printed table lists the configurations in the ranked order.
+    table = result.stdout[result.stdout.index("rank"):]
+    best = configs[0]["hyperparams"]
+    assert table.splitlines()[1].split()[:3] == ["1", f"{best['lr']:g}", f"{best['ent_coef']:g}"]
+
+
+@pytest.mark.parametrize("sweep, message", [
+    ("num_envs=4,8", "structural"),
+    ("hidden_sizes=32,64", "structural"),
+    ("lr=1e-4,-1", "lr=-1.0"),
+    ("lr", "NAME=V1,V2"),
+    ("lr=fast", "NAME=V1,V2"),
+    ("learning_rate=1e-4", "not a PPOConfig field"),
+])
+def test_bad_sweep_exits_before_writing(tmp_path, capsys, sweep, message):
+    out = tmp_path / "out"
+    assert main(["--sweep", sweep, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not out.exists()

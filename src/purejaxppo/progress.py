@@ -17,9 +17,10 @@ from tqdm import tqdm
 class Progress:
     """A progress bar on a terminal, a line every `line_interval` seconds otherwise, nothing when quiet."""
 
-    def __init__(self, total_steps: int, quiet: bool = False, stream: TextIO | None = None,
-                 min_interval: float = 0.2, line_interval: float = 5.0):
-        self.total_steps = total_steps
+    def __init__(self, num_updates: int, batch_size: int, num_runs: int = 1, quiet: bool = False,
+                 stream: TextIO | None = None, min_interval: float = 0.2, line_interval: float = 5.0):
+        self.num_updates, self.batch_size, self.num_runs = num_updates, batch_size, num_runs
+        self.total_steps = num_updates * batch_size * num_runs
         self.quiet = quiet
         self.stream = stream or sys.stdout
         self.interactive = self.stream.isatty()
@@ -40,8 +41,8 @@ class Progress:
         returns = np.asarray(metrics["episode_return"])
         if not np.all(np.isnan(returns)):
             self.recent_return = float(np.nanmean(returns))
-        # env_steps counts one seed; total_steps counts all of them.
-        steps = int(np.asarray(metrics["env_steps"]).ravel()[0]) * np.asarray(metrics["env_steps"]).size
+        update = int(np.asarray(metrics["env_steps"]).ravel()[0]) // self.batch_size  # same in every run
+        steps = update * self.batch_size * self.num_runs
         now = time.perf_counter()
         done = steps >= self.total_steps
         if self.quiet or (now - self.last < self.min_interval and not done):
@@ -50,11 +51,13 @@ class Progress:
         self.last = now
         if self.bar is not None:
             self.bar.update(steps - self.steps)
-            self.bar.set_postfix_str(f"return {self.recent_return:.1f}", refresh=False)
+            self.bar.set_postfix_str(f"update {update}/{self.num_updates}, return {self.recent_return:.1f}",
+                                     refresh=False)
         else:
             rate = steps / max(now - self.start, 1e-9)
-            print(f"steps {steps:>10,}/{self.total_steps:,}  return {self.recent_return:8.1f}  "
-                  f"{rate:,.0f} steps/s", file=self.stream, flush=True)
+            print(f"update {update:>{len(str(self.num_updates))}}/{self.num_updates}  steps {steps:>10,}/"
+                  f"{self.total_steps:,}  return {self.recent_return:8.1f}  {rate:,.0f} steps/s",
+                  file=self.stream, flush=True)
         self.steps = steps
 
     def close(self) -> None:

@@ -1,8 +1,10 @@
-"""The command line: `python -m purejaxppo.run --env CartPole-v1 [--num-seeds N] [--<any config field> V]`.
+"""The command line: `python -m purejaxppo.run --env CartPole-v1 [--num-seeds N] [--sweep NAME=V1,V2]
+[--<any config field> V]`.
 
-Trains PPO with the env's tuned defaults (`PPOConfig.for_env`), all seeds in one compiled, vmapped program, and
-writes config.json, metrics.csv, learning_curve.png and summary.json to `--out` (default runs/<env>-<time>/).
-Bad input exits with status 2 and one line on stderr, before anything compiles or is written.
+Trains PPO with the env's tuned defaults (`PPOConfig.for_env`): every configuration of the sweep grid with every
+seed in one compiled, vmapped program split over all devices (and hosts), or one run split over the devices with
+--data-parallel. Writes config.json, metrics.csv, learning_curve.png and summary.json to `--out` (default
+runs/<env>-<time>/). Bad input exits with status 2 and one line on stderr, before anything compiles or is written.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from purejaxppo.config import PPOConfig, field_docs
+from purejaxppo.distributed import initialize_distributed
 from purejaxppo.progress import Progress
-from purejaxppo.report import final_returns, plot_learning_curve, write_metrics_csv
-from purejaxppo.train import METRICS, make_train
+
+# purejaxppo.parallel, .report and .sweep import gymnax, which computes on import: main() imports them after
+# joining a multi-host program, which must come first.
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +37,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seeds trained at once in one vmapped program (default 1)")
     parser.add_argument("--out", type=Path, default=None, help="output directory (default runs/<env>-<time>/)")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
+    parser.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2,...",
+                        help="sweep a numeric hyperparameter (repeatable: the product grid is trained, every "
+                             "configuration with every seed, in one compiled program)")
+    parallel = parser.add_argument_group("devices and hosts")
+    parallel.add_argument("--data-parallel", action="store_true",
+                          help="split one run's envs over the local devices (num_envs must divide evenly)")
+    parallel.add_argument("--coordinator", metavar="HOST:PORT",
+                          help="multi-host: address of process 0's coordinator service")
+    parallel.add_argument("--num-processes", type=int, help="multi-host: number of processes")
+    parallel.add_argument("--process-id", type=int, help="multi-host: this process's index, 0 to N-1")
+    parallel.add_argument("--distributed", action="store_true",
+                          help="multi-host, with the coordinator and process ids read from the cluster's "
+                               "environment (SLURM, Open MPI, Kubernetes)")
     config_args = parser.add_argument_group("PPO hyperparameters (default: the env's tuned value)")
     docs = field_docs()
     for f in dataclasses.fields(PPOConfig):
@@ -57,6 +73,21 @@ def config_from_args(args: argparse.Namespace) -> PPOConfig:
     return PPOConfig.for_env(args.env, **overrides)
 
 
+def parse_sweeps(specs: Sequence[str]) -> dict[str, list[float]]:
+    """`["lr=1e-4,3e-4", "ent_coef=0,0.01"]` -> `{"lr": [1e-4, 3e-4], "ent_coef": [0.0, 0.01]}`."""
+    grid = {}
+    for spec in specs:
+        name, sep, values = spec.partition("=")
+        name = name.strip().replace("-", "_")
+        try:
+            if not sep or not name:
+                raise ValueError
+            grid[name] = [float(v) for v in values.split(",")]
+        except ValueError:
+            raise ValueError(f"--sweep {spec!r} is invalid: write NAME=V1,V2,... e.g. --sweep lr=1e-4,3e-4") from None
+    return grid
+
+
 def output_dir(out: Path | None, env: str) -> Path:
     """Where results go; refuses a directory that already holds files, so nothing saved is overwritten."""
     out = out or Path("runs") / f"{env}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -67,63 +98,60 @@ def output_dir(out: Path | None, env: str) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.distributed or args.coordinator is not None:
+        initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+    from purejaxppo.parallel import DataParallelRun
+    from purejaxppo.report import plot_learning_curves, ranked_table, summary, write_metrics_csv, write_summary
+    from purejaxppo.sweep import Sweep, check_grid
+
     try:
         if args.num_seeds < 1:
             raise ValueError(f"--num-seeds {args.num_seeds} is invalid: must be at least 1")
         config = config_from_args(args)
-        out = output_dir(args.out, config.env)
-        total_steps = config.num_updates * config.batch_size * args.num_seeds
-        progress = Progress(total_steps, quiet=args.quiet)
-        train = make_train(config, callback=progress)
+        grid = check_grid(config, parse_sweeps(args.sweep))
+        if args.data_parallel and (grid or args.num_seeds > 1):
+            raise ValueError("--data-parallel trains one run: use it without --sweep and --num-seeds")
+        writer = jax.process_index() == 0  # with several processes, process 0 reports and writes
+        out = output_dir(args.out, config.env) if writer else None
+        num_runs = args.num_seeds * int(np.prod([len(v) for v in grid.values()]))
+        progress = Progress(config.num_updates, config.batch_size, num_runs, quiet=args.quiet or not writer)
+        if args.data_parallel:
+            job = DataParallelRun(config, args.seed, progress)
+        else:
+            job = Sweep(config, args.num_seeds, args.seed, progress, **grid)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
-    seeds = list(range(args.seed, args.seed + args.num_seeds))
-    keys = jax.vmap(jax.random.key)(jnp.asarray(seeds))  # run i is exactly the single run with seed + i
-    print(f"PPO on {config.env}: {config.num_envs} envs x {config.num_steps} steps, {config.num_updates} updates, "
-          f"{args.num_seeds} seed{'s' if args.num_seeds > 1 else ''} on {jax.devices()[0].platform}", flush=True)
-    start = time.perf_counter()
-    compiled = jax.jit(train).lower(keys).compile()
-    compile_seconds = time.perf_counter() - start
-    print(f"compiled in {compile_seconds:.1f} s", flush=True)
+    say = print if writer else (lambda *a, **k: None)
+    runs = f"{num_runs} run{'s' if num_runs > 1 else ''}" + (
+        f" ({num_runs // args.num_seeds} configs x {args.num_seeds} seeds)" if grid else "")
+    say(f"PPO on {config.env}: {config.num_envs} envs x {config.num_steps} steps, {config.num_updates} updates, "
+        f"{runs} on {len(jax.devices())} {jax.devices()[0].platform} device(s)", flush=True)
+    say(f"compiled in {job.compile():.1f} s", flush=True)
     progress.start_timer()
-    output = jax.block_until_ready(compiled(keys))
-    train_seconds = time.perf_counter() - progress.start
+    result = job.run()
     progress.close()
+    if not writer:
+        return 0
 
-    metrics = {k: np.asarray(output.metrics[k]) for k in METRICS}
-    per_seed = final_returns(metrics["episode_return"])
-    final = float(np.nanmean(per_seed)) if not np.all(np.isnan(per_seed)) else float("nan")
-    summary = {
-        "env": config.env,
-        "total_timesteps": config.total_timesteps,
-        "env_steps_per_seed": config.num_updates * config.batch_size,
-        "num_seeds": args.num_seeds,
-        "seeds": seeds,
-        "final_return": _json_float(final),
-        "final_return_per_seed": [_json_float(r) for r in per_seed],
-        "compile_seconds": round(compile_seconds, 3),
-        "train_seconds": round(train_seconds, 3),
-        "steps_per_second": round(total_steps / train_seconds, 1),
-        "device": str(jax.devices()[0]),
-        "jax_version": jax.__version__,
-    }
+    info = summary(result, device=str(jax.devices()[0]), num_devices=len(jax.devices()),
+                   num_processes=jax.process_count(), data_parallel=args.data_parallel, jax_version=jax.__version__)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps({**config.to_dict(), "seeds": seeds}, indent=2) + "\n")
-    write_metrics_csv(out / "metrics.csv", metrics)
-    plot_learning_curve(out / "learning_curve.png", metrics["env_steps"][0], metrics["episode_return"],
-                        f"PPO on {config.env}")
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "config.json").write_text(json.dumps(
+        {**config.to_dict(), "seeds": result.seeds.tolist(), "sweep": grid}, indent=2) + "\n")
+    write_metrics_csv(out / "metrics.csv", result)
+    plot_learning_curves(out / "learning_curve.png", result, f"PPO on {config.env}")
+    write_summary(out / "summary.json", info)
 
-    spread = f" ± {np.nanstd(per_seed):.1f} (std over seeds)" if args.num_seeds > 1 else ""
-    print(f"final return {final:.1f}{spread}, mean of the last 5% of updates")
-    print(f"train {train_seconds:.1f} s, {summary['steps_per_second']:,.0f} env steps/s; results in {out}/")
+    if grid:
+        print(ranked_table(result))
+    else:
+        per_seed = result.final_returns[0]
+        spread = f" ± {np.nanstd(per_seed):.1f} (std over seeds)" if args.num_seeds > 1 else ""
+        print(f"final return {result.summary()[0]['final_return']:.1f}{spread}, mean of the last 5% of updates")
+    print(f"train {result.train_seconds:.1f} s, {info['steps_per_second']:,.0f} env steps/s; results in {out}/")
     return 0
-
-
-def _json_float(x: float) -> float | None:
-    return None if np.isnan(x) else round(float(x), 3)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -56,23 +56,28 @@ def explained_variance(values: jax.Array, returns: jax.Array) -> jax.Array:
     return jnp.where(var > 0, 1.0 - jnp.var(returns - values) / jnp.where(var > 0, var, 1.0), jnp.nan)
 
 
-def make_train(
-    config: PPOConfig, callback: Callable[[dict[str, Any]], None] | None = None
-) -> Callable[[jax.Array], TrainOutput]:
-    """Builds `train(rng) -> TrainOutput` for `config`.
+class Trainer(NamedTuple):
+    """The two pure functions a training run is made of, for one config and one seed."""
 
-    `train` is pure and jit-able; `jax.vmap(train)(keys)` trains one run per key. Given a batch of keys `[N]`
-    directly, `train` vmaps itself, and `callback` (a host function, e.g. a progress display) is called after
-    every update with that update's metrics, each of shape `[]` or `[N]`.
+    init: Callable[[jax.Array], TrainState]  # key -> initial state
+    update_step: Callable[[TrainState], tuple[TrainState, dict[str, jax.Array]]]  # one update and its metrics
+
+
+def make_trainer(config: PPOConfig, env_sharding: Callable[[Any], Any] | None = None) -> Trainer:
+    """`init` and `update_step` for `config`. Its numeric fields may be tracers (a vmapped sweep).
+
+    `env_sharding`, if given, is applied to the `[num_envs, ...]` env batch after every reset and rollout (a
+    sharding constraint that spreads the envs over devices; see `purejaxppo.parallel`).
     """
     env = make_env(config.env)
     network = make_network(config, env.action_spec)
     tx = make_optimizer(config)
     grad_steps_per_update = config.update_epochs * config.num_minibatches
+    place = env_sharding or (lambda envs: envs)
 
     def init(key: jax.Array) -> TrainState:
         key_env, key_net, key = jax.random.split(key, 3)
-        envs = reset_envs(env, key_env, config.num_envs)
+        envs = place(reset_envs(env, key_env, config.num_envs))
         params = network.init(key_net, envs.obs)
         return TrainState(params, tx.init(params), envs, key, jnp.int32(0))
 
@@ -95,19 +100,50 @@ def make_train(
             "explained_variance": explained_variance(tr.value, returns),
             "learning_rate": learning_rate(config, state.update_count * grad_steps_per_update),
         }
-        return TrainState(params, opt_state, envs, key, count), metrics
+        return TrainState(params, opt_state, place(envs), key, count), metrics
+
+    return Trainer(init, update_step)
+
+
+def scan_updates(
+    update_step: Callable[[TrainState], tuple[TrainState, dict[str, jax.Array]]],
+    state: TrainState,
+    num_updates: int,
+    callback: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[TrainState, dict[str, jax.Array]]:
+    """`num_updates` update steps as one `lax.scan`; metrics stacked on a new leading axis `[num_updates]`.
+
+    `callback`, if given, is called on the host with each update's metrics as they are computed.
+    """
+
+    def body(state, _):
+        state, metrics = update_step(state)
+        if callback is not None:
+            jax.debug.callback(callback, metrics)
+        return state, metrics
+
+    return jax.lax.scan(body, state, length=num_updates)
+
+
+def make_train(
+    config: PPOConfig,
+    callback: Callable[[dict[str, Any]], None] | None = None,
+    env_sharding: Callable[[Any], Any] | None = None,
+) -> Callable[[jax.Array], TrainOutput]:
+    """Builds `train(rng) -> TrainOutput` for `config`.
+
+    `train` is pure and jit-able; `jax.vmap(train)(keys)` trains one run per key. Given a batch of keys `[N]`
+    directly, `train` vmaps itself, and `callback` (a host function, e.g. a progress display) is called after
+    every update with that update's metrics, each of shape `[]` or `[N]`. `env_sharding`: see `make_trainer`.
+    """
+    trainer = make_trainer(config, env_sharding)
 
     def train(rng: jax.Array) -> TrainOutput:
         batched = rng.ndim == (1 if jax.dtypes.issubdtype(rng.dtype, jax.dtypes.prng_key) else 2)
-        init_fn, step_fn = (jax.vmap(init), jax.vmap(update_step)) if batched else (init, update_step)
-
-        def body(state, _):
-            state, metrics = step_fn(state)
-            if callback is not None:
-                jax.debug.callback(callback, metrics)
-            return state, metrics
-
-        state, metrics = jax.lax.scan(body, init_fn(rng), length=config.num_updates)
+        init, update_step = trainer.init, trainer.update_step
+        if batched:
+            init, update_step = jax.vmap(init), jax.vmap(update_step)
+        state, metrics = scan_updates(update_step, init(rng), config.num_updates, callback)
         if batched:
             metrics = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), metrics)  # [num_seeds, num_updates]
         return TrainOutput(state.params, metrics, state)

@@ -1,0 +1,96 @@
+"""Spreading training over devices and hosts with `jax.sharding` (a Mesh and NamedShardings under jit).
+
+Two kinds of parallelism:
+- many independent runs (configurations x seeds): their flat `[runs]` axis is split over every device of every
+  process (`runs_mesh`, `shard_rows`, `gather`); no run talks to another, so each device's share is computed
+  exactly as it would be alone;
+- one large run (`make_data_parallel_train`): its `num_envs` envs are split over the devices and XLA's SPMD
+  partitioner runs each device's share of the rollout and the minibatch gradients, then sums the gradient
+  across devices in an all-reduce: the gradient of the mean loss over the whole minibatch, so parameters stay
+  identical (replicated) on every device and equal a one-device run's up to float rounding.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Sequence
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from purejaxppo.config import PPOConfig
+from purejaxppo.results import SweepResult
+from purejaxppo.train import TrainOutput, make_train
+
+
+def runs_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """A one-axis mesh named "runs" over `devices` (default: every device of every process)."""
+    return Mesh(np.asarray(devices if devices is not None else jax.devices()), ("runs",))
+
+
+def pad_rows(tree: Any, multiple: int) -> Any:
+    """Pads every leaf's leading axis to a multiple of `multiple` by repeating its first row."""
+    def pad(x):
+        extra = -x.shape[0] % multiple
+        return np.concatenate([x, np.repeat(x[:1], extra, axis=0)]) if extra else x
+    return jax.tree.map(pad, tree)
+
+
+def shard_rows(tree: Any, mesh: Mesh) -> Any:
+    """Host (numpy) arrays -> global jax arrays split along their leading axis over the mesh's "runs" axis.
+
+    Every process passes the same full arrays and contributes the rows of its own devices.
+    """
+    sharding = NamedSharding(mesh, PartitionSpec("runs"))
+    return jax.tree.map(lambda x: jax.make_array_from_callback(x.shape, sharding, lambda index: x[index]), tree)
+
+
+def gather(tree: Any) -> Any:
+    """Global jax arrays -> full numpy arrays on every process."""
+    if jax.process_count() > 1:
+        return multihost_utils.process_allgather(tree, tiled=True)
+    return jax.device_get(tree)
+
+
+def make_data_parallel_train(
+    config: PPOConfig,
+    devices: Sequence[jax.Device] | None = None,
+    callback: Callable[[dict[str, Any]], None] | None = None,
+) -> Callable[[jax.Array], TrainOutput]:
+    """`make_train(config)` for one run whose envs are split evenly over `devices` (default: all local ones).
+
+    Returns a jitted `train(rng)`; raises ValueError when `num_envs` does not divide over the devices.
+    """
+    devices = list(devices if devices is not None else jax.local_devices())
+    if config.num_envs % len(devices):
+        raise ValueError(f"PPOConfig.num_envs={config.num_envs} is invalid for data parallelism: must be a "
+                         f"multiple of the {len(devices)} devices")
+    envs = NamedSharding(Mesh(np.asarray(devices), ("envs",)), PartitionSpec("envs"))
+    replicated = NamedSharding(envs.mesh, PartitionSpec())
+    shard_envs = lambda tree: jax.lax.with_sharding_constraint(tree, envs)
+    return jax.jit(make_train(config, callback, env_sharding=shard_envs), in_shardings=replicated)
+
+
+class DataParallelRun:
+    """One run whose envs are split over the local devices, behind `Sweep`'s compile()/run() interface."""
+
+    def __init__(self, config: PPOConfig, seed: int = 0, callback: Callable | None = None):
+        self.config, self.seeds = config, np.asarray([seed])
+        self.program = make_data_parallel_train(config, callback=callback)
+        self.key = jax.random.key(seed)
+        self.compiled, self.compile_seconds = None, 0.0
+
+    def compile(self) -> float:
+        start = time.perf_counter()
+        self.compiled = self.program.lower(self.key).compile()
+        self.compile_seconds = time.perf_counter() - start
+        return self.compile_seconds
+
+    def run(self) -> SweepResult:
+        start = time.perf_counter()
+        out = jax.device_get(jax.block_until_ready(self.compiled(self.key)))
+        one_run = lambda x: np.asarray(x)[None, None]  # [1 config, 1 seed, ...]
+        return SweepResult(self.config, {}, self.seeds, jax.tree.map(one_run, out.metrics),
+                           jax.tree.map(one_run, out.params), self.compile_seconds, time.perf_counter() - start)

@@ -1,0 +1,347 @@
+"""Sweeps: a grid of numeric hyperparameters x seeds as ONE compiled program, equal run by run to single runs.
+
+Every expensive piece (a compile costs seconds on CPU) is made once per module: the 3 lr x 8 seeds sweep and the
+single-run references it is compared with.
+"""
+
+import dataclasses
+import logging
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.stats
+
+from purejaxppo import SweepResult
+from purejaxppo.config import NUMERIC_FIELDS, PPOConfig
+from purejaxppo.stats import mean_ci95
+from purejaxppo.sweep import Sweep, sweep
+from purejaxppo.train import METRICS, make_train
+
+pytestmark = pytest.mark.timeout(300)  # a hang (jax has deadlocked in vmapped CPU runs) fails instead
+
+BASE = PPOConfig(env="CartPole-v1", total_timesteps=512 * 5)  # 4 envs x 128 steps: 5 updates
+LRS = (1e-4, 3e-4, 1e-3)
+NUM_SEEDS = 8
+SEED = 0
+COMPARED = ("episode_return", "value_loss", "policy_loss", "entropy", "approx_kl")
+
+
+def _close(actual, desired, err_msg=""):
+    np.testing.assert_allclose(np.asarray(actual), np.asarray(desired), rtol=1e-4, atol=1e-5, equal_nan=True,
+                               err_msg=err_msg)
+
+
+def _compile_records(records, fun="sweep_program"):
+    """One record per XLA compilation of `fun` (jax also logs tracing and lowering, each mentioning it)."""
+    return [r for r in records
+            if fun in r.getMessage() and r.getMessage().startswith("Finished XLA compilation")]
+
+
+def _lowering_records(records, fun="sweep_program"):
+    return [r for r in records if fun in r.getMessage() and r.getMessage().startswith("Compiling")]
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+@pytest.fixture(scope="module")
+def lr_sweep():
+    """sweep(BASE, 8 seeds, lr=3 values) with a callback, and every jax log record emitted while it ran, with
+    jax_log_compiles on (restored afterwards)."""
+    calls = []
+    handler = _ListHandler()
+    jax_logger = logging.getLogger("jax")
+    old_level = jax_logger.level
+    previous = jax.config.jax_log_compiles
+    jax.config.update("jax_log_compiles", True)
+    jax_logger.addHandler(handler)
+    jax_logger.setLevel(logging.DEBUG)
+    try:
+        result = sweep(BASE, NUM_SEEDS, SEED, callback=lambda m: calls.append(jax.tree.map(np.array, m)),
+                       lr=list(LRS))
+    finally:
+        jax_logger.removeHandler(handler)
+        jax_logger.setLevel(old_level)
+        jax.config.update("jax_log_compiles", previous)
+    return result, handler.records, calls
+
+
+_single_cache = {}
+
+
+def single_run(config: PPOConfig, seed: int):
+    """The reference: one plain jitted run of `config` with jax.random.key(seed) (cached per lr and seed)."""
+    key = (config, seed)
+    if key not in _single_cache:
+        _single_cache[key] = jax.device_get(jax.jit(make_train(config))(jax.random.key(seed)))
+    return _single_cache[key]
+
+
+# --- one compile --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def log_compiles():
+    previous = jax.config.jax_log_compiles
+    jax.config.update("jax_log_compiles", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_log_compiles", previous)
+
+
+def test_sweep_compiles_once(lr_sweep, log_compiles, caplog):
+    result, records, _ = lr_sweep
+    assert result.metrics["episode_return"].shape == (3, NUM_SEEDS, 5)
+    # 3 configurations x 8 seeds = 24 runs, one XLA compilation (logged at WARNING with jax_log_compiles)
+    compiles = _compile_records(records)
+    assert len(compiles) == 1, [r.getMessage() for r in compiles]
+    assert compiles[0].levelno == logging.WARNING
+    assert len(_lowering_records(records)) == 1
+    assert "float32[24]" in _lowering_records(records)[0].getMessage()  # all 24 runs in the one program
+
+    # the counting would see a second compilation: a different total_timesteps is a new program
+    caplog.set_level(logging.WARNING, logger="jax")
+    other = sweep(dataclasses.replace(BASE, total_timesteps=512 * 2), 2, lr=list(LRS))
+    assert other.metrics["episode_return"].shape == (3, 2, 2)
+    assert len(_compile_records(records + caplog.records)) == 2
+    assert len(_compile_records(caplog.records)) == 1
+
+
+# --- each run of the sweep is the single run ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("c, s", [(0, 0), (1, 0), (2, 0), (1, 5), (2, 7)])
+def test_each_sweep_run_equals_the_single_run(lr_sweep, c, s):
+    result, _, _ = lr_sweep
+    config = result.config_at(c)
+    assert config.lr == LRS[c] and dataclasses.replace(config, lr=BASE.lr) == BASE
+    single = single_run(config, SEED + s)
+    for name in COMPARED:
+        _close(result.metrics[name][c, s], single.metrics[name], err_msg=f"{name} of config {c}, seed {s}")
+    jax.tree.map(lambda a, b: _close(a[c, s], b), result.params, single.params)
+
+
+def test_sweep_runs_differ(lr_sweep):
+    """The comparisons above are not vacuous: lrs and seeds give different runs."""
+    result, _, _ = lr_sweep
+    loss = result.metrics["value_loss"]
+    assert not np.allclose(loss[0, 0], loss[2, 0], rtol=1e-3)
+    assert not np.allclose(loss[1, 0], loss[1, 5], rtol=1e-3)
+    # the learning rate each configuration ran with (its first update is un-annealed)
+    np.testing.assert_allclose(result.metrics["learning_rate"][:, :, 0],
+                               np.repeat(np.asarray(LRS)[:, None], NUM_SEEDS, 1), rtol=1e-6)
+
+
+# --- SweepResult --------------------------------------------------------------------------------------------
+
+
+def test_sweep_result_shapes(lr_sweep):
+    result, _, _ = lr_sweep
+    assert isinstance(result, SweepResult)
+    assert set(result.metrics) == set(METRICS)
+    for name, x in result.metrics.items():
+        assert x.shape == (3, NUM_SEEDS, BASE.num_updates), name
+    assert result.num_configs == 3
+    assert list(result.hyperparams) == ["lr"]
+    np.testing.assert_array_equal(result.hyperparams["lr"], LRS)
+    np.testing.assert_array_equal(result.seeds, np.arange(SEED, SEED + NUM_SEEDS))
+    assert result.final_returns.shape == (3, NUM_SEEDS)
+    reference = jax.eval_shape(make_train(BASE), jax.random.key(0)).params
+    assert jax.tree.structure(result.params) == jax.tree.structure(reference)
+    for leaf, ref in zip(jax.tree.leaves(result.params), jax.tree.leaves(reference)):
+        assert leaf.shape == (3, NUM_SEEDS) + ref.shape
+    # env_steps counts each run's own steps
+    np.testing.assert_array_equal(result.metrics["env_steps"][1, 3], 512 * np.arange(1, 6))
+
+
+def test_summary_ranked_with_student_t_interval(lr_sweep):
+    result, _, _ = lr_sweep
+    rows = result.summary()
+    assert sorted(r["config"] for r in rows) == [0, 1, 2]
+    finals = [r["final_return"] for r in rows]
+    assert all(np.isfinite(finals))
+    assert finals == sorted(finals, reverse=True)
+    for row in rows:
+        c = row["config"]
+        assert row["hyperparams"] == {"lr": LRS[c]}
+        # final return of a 5-update run: the last update's mean episode return (ceil(5 * 5%) = 1 update)
+        per_seed = result.metrics["episode_return"][c, :, -1].astype(np.float64)
+        assert np.all(np.isfinite(per_seed))
+        np.testing.assert_allclose(row["final_return_per_seed"], per_seed, rtol=1e-12)
+        mean = per_seed.mean()
+        low, high = scipy.stats.t.interval(0.95, len(per_seed) - 1, loc=mean, scale=scipy.stats.sem(per_seed))
+        np.testing.assert_allclose(row["final_return"], mean, rtol=1e-9)
+        np.testing.assert_allclose(row["ci95"], [low, high], rtol=1e-9)
+        assert low < mean < high
+
+
+def test_summary_ranks_configs_without_a_finished_episode_last():
+    """Hand-made results: NaN (no episode ended) ranks last, not first; one finite seed has no interval."""
+    episode_return = np.array([
+        [[1.0, 10.0], [2.0, 20.0]],  # config 0: per seed 10, 20
+        [[np.nan, np.nan], [np.nan, np.nan]],  # config 1: no episode ended
+        [[5.0, 30.0], [5.0, np.nan]],  # config 2: 30 and NaN -> one finite seed
+        [[0.0, 40.0], [0.0, 44.0]],  # config 3: 40, 44
+    ])
+    result = SweepResult(config=BASE, hyperparams={"lr": np.array([1e-4, 2e-4, 3e-4, 4e-4])}, seeds=np.arange(2),
+                         metrics={"episode_return": episode_return}, params={})
+    np.testing.assert_array_equal(result.final_returns, [[10, 20], [np.nan, np.nan], [30, np.nan], [40, 44]])
+    rows = result.summary()
+    assert [r["config"] for r in rows] == [3, 2, 0, 1]
+    assert [r["hyperparams"]["lr"] for r in rows] == [4e-4, 3e-4, 1e-4, 2e-4]
+    assert rows[0]["final_return"] == 42.0
+    half = 12.706204736174707 * math.sqrt(8) / math.sqrt(2)  # t_{0.975, 1} * std([40, 44]) / sqrt(2)
+    assert rows[0]["ci95"] == [pytest.approx(42 - half), pytest.approx(42 + half)]
+    assert rows[1]["final_return"] == 30.0 and all(math.isnan(v) for v in rows[1]["ci95"])
+    assert math.isnan(rows[3]["final_return"]) and all(math.isnan(v) for v in rows[3]["ci95"])
+
+
+def test_mean_ci95_known_numbers():
+    # [1, 2, 3, 4]: mean 2.5, sample std sqrt(5/3), t_{0.975, 3} = 3.182446305284263 (a t table)
+    mean, low, high = mean_ci95(np.array([1.0, 2.0, 3.0, 4.0]))
+    half = 3.182446305284263 * math.sqrt(5 / 3) / math.sqrt(4)
+    assert mean == pytest.approx(2.5)
+    assert (low, high) == (pytest.approx(2.5 - half, rel=1e-12), pytest.approx(2.5 + half, rel=1e-12))
+    assert (low, high) == pytest.approx((0.4457397432391215, 4.554260256760879))
+    # NaNs (updates where no episode ended) are dropped: [1, nan, 3] is the sample [1, 3]
+    mean, low, high = mean_ci95(np.array([1.0, np.nan, 3.0]))
+    half = 12.706204736174707 * math.sqrt(2) / math.sqrt(2)
+    assert (mean, low, high) == pytest.approx((2.0, 2.0 - half, 2.0 + half))
+
+
+def test_mean_ci95_one_sample_has_no_interval():
+    mean, low, high = mean_ci95(np.array([7.0]))
+    assert mean == 7.0 and math.isnan(low) and math.isnan(high)
+    mean, low, high = mean_ci95(np.array([np.nan, 5.0]))
+    assert mean == 5.0 and math.isnan(low) and math.isnan(high)
+    assert all(math.isnan(v) for v in mean_ci95(np.array([np.nan])))
+
+
+# --- the product grid ---------------------------------------------------------------------------------------
+
+
+def test_product_grid_is_configuration_major():
+    config = dataclasses.replace(BASE, total_timesteps=512)  # one update
+    lrs, ents = (1e-4, 1e-3), (0.0, 0.5)
+    result = sweep(config, 2, 3, lr=list(lrs), ent_coef=list(ents))
+    assert result.num_configs == 4 and list(result.hyperparams) == ["lr", "ent_coef"]
+    np.testing.assert_array_equal(result.hyperparams["lr"], [1e-4, 1e-4, 1e-3, 1e-3])  # lr varies slowest
+    np.testing.assert_array_equal(result.hyperparams["ent_coef"], [0.0, 0.5, 0.0, 0.5])
+    assert result.config_at(1) == dataclasses.replace(config, lr=1e-4, ent_coef=0.5)
+    assert result.config_at(2) == dataclasses.replace(config, lr=1e-3, ent_coef=0.0)
+    for name, x in result.metrics.items():
+        assert x.shape == (4, 2, 1), name
+    # configuration c really trained with lr[c]
+    np.testing.assert_allclose(result.metrics["learning_rate"][:, :, 0], [[1e-4] * 2, [1e-4] * 2, [1e-3] * 2,
+                                                                          [1e-3] * 2], rtol=1e-6)
+    # ... and with ent_coef[c]: configuration 3 (lr 1e-3, ent_coef 0.5), seed 4, is the single run of that config
+    single = single_run(result.config_at(3), 3 + 1)
+    for name in COMPARED:
+        _close(result.metrics[name][3, 1], single.metrics[name], err_msg=name)
+    jax.tree.map(lambda a, b: _close(a[3, 1], b), result.params, single.params)
+    # which configuration 2 (ent_coef 0) is not: the comparison tells the ent_coefs apart
+    with pytest.raises(AssertionError):
+        _close(result.metrics["approx_kl"][2, 1], single.metrics["approx_kl"])
+
+    # the rows the program is fed: one per run, configuration-major, every numeric field
+    rows, keys = Sweep(config, 2, 3, lr=list(lrs), ent_coef=list(ents)).rows
+    assert set(rows) == set(NUMERIC_FIELDS)
+    np.testing.assert_allclose(np.asarray(rows["lr"])[:8], np.float32([1e-4] * 4 + [1e-3] * 4))
+    np.testing.assert_allclose(np.asarray(rows["ent_coef"])[:8], np.float32([0, 0, .5, .5] * 2))
+    np.testing.assert_allclose(np.asarray(rows["gamma"])[:8], np.float32([config.gamma] * 8))
+    expected_keys = jax.random.key_data(jax.vmap(jax.random.key)(jnp.array([3, 4] * 4)))
+    np.testing.assert_array_equal(np.asarray(keys)[:8], np.asarray(expected_keys))
+
+
+# --- errors -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("grid", [dict(num_envs=[4, 8]), dict(hidden_sizes=[(32,), (64, 64)]),
+                                  dict(env=["CartPole-v1", "Acrobot-v1"]), dict(num_steps=[64])])
+def test_structural_field_cannot_be_swept(grid):
+    name = next(iter(grid))
+    with pytest.raises(ValueError) as e:
+        sweep(BASE, 2, **grid)
+    message = str(e.value)
+    assert f"cannot sweep {name}" in message
+    assert "structural" in message and "changes array shapes" in message
+    assert "lr" in message  # lists what can be swept
+
+
+@pytest.mark.parametrize("name", ["learning_rate", "foo"])
+def test_unknown_field_cannot_be_swept(name):
+    with pytest.raises(ValueError, match=f"cannot sweep {name}: not a PPOConfig field"):
+        sweep(BASE, 2, **{name: [1e-3]})
+
+
+@pytest.mark.parametrize("grid, message", [
+    (dict(lr=[-1e-3]), "PPOConfig.lr=-0.001"),
+    (dict(lr=[1e-3, 0.0]), "PPOConfig.lr=0.0"),
+    (dict(gamma=[0.9, 1.5]), "PPOConfig.gamma=1.5"),
+    (dict(ent_coef=[float("nan")]), "PPOConfig.ent_coef=nan"),
+    (dict(lr=[]), "sweep of lr has no values"),
+])
+def test_bad_value_names_the_field(grid, message):
+    with pytest.raises(ValueError) as e:
+        sweep(BASE, 2, **grid)
+    assert message in str(e.value)
+
+
+@pytest.mark.parametrize("num_seeds", [0, -1])
+def test_bad_num_seeds(num_seeds):
+    with pytest.raises(ValueError, match=f"num_seeds={num_seeds}"):
+        sweep(BASE, num_seeds, lr=[1e-3])
+
+
+# --- the plain JAX mechanism: a config with array leaves, vmapped -------------------------------------------
+
+
+def test_vmap_over_a_config_with_array_leaves():
+    configs = dataclasses.replace(jax.tree.map(lambda x: jnp.full(3, x), BASE), lr=jnp.array(LRS))
+    assert configs.num_envs == BASE.num_envs and configs.lr.shape == (3,)
+    train = jax.jit(jax.vmap(lambda cfg, key: make_train(cfg)(key), in_axes=(0, None)))
+    out = jax.device_get(train(configs, jax.random.key(0)))
+    for i, lr in enumerate(LRS):
+        single = single_run(dataclasses.replace(BASE, lr=lr), 0)
+        for name in COMPARED:
+            assert out.metrics[name].shape == (3, BASE.num_updates)
+            _close(out.metrics[name][i], single.metrics[name], err_msg=f"{name}, lr={lr}")
+        jax.tree.map(lambda a, b: _close(a[i], b), out.params, single.params)
+    np.testing.assert_allclose(out.metrics["learning_rate"][:, 0], LRS, rtol=1e-6)
+
+
+@pytest.mark.parametrize("array", [np.array([1e-3, -1.0]), jnp.array([1e-3, 0.0]), np.array([1e-3, np.inf])])
+def test_config_with_one_invalid_array_element_raises(array):
+    with pytest.raises(ValueError, match="PPOConfig.lr="):
+        PPOConfig(lr=array)
+    with pytest.raises(ValueError, match="PPOConfig.lr="):
+        dataclasses.replace(BASE, lr=array)
+    PPOConfig(lr=np.array([1e-3, 2e-3]))  # all valid: fine
+
+
+# --- the callback -------------------------------------------------------------------------------------------
+
+
+def test_callback_once_per_update_with_every_run(lr_sweep):
+    result, _, calls = lr_sweep
+    num_runs = 3 * NUM_SEEDS
+    assert len(calls) == BASE.num_updates
+    for m in calls:
+        assert set(m) == set(METRICS)
+        for name, x in m.items():
+            assert np.shape(x) == (num_runs,), name
+    calls = sorted(calls, key=lambda m: int(m["env_steps"][0]))
+    for u, m in enumerate(calls):
+        np.testing.assert_array_equal(m["env_steps"], np.full(num_runs, 512 * (u + 1)))
+        for name in METRICS:  # configuration-major [C * S], the same values the result holds
+            np.testing.assert_array_equal(m[name], result.metrics[name][:, :, u].reshape(num_runs), err_msg=name)
