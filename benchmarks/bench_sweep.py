@@ -18,7 +18,7 @@ import numpy as np
 
 from purejaxppo import PPOConfig, make_train
 from purejaxppo.stats import final_returns
-from purejaxppo.sweep import Sweep
+from purejaxppo.sweeps import Sweep
 
 LRS = (1e-4, 2.5e-4, 1e-3)
 

@@ -74,7 +74,7 @@ SHARDED_SWEEP = """
     import jax
     import numpy as np
     from purejaxppo.config import PPOConfig
-    from purejaxppo.sweep import Sweep
+    from purejaxppo.sweeps import Sweep
 
     assert len(jax.devices()) == 4, jax.devices()
     config = PPOConfig(env="CartPole-v1", total_timesteps=512 * 5)

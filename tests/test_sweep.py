@@ -17,7 +17,7 @@ import scipy.stats
 from purejaxppo import SweepResult
 from purejaxppo.config import NUMERIC_FIELDS, PPOConfig
 from purejaxppo.stats import mean_ci95
-from purejaxppo.sweep import Sweep, sweep
+from purejaxppo.sweeps import Sweep, sweep
 from purejaxppo.train import METRICS, make_train
 
 pytestmark = pytest.mark.timeout(300)  # a hang (jax has deadlocked in vmapped CPU runs) fails instead

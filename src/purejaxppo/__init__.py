@@ -5,8 +5,8 @@ from purejaxppo.config import PPOConfig
 __all__ = ["PPOConfig", "Sweep", "SweepResult", "TrainOutput", "make_train", "sweep"]
 __version__ = "0.1.0"
 
-_LAZY = {"TrainOutput": "purejaxppo.train", "make_train": "purejaxppo.train", "sweep": "purejaxppo.sweep",
-         "Sweep": "purejaxppo.sweep", "SweepResult": "purejaxppo.results"}
+_LAZY = {"TrainOutput": "purejaxppo.train", "make_train": "purejaxppo.train", "sweep": "purejaxppo.sweeps",
+         "Sweep": "purejaxppo.sweeps", "SweepResult": "purejaxppo.results"}
 
 
 def __getattr__(name: str):

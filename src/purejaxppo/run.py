@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         initialize_distributed(args.coordinator, args.num_processes, args.process_id)
     from purejaxppo.parallel import DataParallelRun
     from purejaxppo.report import plot_learning_curves, ranked_table, summary, write_metrics_csv, write_summary
-    from purejaxppo.sweep import Sweep, check_grid
+    from purejaxppo.sweeps import Sweep, check_grid
 
     try:
         if args.num_seeds < 1:
