@@ -62,7 +62,7 @@ def test_multi_seed_run_writes_results_and_matches_single_seed_runs(tmp_path):
     assert single.returncode == 0, single.stderr
 
     run = tmp_path / "multi"
-    assert sorted(p.name for p in run.iterdir()) == ["config.json", "learning_curve.png", "metrics.csv",
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.json", "learning_curve.png", "metrics.csv",
                                                       "summary.json"]
     summary = json.loads((run / "summary.json").read_text())
     config = json.loads((run / "config.json").read_text())

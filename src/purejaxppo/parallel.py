@@ -4,7 +4,7 @@ Two kinds of parallelism:
 - many independent runs (configurations x seeds): their flat `[runs]` axis is split over every device of every
   process (`runs_mesh`, `shard_rows`, `gather`); no run talks to another, so each device's share is computed
   exactly as it would be alone;
-- one large run (`make_data_parallel_train`): its `num_envs` envs are split over the devices and XLA's SPMD
+- one large run (`env_sharding`, used by `Sweep(data_parallel=True)` and `make_data_parallel_train`): its `num_envs` envs are split over the devices and XLA's SPMD
   partitioner runs each device's share of the rollout and the minibatch gradients, then sums the gradient
   across devices in an all-reduce: the gradient of the mean loss over the whole minibatch, so parameters stay
   identical (replicated) on every device and equal a one-device run's up to float rounding.
@@ -12,7 +12,6 @@ Two kinds of parallelism:
 
 from __future__ import annotations
 
-import time
 from typing import Any, Callable, Sequence
 
 import jax
@@ -21,7 +20,6 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from purejaxppo.config import PPOConfig
-from purejaxppo.results import SweepResult
 from purejaxppo.train import TrainOutput, make_train
 
 
@@ -38,12 +36,11 @@ def pad_rows(tree: Any, multiple: int) -> Any:
     return jax.tree.map(pad, tree)
 
 
-def shard_rows(tree: Any, mesh: Mesh) -> Any:
-    """Host (numpy) arrays -> global jax arrays split along their leading axis over the mesh's "runs" axis.
+def shard_rows(tree: Any, sharding: NamedSharding) -> Any:
+    """Host (numpy) arrays -> global jax arrays laid out by `sharding` (e.g. rows split over a "runs" axis).
 
-    Every process passes the same full arrays and contributes the rows of its own devices.
+    Every process passes the same full arrays and contributes the parts on its own devices.
     """
-    sharding = NamedSharding(mesh, PartitionSpec("runs"))
     return jax.tree.map(lambda x: jax.make_array_from_callback(x.shape, sharding, lambda index: x[index]), tree)
 
 
@@ -54,43 +51,30 @@ def gather(tree: Any) -> Any:
     return jax.device_get(tree)
 
 
-def make_data_parallel_train(
-    config: PPOConfig,
-    devices: Sequence[jax.Device] | None = None,
-    callback: Callable[[dict[str, Any]], None] | None = None,
-) -> Callable[[jax.Array], TrainOutput]:
-    """`make_train(config)` for one run whose envs are split evenly over `devices` (default: all local ones).
+def env_sharding(config: PPOConfig, devices: Sequence[jax.Device] | None = None) -> tuple[Mesh, Callable]:
+    """A mesh over `devices` (default: all local ones) with one axis "envs", and the sharding constraint that
+    splits a `[num_envs, ...]` env batch over it (`make_trainer`'s `env_sharding`).
 
-    Returns a jitted `train(rng)`; raises ValueError when `num_envs` does not divide over the devices.
+    Raises ValueError when `num_envs` does not divide evenly over the devices.
     """
     devices = list(devices if devices is not None else jax.local_devices())
     if config.num_envs % len(devices):
         raise ValueError(f"PPOConfig.num_envs={config.num_envs} is invalid for data parallelism: must be a "
                          f"multiple of the {len(devices)} devices")
-    envs = NamedSharding(Mesh(np.asarray(devices), ("envs",)), PartitionSpec("envs"))
-    replicated = NamedSharding(envs.mesh, PartitionSpec())
-    shard_envs = lambda tree: jax.lax.with_sharding_constraint(tree, envs)
+    mesh = Mesh(np.asarray(devices), ("envs",))
+    envs = NamedSharding(mesh, PartitionSpec("envs"))
+    return mesh, lambda tree: jax.lax.with_sharding_constraint(tree, envs)
+
+
+def make_data_parallel_train(
+    config: PPOConfig,
+    devices: Sequence[jax.Device] | None = None,
+    callback: Callable[[dict[str, Any]], None] | None = None,
+) -> Callable[[jax.Array], TrainOutput]:
+    """`make_train(config)` for one run whose envs are split evenly over `devices` (see `env_sharding`).
+
+    Returns a jitted `train(rng)`.
+    """
+    mesh, shard_envs = env_sharding(config, devices)
+    replicated = NamedSharding(mesh, PartitionSpec())
     return jax.jit(make_train(config, callback, env_sharding=shard_envs), in_shardings=replicated)
-
-
-class DataParallelRun:
-    """One run whose envs are split over the local devices, behind `Sweep`'s compile()/run() interface."""
-
-    def __init__(self, config: PPOConfig, seed: int = 0, callback: Callable | None = None):
-        self.config, self.seeds = config, np.asarray([seed])
-        self.program = make_data_parallel_train(config, callback=callback)
-        self.key = jax.random.key(seed)
-        self.compiled, self.compile_seconds = None, 0.0
-
-    def compile(self) -> float:
-        start = time.perf_counter()
-        self.compiled = self.program.lower(self.key).compile()
-        self.compile_seconds = time.perf_counter() - start
-        return self.compile_seconds
-
-    def run(self) -> SweepResult:
-        start = time.perf_counter()
-        out = jax.device_get(jax.block_until_ready(self.compiled(self.key)))
-        one_run = lambda x: np.asarray(x)[None, None]  # [1 config, 1 seed, ...]
-        return SweepResult(self.config, {}, self.seeds, jax.tree.map(one_run, out.metrics),
-                           jax.tree.map(one_run, out.params), self.compile_seconds, time.perf_counter() - start)

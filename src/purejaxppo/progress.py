@@ -26,16 +26,18 @@ class Progress:
         self.interactive = self.stream.isatty()
         self.min_interval = min_interval if self.interactive else line_interval
         self.recent_return = float("nan")
-        self.steps = 0
+        self.steps = self.start_steps = 0
         self.bar: tqdm | None = None
         self.start = self.last = 0.0
 
-    def start_timer(self) -> None:
-        """Marks the start of training (after compilation): steps/s counts from here."""
+    def start_timer(self, updates_done: int = 0) -> None:
+        """Marks the start of training (after compilation, and after `updates_done` updates of a resumed run):
+        steps/s counts from here."""
         self.start = self.last = time.perf_counter()
+        self.steps = self.start_steps = updates_done * self.batch_size * self.num_runs
         if self.interactive and not self.quiet:
-            self.bar = tqdm(total=self.total_steps, unit="step", unit_scale=True, file=self.stream,
-                            dynamic_ncols=True, mininterval=self.min_interval)
+            self.bar = tqdm(total=self.total_steps, initial=self.steps, unit="step", unit_scale=True,
+                            file=self.stream, dynamic_ncols=True, mininterval=self.min_interval)
 
     def __call__(self, metrics: dict[str, Any]) -> None:
         returns = np.asarray(metrics["episode_return"])
@@ -54,7 +56,7 @@ class Progress:
             self.bar.set_postfix_str(f"update {update}/{self.num_updates}, return {self.recent_return:.1f}",
                                      refresh=False)
         else:
-            rate = steps / max(now - self.start, 1e-9)
+            rate = (steps - self.start_steps) / max(now - self.start, 1e-9)
             print(f"update {update:>{len(str(self.num_updates))}}/{self.num_updates}  steps {steps:>10,}/"
                   f"{self.total_steps:,}  return {self.recent_return:8.1f}  {rate:,.0f} steps/s",
                   file=self.stream, flush=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -31,12 +32,17 @@ from purejaxppo.progress import Progress
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m purejaxppo.run", description="Train PPO on a gymnax environment.")
-    parser.add_argument("--env", default="CartPole-v1", help="gymnax env id (default CartPole-v1)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the first run; run i uses seed + i (default 0)")
-    parser.add_argument("--num-seeds", type=int, default=1,
-                        help="seeds trained at once in one vmapped program (default 1)")
+    parser.add_argument("--env", help="gymnax env id (default CartPole-v1)")
+    parser.add_argument("--seed", type=int, help="seed of the first run; run i uses seed + i (default 0)")
+    parser.add_argument("--num-seeds", type=int, help="seeds trained at once in one vmapped program (default 1)")
     parser.add_argument("--out", type=Path, default=None, help="output directory (default runs/<env>-<time>/)")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
+    parser.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
+                        help="save a checkpoint every N updates (default 0: only at the end)")
+    parser.add_argument("--resume", type=Path, metavar="DIR",
+                        help="continue the run in DIR from its latest checkpoint; its results go to DIR")
+    parser.add_argument("--no-compile-cache", dest="compile_cache", action="store_false",
+                        help="do not use JAX's persistent compilation cache (default: on, in ~/.cache/purejaxppo)")
     parser.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2,...",
                         help="sweep a numeric hyperparameter (repeatable: the product grid is trained, every "
                              "configuration with every seed, in one compiled program)")
@@ -70,7 +76,7 @@ def config_from_args(args: argparse.Namespace) -> PPOConfig:
     """The env's defaults with every flag the user gave on top; raises ValueError for bad values."""
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(PPOConfig)
                  if f.name != "env" and getattr(args, f.name) is not None}
-    return PPOConfig.for_env(args.env, **overrides)
+    return PPOConfig.for_env(args.env or "CartPole-v1", **overrides)
 
 
 def parse_sweeps(specs: Sequence[str]) -> dict[str, list[float]]:
@@ -96,42 +102,94 @@ def output_dir(out: Path | None, env: str) -> Path:
     return out
 
 
+def compile_cache_dir() -> Path:
+    """Where the CLI keeps JAX's persistent compilation cache: $PUREJAXPPO_CACHE, else the user cache folder."""
+    if os.environ.get("PUREJAXPPO_CACHE"):
+        return Path(os.environ["PUREJAXPPO_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "purejaxppo" / "jax"
+
+
+def resumed_config(args: argparse.Namespace, meta: dict[str, Any]) -> PPOConfig:
+    """The checkpointed run's config; a flag that contradicts the checkpoint is a ValueError naming it."""
+    saved = PPOConfig(**meta["config"])
+    for f in dataclasses.fields(PPOConfig):
+        given = getattr(args, f.name)
+        if given is not None and PPOConfig(**{**meta["config"], f.name: given}) != saved:
+            raise ValueError(f"--resume: the checkpoint is of a run with {f.name}={getattr(saved, f.name)!r}, "
+                             f"not {given!r}; a resumed run keeps its config (drop the flag)")
+    for flag, given, kept in (("--num-seeds", args.num_seeds, len(meta["seeds"])),
+                              ("--seed", args.seed, meta["seeds"][0]),
+                              ("--sweep", parse_sweeps(args.sweep) or None, meta["sweep"])):
+        if given is not None and given != kept:
+            raise ValueError(f"--resume: the checkpoint is of a run with {flag} {kept}, not {given}")
+    return saved
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.distributed or args.coordinator is not None:
         initialize_distributed(args.coordinator, args.num_processes, args.process_id)
-    from purejaxppo.parallel import DataParallelRun
+    from purejaxppo.checkpoint import Checkpointer
     from purejaxppo.report import plot_learning_curves, ranked_table, summary, write_metrics_csv, write_summary
     from purejaxppo.sweeps import Sweep, check_grid
 
     try:
-        if args.num_seeds < 1:
+        if args.num_seeds is not None and args.num_seeds < 1:
             raise ValueError(f"--num-seeds {args.num_seeds} is invalid: must be at least 1")
-        config = config_from_args(args)
-        grid = check_grid(config, parse_sweeps(args.sweep))
-        if args.data_parallel and (grid or args.num_seeds > 1):
-            raise ValueError("--data-parallel trains one run: use it without --sweep and --num-seeds")
-        writer = jax.process_index() == 0  # with several processes, process 0 reports and writes
-        out = output_dir(args.out, config.env) if writer else None
-        num_runs = args.num_seeds * int(np.prod([len(v) for v in grid.values()]))
-        progress = Progress(config.num_updates, config.batch_size, num_runs, quiet=args.quiet or not writer)
-        if args.data_parallel:
-            job = DataParallelRun(config, args.seed, progress)
+        if args.checkpoint_every < 0:
+            raise ValueError(f"--checkpoint-every {args.checkpoint_every} is invalid: must be >= 0 (0: at the end)")
+        if args.resume is not None:
+            checkpointer = Checkpointer(args.resume)
+            meta = checkpointer.meta()
+            config = resumed_config(args, meta)
+            grid, seeds, out = meta["sweep"], meta["seeds"], args.resume
+            num_seeds, seed = len(seeds), seeds[0]
         else:
-            job = Sweep(config, args.num_seeds, args.seed, progress, **grid)
-    except ValueError as e:
+            config = config_from_args(args)
+            grid, num_seeds, seed = parse_sweeps(args.sweep), args.num_seeds or 1, args.seed or 0
+            out = output_dir(args.out, config.env)
+            checkpointer = Checkpointer(out)
+        grid = check_grid(config, grid)
+        writer = jax.process_index() == 0  # with several processes, process 0 reports and writes
+        num_runs = num_seeds * int(np.prod([len(v) for v in grid.values()]))
+        quiet = args.quiet or not writer
+        progress = Progress(config.num_updates, config.batch_size, num_runs, quiet=quiet)
+        job = Sweep(config, num_seeds, seed, None if quiet else progress, data_parallel=args.data_parallel,
+                    **grid)
+    except ValueError as e:  # CheckpointError included
         print(f"error: {e}", file=sys.stderr)
         return 2
 
+    if args.compile_cache:
+        jax.config.update("jax_compilation_cache_dir", str(compile_cache_dir()))
     say = print if writer else (lambda *a, **k: None)
     runs = f"{num_runs} run{'s' if num_runs > 1 else ''}" + (
-        f" ({num_runs // args.num_seeds} configs x {args.num_seeds} seeds)" if grid else "")
+        f" ({num_runs // num_seeds} configs x {num_seeds} seeds)" if grid else "")
     say(f"PPO on {config.env}: {config.num_envs} envs x {config.num_steps} steps, {config.num_updates} updates, "
         f"{runs} on {len(jax.devices())} {jax.devices()[0].platform} device(s)", flush=True)
     say(f"compiled in {job.compile():.1f} s", flush=True)
-    progress.start_timer()
-    result = job.run()
+
+    state = job.init()
+    if args.resume is not None:
+        try:
+            state = job.to_devices(checkpointer.restore(job.to_host(state)))
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        say(f"resumed from {args.resume} at update {state.done}/{config.num_updates}", flush=True)
+    meta = {"config": config.to_dict(), "seeds": list(range(seed, seed + num_seeds)), "sweep": grid,
+            "num_updates": config.num_updates, "format": 1}
+    chunk = args.checkpoint_every or config.num_updates
+    progress.start_timer(state.done)
+    train_seconds = 0.0
+    while state.done < config.num_updates:
+        start = time.perf_counter()
+        state = job.advance(state, chunk)
+        host = job.to_host(state)  # waits for the chunk
+        train_seconds += time.perf_counter() - start
+        checkpointer.save(host, meta)  # every process takes part; orbax writes from process 0
     progress.close()
+    result = job.result(state, train_seconds)
     if not writer:
         return 0
 
@@ -148,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(ranked_table(result))
     else:
         per_seed = result.final_returns[0]
-        spread = f" ± {np.nanstd(per_seed):.1f} (std over seeds)" if args.num_seeds > 1 else ""
+        spread = f" ± {np.nanstd(per_seed):.1f} (std over seeds)" if num_seeds > 1 else ""
         print(f"final return {result.summary()[0]['final_return']:.1f}{spread}, mean of the last 5% of updates")
     print(f"train {result.train_seconds:.1f} s, {info['steps_per_second']:,.0f} env steps/s; results in {out}/")
     return 0

@@ -15,12 +15,13 @@ from typing import Any, Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import struct
 from jax.sharding import NamedSharding, PartitionSpec
 
 from purejaxppo.config import NUMERIC_FIELDS, STRUCTURAL_FIELDS, PPOConfig
-from purejaxppo.parallel import gather, pad_rows, runs_mesh, shard_rows
+from purejaxppo.parallel import env_sharding, gather, pad_rows, runs_mesh, shard_rows
 from purejaxppo.results import SweepResult
-from purejaxppo.train import make_trainer, scan_updates
+from purejaxppo.train import TrainState, make_trainer
 
 
 def check_grid(config: PPOConfig, grid: dict[str, Sequence[float]]) -> dict[str, tuple[float, ...]]:
@@ -43,9 +44,19 @@ def check_grid(config: PPOConfig, grid: dict[str, Sequence[float]]) -> dict[str,
     return checked
 
 
+@struct.dataclass
+class SweepState:
+    """Where a sweep stands: every run's training state and the metrics so far, all with leading `[runs]`."""
+
+    state: TrainState  # its key as raw key data (uint32), so that it can be saved
+    metrics: dict[str, jax.Array]  # [runs, num_updates]; entries past `done` are zeros
+    done: int = struct.field(pytree_node=False)  # updates done
+
+
 class Sweep:
-    """A sweep prepared to run: `Sweep(...).run()` is `sweep(...)`, with compilation and training separate
-    (`compile()` then `run()`) for callers that time or report them apart."""
+    """A sweep prepared to run. `Sweep(...).run()` is `sweep(...)`; the parts are there for callers that time
+    compilation apart (`compile`) or stop and resume between updates (`init`, `advance`, `result`), as the CLI
+    does to checkpoint. However it is split, a sweep computes the same bits."""
 
     def __init__(
         self,
@@ -54,10 +65,15 @@ class Sweep:
         seed: int = 0,
         callback: Callable[[dict[str, Any]], None] | None = None,
         devices: Sequence[jax.Device] | None = None,
+        data_parallel: bool = False,
         **grid: Sequence[float],
     ):
+        """See `sweep`. `callback` is called after every hundredth of the run's updates and after the last.
+        With `data_parallel`, the sweep is one run whose envs are split over `devices` (default: all local)."""
         if num_seeds < 1:
             raise ValueError(f"num_seeds={num_seeds} is invalid: must be at least 1")
+        if data_parallel and (num_seeds > 1 or grid):
+            raise ValueError("data parallelism trains one run: use it without a sweep grid and with one seed")
         self.config, self.num_seeds, self.grid = config, num_seeds, check_grid(config, grid)
         make_trainer(config)  # an env that cannot be made fails here, before anything compiles
         self.combos = list(itertools.product(*self.grid.values()))  # [()] for an empty grid: one configuration
@@ -69,62 +85,118 @@ class Sweep:
         self.seeds = np.arange(seed, seed + num_seeds)
         keys = np.asarray(jax.random.key_data(jax.vmap(jax.random.key)(jnp.asarray(self.seeds))))
         keys = np.tile(keys, (len(self.combos),) + (1,) * (keys.ndim - 1))
-        mesh = runs_mesh(devices)
-        self.rows = shard_rows(pad_rows((values, keys), mesh.size), mesh)
+        if data_parallel:  # one run, replicated; its envs split over the devices
+            self.mesh, shard_envs = env_sharding(config, devices)
+            self.row_sharding, self.row_multiple = NamedSharding(self.mesh, PartitionSpec()), 1
+        else:  # runs split over the devices, padded to a multiple of their number
+            self.mesh, shard_envs = runs_mesh(devices), None
+            self.row_sharding, self.row_multiple = NamedSharding(self.mesh, PartitionSpec("runs")), self.mesh.size
+        self.rows = shard_rows(pad_rows((values, keys), self.row_multiple), self.row_sharding)
         if callback is not None:  # drop the padding rows before the caller sees them
             user_callback = callback
             callback = lambda metrics: user_callback(jax.tree.map(lambda x: x[:num_runs], metrics))
-        self.program = jax.jit(_sweep_program(config, callback, NamedSharding(mesh, PartitionSpec())))
-        self.compiled = None
+        self._init_fn, advance = _sweep_programs(config, callback, NamedSharding(self.mesh, PartitionSpec()),
+                                                 shard_envs)
+        self._advance = jax.jit(advance, donate_argnums=(2, 3))
         self.compile_seconds = 0.0
 
     def compile(self) -> float:
-        """Compiles the program once; returns the seconds it took."""
+        """Compiles the program (any number of updates, from the start or not); returns the seconds it took."""
         start = time.perf_counter()
-        self.compiled = self.program.lower(*self.rows).compile()
+        initial = self.init()
+        self._advance = self._advance.lower(*self.rows, initial.state, initial.metrics, 0, 0).compile()
         self.compile_seconds = time.perf_counter() - start
         return self.compile_seconds
 
-    def run(self) -> SweepResult:
-        """Trains every run (compiling first if needed) and gathers the results on every process."""
-        if self.compiled is None:
-            self.compile()
-        start = time.perf_counter()
-        params, metrics = gather(jax.block_until_ready(self.compiled(*self.rows)))
-        train_seconds = time.perf_counter() - start
-        shape = (len(self.combos), self.num_seeds)
-        by_config = lambda x: np.asarray(x)[:self.num_runs].reshape(shape + x.shape[1:])
+    def init(self) -> SweepState:
+        """The state before the first update: placeholder zeros, which the first `advance` initializes (in the
+        same program as the updates, which compiles faster than two programs)."""
+        shapes = jax.eval_shape(self._init_fn, *self.rows)
+        zeros = jax.tree.map(lambda x: np.zeros((self.num_runs,) + x.shape[1:], x.dtype), shapes)
+        return self.to_devices(SweepState(*zeros, 0))
+
+    def advance(self, progress: SweepState, num_updates: int) -> SweepState:
+        """`num_updates` more updates of every run (at most the updates left)."""
+        num_updates = min(num_updates, self.config.num_updates - progress.done)
+        state, metrics = self._advance(*self.rows, progress.state, progress.metrics, progress.done,
+                                       progress.done + num_updates)
+        return SweepState(state, metrics, progress.done + num_updates)
+
+    def to_host(self, progress: SweepState) -> SweepState:
+        """`progress` as numpy arrays on every process, without padding rows: what a checkpoint holds."""
+        state, metrics = jax.tree.map(lambda x: np.asarray(x)[:self.num_runs],
+                                      gather((progress.state, progress.metrics)))
+        return SweepState(state, metrics, progress.done)
+
+    def to_devices(self, progress: SweepState) -> SweepState:
+        """A host `progress` (from `to_host`, or restored from a checkpoint) back on this sweep's devices."""
+        state, metrics = shard_rows(pad_rows((progress.state, progress.metrics), self.row_multiple),
+                                    self.row_sharding)
+        return SweepState(state, metrics, progress.done)
+
+    def result(self, progress: SweepState, train_seconds: float = 0.0) -> SweepResult:
+        """The runs so far, gathered on every process, on named axes (configuration, seed)."""
+        host = self.to_host(progress)
+        by_config = lambda x: x.reshape((len(self.combos), self.num_seeds) + x.shape[1:])
         return SweepResult(
             config=self.config,
             hyperparams={name: np.asarray([c[i] for c in self.combos]) for i, name in enumerate(self.grid)},
             seeds=self.seeds,
-            metrics=jax.tree.map(by_config, metrics),
-            params=jax.tree.map(by_config, params),
+            metrics=jax.tree.map(lambda x: by_config(x[:, :progress.done]), host.metrics),
+            params=jax.tree.map(by_config, host.state.params),
             compile_seconds=self.compile_seconds,
             train_seconds=train_seconds,
         )
 
+    def run(self) -> SweepResult:
+        """Trains every run to the end and gathers the results on every process."""
+        if not self.compile_seconds:
+            self.compile()
+        start = time.perf_counter()
+        progress = self.advance(self.init(), self.config.num_updates)
+        jax.block_until_ready(progress.metrics)
+        return self.result(progress, time.perf_counter() - start)
 
-def _sweep_program(config: PPOConfig, callback: Callable | None, replicated: NamedSharding) -> Callable:
-    """`(values, keys) -> (params, metrics)` over a `[runs]` axis: each run's numeric fields and raw key."""
+
+def _sweep_programs(config: PPOConfig, callback: Callable | None, replicated: NamedSharding,
+                    shard_envs: Callable | None):
+    """The two programs of a sweep over a `[runs]` axis of numeric fields `values` and raw keys:
+    `sweep_init(values, keys) -> (state, metrics buffer)` and
+    `sweep_program(values, keys, state, metrics, start, stop) -> (state, metrics)`: updates `start` to `stop`
+    (traced, so one compilation serves every number of updates), initializing first when `start` is 0."""
+
+    report_every = -(-config.num_updates // 100)
 
     def trainer(row_values):
-        return make_trainer(dataclasses.replace(config, **row_values))
+        return make_trainer(dataclasses.replace(config, **row_values), shard_envs)
 
-    def sweep_program(row_values, row_keys):
-        init = jax.vmap(lambda v, k: trainer(v).init(jax.random.wrap_key_data(k)))
-        step = jax.vmap(lambda v, state: trainer(v).update_step(state))
+    def sweep_init(row_values, row_keys):
+        state = jax.vmap(lambda v, k: trainer(v).init(jax.random.wrap_key_data(k)))(row_values, row_keys)
+        _, metrics = jax.eval_shape(jax.vmap(lambda v, s: trainer(v).update_step(s)), row_values, state)
+        buffer = {k: jnp.zeros((m.shape[0], config.num_updates), m.dtype) for k, m in metrics.items()}
+        return state.replace(key=jax.random.key_data(state.key)), buffer
 
-        def update_step(state):
-            state, metrics = step(row_values, state)
-            if callback is not None:  # one all-gather of the few metrics, rather than XLA's fallback per value
-                metrics = jax.lax.with_sharding_constraint(metrics, replicated)
-            return state, metrics
+    def sweep_program(row_values, row_keys, state, metrics, start, stop):
+        step = jax.vmap(lambda v, s: trainer(v).update_step(s))
+        state, metrics = jax.lax.cond(start == 0, lambda: sweep_init(row_values, row_keys), lambda: (state, metrics))
 
-        state, metrics = scan_updates(update_step, init(row_values, row_keys), config.num_updates, callback)
-        return state.params, jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), metrics)  # [runs, num_updates]
+        def report(m):  # one all-gather of the few metrics, rather than XLA's fallback per value
+            jax.debug.callback(callback, jax.lax.with_sharding_constraint(m, replicated))
 
-    return sweep_program
+        def body(i, carry):
+            state, buffer = carry
+            state, m = step(row_values, state)
+            if callback is not None:  # a host round-trip costs ~0.2 ms: at most 100 a run, and the last update
+                due = ((i + 1) % report_every == 0) | (i + 1 == config.num_updates)
+                jax.lax.cond(due, report, lambda m: None, m)
+            buffer = {k: buffer[k].at[:, i].set(m[k]) for k in buffer}
+            return state, buffer
+
+        state = state.replace(key=jax.random.wrap_key_data(state.key))
+        state, metrics = jax.lax.fori_loop(start, stop, body, (state, metrics))
+        return state.replace(key=jax.random.key_data(state.key)), metrics
+
+    return sweep_init, sweep_program
 
 
 def sweep(
@@ -140,7 +212,7 @@ def sweep(
     Example: `sweep(config, num_seeds=16, lr=[1e-4, 3e-4, 1e-3], ent_coef=[0.0, 0.01])` trains 6 x 16 runs.
     Seed s of every configuration uses `jax.random.key(seed + s)`, so each run equals
     `make_train(result.config_at(c))(jax.random.key(seed + s))`. The runs are split over `devices` (default: all
-    devices of all processes), padded to a multiple of their number. `callback` gets each update's metrics,
-    each `[C * S]` (configuration-major). Raises ValueError for a structural or unknown field or a bad value.
+    devices of all processes), padded to a multiple of their number. `callback` gets the metrics of every
+    hundredth update and of the last, each `[C * S]` (configuration-major).
     """
     return Sweep(config, num_seeds, seed, callback, devices, **grid).run()
