@@ -10,6 +10,7 @@ runs/<env>-<time>/). Bad input exits with status 2 and one line on stderr, befor
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -109,6 +110,22 @@ def compile_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "purejaxppo" / "jax"
 
 
+@contextlib.contextmanager
+def quiet_xla_logs():
+    """Silences XLA's C++ log while loading from the compilation cache: on every cache hit it prints a benign
+    ERROR that the cached code's tuning flags (+prefer-no-gather...) are not host CPU features."""
+    try:
+        from jax._src.lib import utils  # private; if it moves, the log just stays as it is
+        utils.absl_set_min_log_level(3)
+    except (ImportError, AttributeError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        utils.absl_set_min_log_level(0)
+
+
 def resumed_config(args: argparse.Namespace, meta: dict[str, Any]) -> PPOConfig:
     """The checkpointed run's config; a flag that contradicts the checkpoint is a ValueError naming it."""
     saved = PPOConfig(**meta["config"])
@@ -167,7 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f" ({num_runs // num_seeds} configs x {num_seeds} seeds)" if grid else "")
     say(f"PPO on {config.env}: {config.num_envs} envs x {config.num_steps} steps, {config.num_updates} updates, "
         f"{runs} on {len(jax.devices())} {jax.devices()[0].platform} device(s)", flush=True)
-    say(f"compiled in {job.compile():.1f} s", flush=True)
+    with quiet_xla_logs() if args.compile_cache else contextlib.nullcontext():
+        compile_seconds = job.compile()
+    say(f"compiled in {compile_seconds:.1f} s", flush=True)
 
     state = job.init()
     if args.resume is not None:

@@ -1,0 +1,154 @@
+"""`load_policy`: a trained run's policy, as a pure function of observations, from its run directory.
+
+    policy = load_policy("runs/CartPole-v1-20250101-120000")   # best configuration, first seed
+    action = policy(obs)                    # deterministic: argmax (discrete) or the Gaussian mean (continuous)
+    action = policy(obs, key)               # sampled from the policy's distribution
+    actions = jax.jit(policy)(obs_batch)    # obs [obs_size] or [B, obs_size]; raw gymnax observations work too
+
+The policy is read from the run's latest checkpoint (`<run dir>/checkpoints/<updates done>/`, see
+`purejaxppo.checkpoint`), which holds every run of the sweep on one flat `[runs]` axis, configuration-major: run
+`c * num_seeds + s` is configuration `c` with seed `s`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from purejaxppo.config import PPOConfig
+from purejaxppo.envs import ActionSpec, GymnaxEnv
+from purejaxppo.networks import ActorCritic, env_action, make_network
+
+
+def preprocess(obs: jax.Array) -> jax.Array:
+    """What the network sees of a flat float32 observation `[..., obs_size]`.
+
+    The single place where observation preprocessing belongs: today it is the identity, because training
+    feeds observations to the network as they come. When observation normalization arrives (running statistics
+    kept in the train state), `load_policy` must read those statistics from the checkpoint and apply them here,
+    exactly as training does, so that a loaded policy sees what the trained one saw.
+    """
+    return obs
+
+
+class Policy:
+    """A trained policy: `policy(obs, key=None) -> action`. Pure: `jax.jit` and `jax.vmap` apply to it.
+
+    `obs` is one observation or a batch, flat (`[obs_size]`, `[B, obs_size]`, as `purejaxppo.envs.GymnaxEnv`
+    returns them) or as the raw gymnax env returns them (`[*obs_shape]`, `[B, *obs_shape]`). Without `key` the
+    action is deterministic: the most probable action (discrete) or the Gaussian mean (continuous); with a key it
+    is sampled, one independent draw per observation. Continuous actions are clipped to the action bounds.
+    Actions are int32 `[...]` (discrete) or float32 `[..., action_size]` (continuous), `...` the batch shape.
+    """
+
+    def __init__(self, config: PPOConfig, params: Any, env: GymnaxEnv, run: int = 0, seed: int = 0,
+                 updates_done: int = 0, hyperparams: dict[str, float] | None = None):
+        self.config = config
+        self.params = params
+        self.env_id = config.env
+        self.action_spec: ActionSpec = env.action_spec
+        self.observation_shape: tuple[int, ...] = tuple(env.env.observation_space(env.params).shape)
+        self.observation_size: int = env.observation_size
+        self.run = run  # index on the run directory's flat [runs] axis
+        self.seed = seed  # the training seed of that run
+        self.updates_done = updates_done  # updates trained when the checkpoint was saved
+        self.hyperparams = dict(hyperparams or {})  # the swept hyperparameters' values for this run
+        self.network: ActorCritic = make_network(config, env.action_spec)
+
+    def __repr__(self) -> str:
+        return (f"Policy(env={self.env_id!r}, run={self.run}, seed={self.seed}, "
+                f"updates={self.updates_done}/{self.config.num_updates})")
+
+    def flatten(self, obs: jax.Array) -> jax.Array:
+        """`obs` as flat float32 `[..., obs_size]`, keeping its batch dimensions."""
+        obs = jnp.asarray(obs)
+        raw = self.observation_shape
+        if raw and obs.shape[obs.ndim - len(raw):] == raw:  # raw gymnax observations: flatten the trailing dims
+            batch = obs.shape[:obs.ndim - len(raw)]
+        elif obs.ndim >= 1 and obs.shape[-1] == self.observation_size:  # already flat
+            batch = obs.shape[:-1]
+        elif not raw:  # scalar observations: every dimension is a batch dimension
+            batch = obs.shape
+        else:
+            raise ValueError(f"observation of shape {obs.shape} does not fit {self.env_id}: expected "
+                             f"[..., {self.observation_size}] or [..., {', '.join(map(str, raw))}]")
+        return obs.reshape(batch + (self.observation_size,)).astype(jnp.float32)
+
+    def distribution(self, obs: jax.Array):
+        """The policy's action distribution at `obs` (any shape `__call__` accepts); batch shape `[...]`."""
+        pi, _ = self.network.apply(self.params, preprocess(self.flatten(obs)))
+        return pi
+
+    def __call__(self, obs: jax.Array, key: jax.Array | None = None) -> jax.Array:
+        pi = self.distribution(obs)
+        if self.action_spec.discrete:
+            if key is None:
+                return jnp.argmax(pi.logits, axis=-1).astype(jnp.int32)
+            return pi.sample(seed=key).astype(jnp.int32)
+        action = pi.mean() if key is None else pi.sample(seed=key)
+        return env_action(action, self.action_spec)
+
+
+def load_policy(run_dir: str | Path, run: int | None = None) -> Policy:
+    """The policy of run `run` of the run directory `run_dir`, from its latest checkpoint.
+
+    `run` indexes the flat runs axis, configuration-major (`run = c * num_seeds + s`). Default: the first seed
+    of the best-ranked configuration in summary.json, or run 0 if the run has no summary yet (a run stopped
+    before its end: its latest checkpoint is loaded). Raises ValueError, with a one-line message, for a
+    directory that is not a run, a missing or corrupt checkpoint, or `run` out of range.
+    """
+    from purejaxppo.checkpoint import Checkpointer  # imports orbax: only when a policy is loaded
+    from purejaxppo.sweeps import Sweep
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ValueError(f"{run_dir} is not a directory")
+    if not (run_dir / "config.json").is_file() and not (run_dir / "checkpoints").is_dir():
+        raise ValueError(f"{run_dir} is not a purejaxppo run: it has no config.json and no checkpoints/")
+    checkpointer = Checkpointer(run_dir)
+    meta = checkpointer.meta()  # CheckpointError (a ValueError) when there is none or it is unreadable
+    try:
+        config = PPOConfig(**meta["config"])
+        seeds = [int(s) for s in meta["seeds"]]
+        grid = {name: [float(v) for v in values] for name, values in meta["sweep"].items()}
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"checkpoint of {run_dir} has invalid metadata ({type(e).__name__}: {e})") from e
+    job = Sweep(config, len(seeds), seeds[0], **grid)
+    num_seeds = len(seeds)
+
+    if run is None:
+        run = _best_run(run_dir, len(job.combos), num_seeds)
+    if isinstance(run, bool) or not isinstance(run, (int, np.integer)):
+        raise ValueError(f"run={run!r} is invalid: must be an integer")
+    if not 0 <= run < job.num_runs:
+        shape = f" ({len(job.combos)} configs x {num_seeds} seeds)" if grid else ""
+        raise ValueError(f"run {run} is out of range: {run_dir} has {job.num_runs} run"
+                         f"{'s' if job.num_runs > 1 else ''}{shape}, 0 to {job.num_runs - 1}")
+    run = int(run)
+
+    progress = checkpointer.restore(job.to_host(job.init()))  # CheckpointError when corrupt
+    params = jax.tree.map(lambda x: jnp.asarray(x[run]), progress.state.params)
+    c, s = divmod(run, num_seeds)
+    hyperparams = dict(zip(grid, job.combos[c]))
+    config = dataclasses.replace(config, **hyperparams)
+    return Policy(config, params, GymnaxEnv(config.env), run, seeds[s], progress.done, hyperparams)
+
+
+def _best_run(run_dir: Path, num_configs: int, num_seeds: int) -> int:
+    """The first seed of the best-ranked configuration in summary.json; 0 when there is no summary."""
+    path = run_dir / "summary.json"
+    if not path.is_file():
+        return 0
+    try:
+        best = json.loads(path.read_text())["configs"][0]["config"]
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as e:
+        raise ValueError(f"{path} is unreadable ({type(e).__name__}); pass the run to load explicitly") from e
+    if not isinstance(best, int) or not 0 <= best < num_configs:
+        raise ValueError(f"{path} ranks configuration {best!r}, which the checkpoint does not have")
+    return best * num_seeds

@@ -1,0 +1,270 @@
+"""Experiment loggers: what they write can be read back, run by run, and equals the result's metrics.
+
+TensorBoard event files are read with tensorboardX's protobufs (TFRecord framing parsed here; tensorboard itself
+need not be installed). W&B runs offline in a subprocess under a timeout (a hang fails the test rather than
+stalling it); its `.wandb` transaction logs are read with wandb's protobufs (LevelDB-log framing parsed here).
+"""
+
+import dataclasses
+import json
+import os
+import struct
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import purejaxppo
+from purejaxppo import PPOConfig
+from purejaxppo.loggers import Logger, TensorBoardLogger, WandbLogger, make_loggers, run_name
+
+NUM_UPDATES = 6
+
+
+@pytest.fixture(scope="module")
+def result():
+    """2 configurations x 2 seeds x 6 updates, with one update of one run where no episode ended (NaN)."""
+    result = purejaxppo.sweep(PPOConfig(total_timesteps=512 * NUM_UPDATES), num_seeds=2, lr=[1e-4, 1e-3])
+    metrics = {k: v.copy() for k, v in result.metrics.items()}
+    metrics["episode_return"][1, 0, 4] = np.nan
+    return dataclasses.replace(result, metrics=metrics)
+
+
+def first_updates(result, n):
+    """The result as the CLI sees it after `n` updates."""
+    return dataclasses.replace(result, metrics={k: v[..., :n] for k, v in result.metrics.items()})
+
+
+def expected_names(result):
+    return {f"c{c}-lr={lr:g}-seed{seed}": (c, s)
+            for c, lr in enumerate(result.hyperparams["lr"]) for s, seed in enumerate(result.seeds)}
+
+
+def test_run_names_carry_configuration_and_seed(result):
+    assert run_name(result, 1, 0) == "c1-lr=0.001-seed0"
+    assert set(expected_names(result)) == {"c0-lr=0.0001-seed0", "c0-lr=0.0001-seed1", "c1-lr=0.001-seed0",
+                                           "c1-lr=0.001-seed1"}
+
+
+# --- TensorBoard ---------------------------------------------------------------------------------------------
+
+def read_events(run_dir: Path):
+    """Every Event in the run's event files (TFRecord: length u64, crc u32, data, crc u32)."""
+    from tensorboardX.proto.event_pb2 import Event
+
+    events = []
+    for path in sorted(run_dir.glob("events.out.tfevents.*")):
+        data, pos = path.read_bytes(), 0
+        while pos < len(data):
+            (length,) = struct.unpack("<Q", data[pos:pos + 8])
+            event = Event()
+            event.ParseFromString(data[pos + 12:pos + 12 + length])
+            events.append(event)
+            pos += 12 + length + 4
+    return events
+
+
+def test_tensorboard_one_run_directory_per_config_and_seed(tmp_path, result):
+    logger = TensorBoardLogger(tmp_path)
+    assert isinstance(logger, Logger)
+    logger.log(first_updates(result, 3), 0, 3)
+    logger.log(result, 3, NUM_UPDATES)
+    logger.close()
+
+    names = expected_names(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
+    for name, (c, s) in names.items():
+        scalars, plugins, texts = {}, {}, {}
+        for event in read_events(tmp_path / name):
+            for value in event.summary.value:
+                if value.HasField("simple_value"):
+                    scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
+                elif value.metadata.plugin_data.plugin_name == "hparams":
+                    plugins[value.tag] = value.metadata.plugin_data.content
+                elif value.metadata.plugin_data.plugin_name == "text":
+                    texts[value.tag] = value.tensor.string_val[0].decode()
+        env_steps = result.metrics["env_steps"][c, s]
+        for metric in ("episode_return", "value_loss", "entropy", "learning_rate"):
+            expected = result.metrics[metric][c, s]
+            keep = ~np.isnan(expected)
+            steps, values = zip(*scalars[f"metrics/{metric}"])
+            assert list(steps) == env_steps[keep].tolist()
+            np.testing.assert_array_equal(np.float32(values), expected[keep].astype(np.float32))
+        assert len(scalars["metrics/episode_return"]) == (5 if (c, s) == (1, 0) else NUM_UPDATES)  # NaN skipped
+        assert len(scalars["metrics/value_loss"]) == NUM_UPDATES
+        assert "metrics/env_steps" not in scalars  # it is the x axis
+
+        from tensorboardX.proto.plugin_hparams_pb2 import HParamsPluginData
+
+        start = HParamsPluginData.FromString(plugins["_hparams_/session_start_info"]).session_start_info
+        assert start.hparams["seed"].number_value == result.seeds[s]
+        assert start.hparams["lr"].number_value == pytest.approx(float(result.hyperparams["lr"][c]))
+        assert start.hparams["env"].string_value == "CartPole-v1"
+        assert "_hparams_/session_end_info" in plugins
+        config = json.loads(texts["config/text_summary"].strip("`\n"))
+        assert config["seed"] == int(result.seeds[s]) and config["config_index"] == c
+        assert config["lr"] == pytest.approx(float(result.hyperparams["lr"][c]))
+
+
+# --- Weights & Biases ------------------------------------------------------------------------------------------
+
+def wandb_records(path: Path):
+    """The records of a `.wandb` transaction log: a 7-byte header (":W&B", magic, version), then LevelDB-log
+    framed records (7-byte header: crc u32, length u16, type u8; FULL/FIRST/MIDDLE/LAST) in 32 KiB blocks."""
+    from wandb.proto.wandb_internal_pb2 import Record
+
+    data = path.read_bytes()
+    assert data[:4] == b":W&B"
+    pos, block, pending = 7, 32768, b""
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:  # a block's tail too short for a header is padding
+            pos += block - pos % block
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        if kind == 0:  # zero padding
+            pos += block - pos % block
+            continue
+        chunk, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
+        pending = chunk if kind in (1, 2) else pending + chunk
+        if kind in (1, 4):
+            yield Record.FromString(pending)
+
+
+def read_wandb_run(run_dir: Path):
+    """(display name, group, config, history {step: {key: value}}) of one offline run directory."""
+    (log,) = run_dir.glob("run-*.wandb")
+    name = group = None
+    config, history = {}, {}
+    for record in wandb_records(log):
+        kind = record.WhichOneof("record_type")
+        if kind == "run":
+            name, group = record.run.display_name, record.run.run_group
+            config.update({i.key: json.loads(i.value_json) for i in record.run.config.update})
+        elif kind == "config":
+            config.update({i.key: json.loads(i.value_json) for i in record.config.update})
+        elif kind == "history":
+            row = {i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in record.history.item}
+            history[record.history.step.num] = row
+    config.pop("_wandb", None)
+    return name, group, config, history
+
+
+WANDB_SCRIPT = textwrap.dedent("""
+    import dataclasses, json, os, sys
+    import numpy as np
+    from purejaxppo import PPOConfig
+    from purejaxppo.loggers import WandbLogger, make_loggers
+    from purejaxppo.results import SweepResult
+
+    out = sys.argv[1]
+    data = np.load(os.path.join(out, "result.npz"))
+    config = PPOConfig(total_timesteps=512 * 6)
+    result = SweepResult(config=config, hyperparams={"lr": data["lr"]}, seeds=data["seeds"],
+                         metrics={k[2:]: data[k] for k in data.files if k.startswith("m_")}, params=None)
+    head = dataclasses.replace(result, metrics={k: v[..., :3] for k, v in result.metrics.items()})
+
+    def wandb_children():
+        if not os.path.isdir("/proc"):
+            return []
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                stat = open(f"/proc/{pid}/stat").read()
+                cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid() and b"wandb" in cmd:
+                found.append(pid)
+        return found
+
+    # The CLI's path: the mode comes from WANDB_MODE=offline; two chunks.
+    (logger,) = make_loggers(os.path.join(out, "cli"), tensorboard=False, wandb=True, wandb_project="pjp-test",
+                             base_config={**config.to_dict(), "total_timesteps": 3072})
+    logger.log(head, 0, 3)
+    logger.log(result, 3, 6)
+    logger.close()
+    left = wandb_children()
+
+    # A resumed run: explicit mode="offline" with WANDB_MODE unset; a second logger on the same directory
+    # continues the first one's runs.
+    del os.environ["WANDB_MODE"]
+    first = WandbLogger("pjp-test", os.path.join(out, "resumed"), mode="offline")
+    first.log(head, 0, 3)
+    first.close()
+    second = WandbLogger("pjp-test", os.path.join(out, "resumed"), mode="offline")
+    second.log(result, 3, 6)
+    second.close()
+    left += wandb_children()
+    print(json.dumps({"service_left": left}))
+""")
+
+
+@pytest.fixture(scope="module")
+def wandb_out(tmp_path_factory, result):
+    pytest.importorskip("wandb")
+    out = tmp_path_factory.mktemp("wandb")
+    np.savez(out / "result.npz", lr=result.hyperparams["lr"], seeds=result.seeds,
+             **{f"m_{k}": v for k, v in result.metrics.items()})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    home = out / "home"
+    env.update(WANDB_MODE="offline", WANDB_CONFIG_DIR=str(home / "config"), WANDB_CACHE_DIR=str(home / "cache"),
+               WANDB_DATA_DIR=str(home / "data"), PYTHONUNBUFFERED="1")
+    proc = subprocess.run([sys.executable, "-c", WANDB_SCRIPT, str(out)], capture_output=True, text=True,
+                          timeout=120, env=env, cwd=out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["service_left"] == [], "wandb's service outlived close()"
+    return out
+
+
+def test_wandb_offline_one_run_per_config_and_seed(wandb_out, result):
+    run_dirs = sorted((wandb_out / "cli" / "wandb").glob("offline-run-*"))
+    assert len(run_dirs) == 4
+    names = expected_names(result)
+    seen = set()
+    for run_dir in run_dirs:
+        name, group, config, history = read_wandb_run(run_dir)
+        c, s = names[name]
+        seen.add(name)
+        assert group == "cli"
+        assert config["seed"] == int(result.seeds[s]) and config["config_index"] == c
+        assert config["lr"] == pytest.approx(float(result.hyperparams["lr"][c]))
+        assert config["env"] == "CartPole-v1" and config["num_envs"] == 4 and config["total_timesteps"] == 3072
+        assert sorted(history) == list(range(1, NUM_UPDATES + 1))
+        for u in range(NUM_UPDATES):
+            row = history[u + 1]
+            assert row["env_steps"] == result.metrics["env_steps"][c, s, u]
+            assert np.float32(row["metrics/value_loss"]) == result.metrics["value_loss"][c, s, u]
+            expected = result.metrics["episode_return"][c, s, u]
+            if np.isnan(expected):
+                assert "metrics/episode_return" not in row
+            else:
+                assert np.float32(row["metrics/episode_return"]) == expected
+    assert seen == set(names)
+    assert not any(p.name.endswith(".tmp") for p in (wandb_out / "cli" / "wandb").iterdir())
+
+
+def test_wandb_resumed_logger_continues_the_same_runs(wandb_out, result):
+    wandb_dir = wandb_out / "resumed" / "wandb"
+    ids = json.loads((wandb_dir / WandbLogger.IDS_FILE).read_text())
+    assert sorted(ids) == sorted(expected_names(result))
+    steps = {}
+    for run_dir in wandb_dir.glob("offline-run-*"):
+        name, _, config, history = read_wandb_run(run_dir)
+        assert ids[name] in run_dir.name
+        assert config["seed"] == int(result.seeds[expected_names(result)[name][1]])
+        steps.setdefault(name, []).extend(history)
+    assert {name: sorted(s) for name, s in steps.items()} == {name: [1, 2, 3, 4, 5, 6] for name in ids}
+
+
+def test_make_loggers(tmp_path, monkeypatch):
+    assert make_loggers(tmp_path, tensorboard=False, wandb=False, wandb_project="p", base_config={}) == []
+    (tb,) = make_loggers(tmp_path, tensorboard=True, wandb=False, wandb_project="p", base_config={})
+    assert isinstance(tb, TensorBoardLogger) and tb.log_dir == tmp_path / "tensorboard"
+    assert not (tmp_path / "tensorboard").exists()  # nothing is written before the first log
+    monkeypatch.setitem(sys.modules, "wandb", None)  # as if not installed
+    with pytest.raises(ValueError, match=r"--wandb needs the wandb package: pip install 'purejaxppo\[wandb\]'"):
+        make_loggers(tmp_path, tensorboard=True, wandb=True, wandb_project="p", base_config={})
