@@ -184,6 +184,7 @@ WANDB_SCRIPT = textwrap.dedent("""
     (logger,) = make_loggers(os.path.join(out, "cli"), tensorboard=False, wandb=True, wandb_project="pjp-test",
                              base_config={**config.to_dict(), "total_timesteps": 3072})
     logger.log(head, 0, 3)
+    during = wandb_children()  # W&B's service process, while the runs are open
     logger.log(result, 3, 6)
     logger.close()
     left = wandb_children()
@@ -198,7 +199,15 @@ WANDB_SCRIPT = textwrap.dedent("""
     second.log(result, 3, 6)
     second.close()
     left += wandb_children()
-    print(json.dumps({"service_left": left}))
+
+    # Online with no API key and no terminal to ask on: a ValueError at once, before anything is trained.
+    try:
+        WandbLogger("pjp-test", os.path.join(out, "online"), mode="online")
+        online_error = None
+    except ValueError as e:
+        online_error = str(e)
+    left += wandb_children()
+    print(json.dumps({"service_during": during, "service_left": left, "online_error": online_error}))
 """)
 
 
@@ -211,12 +220,16 @@ def wandb_out(tmp_path_factory, result):
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
     home = out / "home"
     env.update(WANDB_MODE="offline", WANDB_CONFIG_DIR=str(home / "config"), WANDB_CACHE_DIR=str(home / "cache"),
-               WANDB_DATA_DIR=str(home / "data"), PYTHONUNBUFFERED="1")
+               WANDB_DATA_DIR=str(home / "data"), NETRC=str(home / "netrc"), PYTHONUNBUFFERED="1")
     proc = subprocess.run([sys.executable, "-c", WANDB_SCRIPT, str(out)], capture_output=True, text=True,
-                          timeout=120, env=env, cwd=out)
+                          stdin=subprocess.DEVNULL, timeout=120, env=env, cwd=out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
+    if sys.platform == "linux":
+        assert report["service_during"], "no wandb service process seen while logging"
     assert report["service_left"] == [], "wandb's service outlived close()"
+    assert "no API key is configured" in report["online_error"]
+    assert not (out / "online").exists()
     return out
 
 

@@ -2,11 +2,11 @@
 
 from purejaxppo.config import PPOConfig
 
-__all__ = ["PPOConfig", "Sweep", "SweepResult", "TrainOutput", "make_train", "sweep"]
+__all__ = ["PPOConfig", "Sweep", "SweepResult", "TrainOutput", "load_policy", "make_train", "sweep"]
 __version__ = "0.1.0"
 
 _LAZY = {"TrainOutput": "purejaxppo.train", "make_train": "purejaxppo.train", "sweep": "purejaxppo.sweeps",
-         "Sweep": "purejaxppo.sweeps", "SweepResult": "purejaxppo.results"}
+         "Sweep": "purejaxppo.sweeps", "SweepResult": "purejaxppo.results", "load_policy": "purejaxppo.policy"}
 
 
 def __getattr__(name: str):

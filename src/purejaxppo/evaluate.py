@@ -145,7 +145,11 @@ def render(policy: Policy, path: str | Path, seed: int = 0, deterministic: bool 
     `path` (.gif). Returns the episode's length and return."""
     check_renderable(policy.env_id, Path(path))
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # pygame greets on stdout when imported
-    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")  # and gymnasium's pygame.init() looks for a sound card
+    # gymnasium draws each classic-control frame with a fresh pygame.init() and pygame.quit(). No display: the
+    # dummy video driver (else SDL prints an error line per frame). No audio, which is never used: opening and
+    # closing even a dummy sound device costs ~40 ms per frame, and an unknown driver makes pygame skip it.
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    os.environ.setdefault("SDL_AUDIODRIVER", "none")
     import matplotlib
 
     matplotlib.use("Agg")  # no display
@@ -206,6 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     returns = evaluate(policy, args.episodes, args.seed, deterministic)
     print(summary_line(policy, returns, deterministic), flush=True)
     if args.render is not None:
+        print(f"rendering episode 0 to {args.render} ...", flush=True)  # ~15 frames a second on a CPU core
         steps, ret = render(policy, args.render, args.seed, deterministic)
         print(f"wrote {args.render}: episode 0, {steps} steps, return {ret:.1f}")
     return 0

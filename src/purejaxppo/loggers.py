@@ -17,13 +17,13 @@ wandb is an optional extra (`pip install 'purejaxppo[wandb]'`) and imported only
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
-
-import numpy as np
 
 from purejaxppo.results import SweepResult
 from purejaxppo.train import METRICS
@@ -127,18 +127,39 @@ class WandbLogger:
     swept values, its `seed` and `config_index`; its name is `run_name`. Metrics are logged as `metrics/<name>`
     against `env_steps` (W&B's own step is the update number, 1-based). Files go under `<run_dir>/wandb/`.
 
-    `mode` is W&B's ("online", "offline", "disabled"); None leaves it to the WANDB_MODE environment variable
-    (else online). Offline, nothing touches the network: sync later with `wandb sync <run_dir>/wandb/offline-run-*`.
+    `mode` is W&B's ("online", "offline", "disabled"); None leaves it to W&B: the WANDB_MODE environment
+    variable, else `wandb offline`/`wandb online`'s setting, else online. Offline, nothing touches the network:
+    sync later with `wandb sync <run_dir>/wandb/offline-run-*`. Online without an API key (and no terminal to
+    prompt on) is a ValueError here, at construction, rather than after the first chunk has trained.
+
     The runs' ids are kept in `<run_dir>/wandb/purejaxppo_runs.json`, so a logger made again on the same
-    `run_dir` (a resumed CLI run) continues the same W&B runs instead of starting new ones.
+    `run_dir` (a resumed CLI run) continues the same W&B runs instead of starting new ones. (W&B ignores steps
+    at or below a run's last logged step: updates logged again after a resume are dropped there.)
     """
 
     IDS_FILE = "purejaxppo_runs.json"
 
     def __init__(self, project: str, run_dir: str | os.PathLike, mode: str | None = None,
                  config: dict[str, Any] | None = None, group: str | None = None, entity: str | None = None):
-        self.wandb = _import_wandb()
+        self.wandb = wandb = _import_wandb()
         self.project, self.mode, self.entity = project, mode, entity
+        effective = mode if mode is not None else wandb.setup().settings.mode  # WANDB_MODE, settings files
+        if effective not in ("offline", "dryrun", "disabled"):
+            # Online needs credentials: fail now, not after compiling and training the first chunk. No network
+            # (verify=False); a terminal gets W&B's login prompt.
+            interactive = sys.stdin is not None and sys.stdin.isatty()
+            try:
+                if "prompt" in inspect.signature(wandb.login).parameters:  # recent wandb
+                    logged_in = wandb.login(verify=False, prompt=interactive)
+                else:  # older: prompts when it can, raises UsageError when it cannot
+                    logged_in = wandb.login(verify=False)
+            except wandb.errors.UsageError:
+                logged_in = False
+            if not logged_in:
+                if wandb.run is None:
+                    wandb.teardown()
+                raise ValueError("W&B is in online mode and no API key is configured: run `wandb login`, set "
+                                 "WANDB_API_KEY, or log offline with WANDB_MODE=offline (and `wandb sync` later)")
         self.run_dir = Path(run_dir).absolute()
         self.group = group or self.run_dir.name
         self.base_config = config

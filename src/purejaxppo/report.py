@@ -74,12 +74,15 @@ def plot_learning_curves(path: Path, result: SweepResult, title: str) -> None:
     plt.close(fig)
 
 
-def summary(result: SweepResult, **extra: Any) -> dict[str, Any]:
+def summary(result: SweepResult, updates_trained: int | None = None, **extra: Any) -> dict[str, Any]:
     """summary.json: the best configuration's figures at the top level, every configuration ranked under
-    "configs", timings, and `extra` (e.g. the device)."""
+    "configs", timings, and `extra` (e.g. the device). Steps per second count the `updates_trained` updates
+    that took `result.train_seconds` (default: all; fewer in a resumed run)."""
     configs = [_json_ready(entry) for entry in result.summary()]
     best = configs[0]
-    total_steps = result.metrics["env_steps"][..., -1].sum()
+    num_configs, num_seeds, num_updates = result.metrics["env_steps"].shape
+    updates = num_updates if updates_trained is None else updates_trained
+    total_steps = num_configs * num_seeds * updates * result.config.batch_size
     return {
         "env": result.config.env,
         "total_timesteps": result.config.total_timesteps,

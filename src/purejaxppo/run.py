@@ -42,6 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="save a checkpoint every N updates (default 0: only at the end)")
     parser.add_argument("--resume", type=Path, metavar="DIR",
                         help="continue the run in DIR from its latest checkpoint; its results go to DIR")
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="also log every metric of every run as TensorBoard events, in <out>/tensorboard")
+    parser.add_argument("--wandb", action="store_true",
+                        help="also log to Weights & Biases, one W&B run per configuration and seed, files in "
+                             "<out>/wandb (WANDB_MODE=offline works without a network)")
+    parser.add_argument("--wandb-project", default="purejaxppo", help="W&B project (default purejaxppo)")
+    parser.add_argument("--log-every", type=int, default=0, metavar="N",
+                        help="with --tensorboard or --wandb: log every N updates (default: every 1%% of the run)")
     parser.add_argument("--no-compile-cache", dest="compile_cache", action="store_false",
                         help="do not use JAX's persistent compilation cache (default: on, in ~/.cache/purejaxppo)")
     parser.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2,...",
@@ -147,6 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.distributed or args.coordinator is not None:
         initialize_distributed(args.coordinator, args.num_processes, args.process_id)
     from purejaxppo.checkpoint import Checkpointer
+    from purejaxppo.loggers import make_loggers
     from purejaxppo.report import plot_learning_curves, ranked_table, summary, write_metrics_csv, write_summary
     from purejaxppo.sweeps import Sweep, check_grid
 
@@ -155,6 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"--num-seeds {args.num_seeds} is invalid: must be at least 1")
         if args.checkpoint_every < 0:
             raise ValueError(f"--checkpoint-every {args.checkpoint_every} is invalid: must be >= 0 (0: at the end)")
+        if args.log_every < 0:
+            raise ValueError(f"--log-every {args.log_every} is invalid: must be >= 0 (0: every 1% of the run)")
         if args.resume is not None:
             checkpointer = Checkpointer(args.resume)
             meta = checkpointer.meta()
@@ -167,12 +178,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             out = output_dir(args.out, config.env)
             checkpointer = Checkpointer(out)
         grid = check_grid(config, grid)
+        if args.data_parallel and (num_seeds > 1 or grid):
+            raise ValueError("--data-parallel trains one run split over the devices: use it without --sweep and "
+                             "--num-seeds, or drop it to spread the runs over the devices")
         writer = jax.process_index() == 0  # with several processes, process 0 reports and writes
         num_runs = num_seeds * int(np.prod([len(v) for v in grid.values()]))
         quiet = args.quiet or not writer
         progress = Progress(config.num_updates, config.batch_size, num_runs, quiet=quiet)
         job = Sweep(config, num_seeds, seed, None if quiet else progress, data_parallel=args.data_parallel,
                     **grid)
+        loggers = make_loggers(out, args.tensorboard, args.wandb, args.wandb_project,
+                               config.to_dict()) if writer else []
     except ValueError as e:  # CheckpointError included
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -198,22 +214,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"resumed from {args.resume} at update {state.done}/{config.num_updates}", flush=True)
     meta = {"config": config.to_dict(), "seeds": list(range(seed, seed + num_seeds)), "sweep": grid,
             "num_updates": config.num_updates, "format": 1}
-    chunk = args.checkpoint_every or config.num_updates
-    progress.start_timer(state.done)
+    checkpoint_every = args.checkpoint_every or config.num_updates
+    log_every = (args.log_every or -(-config.num_updates // 100)) if loggers else config.num_updates
+    resumed_at = state.done
+    progress.start_timer(resumed_at)
     train_seconds = 0.0
-    while state.done < config.num_updates:
-        start = time.perf_counter()
-        state = job.advance(state, chunk)
-        host = job.to_host(state)  # waits for the chunk
-        train_seconds += time.perf_counter() - start
-        checkpointer.save(host, meta)  # every process takes part; orbax writes from process 0
+    try:
+        while state.done < config.num_updates:
+            before, start = state.done, time.perf_counter()
+            stop = min(-(-(before + 1) // every) * every for every in (checkpoint_every, log_every))
+            state = job.advance(state, stop - before)
+            jax.block_until_ready(state.metrics)
+            train_seconds += time.perf_counter() - start
+            if state.done % checkpoint_every == 0 or state.done == config.num_updates:
+                checkpointer.save(job.to_host(state), meta)  # every process takes part; orbax writes from 0
+            if loggers:
+                so_far = job.result(state, params=False)
+                for logger in loggers:
+                    logger.log(so_far, before, state.done)
+    finally:
+        for logger in loggers:
+            logger.close()
     progress.close()
     result = job.result(state, train_seconds)
     if not writer:
         return 0
 
-    info = summary(result, device=str(jax.devices()[0]), num_devices=len(jax.devices()),
-                   num_processes=jax.process_count(), data_parallel=args.data_parallel, jax_version=jax.__version__)
+    info = summary(result, config.num_updates - resumed_at, device=str(jax.devices()[0]),
+                   num_devices=len(jax.devices()), num_processes=jax.process_count(),
+                   data_parallel=args.data_parallel, resumed_at_update=resumed_at, jax_version=jax.__version__)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(
         {**config.to_dict(), "seeds": result.seeds.tolist(), "sweep": grid}, indent=2) + "\n")

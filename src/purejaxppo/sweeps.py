@@ -134,16 +134,18 @@ class Sweep:
                                     self.row_sharding)
         return SweepState(state, metrics, progress.done)
 
-    def result(self, progress: SweepState, train_seconds: float = 0.0) -> SweepResult:
-        """The runs so far, gathered on every process, on named axes (configuration, seed)."""
-        host = self.to_host(progress)
+    def result(self, progress: SweepState, train_seconds: float = 0.0, params: bool = True) -> SweepResult:
+        """The runs so far, gathered on every process, on named axes (configuration, seed); without the final
+        parameters (`params=None` in the result, and less to gather) when `params` is False."""
+        gathered = gather((progress.metrics, progress.state.params if params else None))
+        metrics, final_params = jax.tree.map(lambda x: np.asarray(x)[:self.num_runs], gathered)
         by_config = lambda x: x.reshape((len(self.combos), self.num_seeds) + x.shape[1:])
         return SweepResult(
             config=self.config,
             hyperparams={name: np.asarray([c[i] for c in self.combos]) for i, name in enumerate(self.grid)},
             seeds=self.seeds,
-            metrics=jax.tree.map(lambda x: by_config(x[:, :progress.done]), host.metrics),
-            params=jax.tree.map(by_config, host.state.params),
+            metrics=jax.tree.map(lambda x: by_config(x[:, :progress.done]), metrics),
+            params=jax.tree.map(by_config, final_params),
             compile_seconds=self.compile_seconds,
             train_seconds=train_seconds,
         )

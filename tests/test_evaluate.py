@@ -1,0 +1,295 @@
+"""Loading a trained policy from a run directory and evaluating it: `load_policy`, `evaluate` and the CLI
+`python -m purejaxppo.evaluate`.
+
+The runs are trained once, through the training CLI in subprocesses (with a timeout, as in test_cli.py), all at
+once: a CartPole run that solves it (the default 5e5 steps, 2 seeds) and tiny runs of a weak CartPole policy (short
+episodes: a cheap animation), Pendulum (continuous actions) and DeepSea (no renderer in gymnax's visualizer).
+"""
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from purejaxppo.checkpoint import Checkpointer
+from purejaxppo.config import PPOConfig
+from purejaxppo.envs import GymnaxEnv
+from purejaxppo.evaluate import RENDERABLE_ENVS, check_renderable, episode_states, evaluate, main
+from purejaxppo.networks import make_network
+from purejaxppo.policy import load_policy
+from purejaxppo.sweeps import Sweep
+
+TIMEOUT = 420
+RUNS = {
+    "cartpole": ["--env", "CartPole-v1", "--num-seeds", "2"],
+    "weak": ["--env", "CartPole-v1", "--total-timesteps", "2048"],
+    "pendulum": ["--env", "Pendulum-v1", "--total-timesteps", "4096"],
+    "deepsea": ["--env", "DeepSea-bsuite", "--total-timesteps", "2048"],
+}
+LINE = re.compile(r"^(?P<env>\S+), run (?P<run>\d+) \(seed (?P<seed>\d+)\): "
+                  r"mean return (?P<mean>-?[\d.]+) ± (?P<std>[\d.]+) \(std\), "
+                  r"95% CI \[(?P<low>-?[\d.]+), (?P<high>-?[\d.]+)\] over (?P<n>\d+) episodes$")
+
+
+def _env():
+    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    procs = {name: subprocess.Popen([sys.executable, "-m", "purejaxppo.run", *args, "--quiet", "--out",
+                                     str(root / name)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    env=_env())
+             for name, args in RUNS.items()}
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=TIMEOUT)
+        assert proc.returncode == 0, f"{name}: {err}"
+    return {name: root / name for name in RUNS}
+
+
+@pytest.fixture(autouse=True)
+def _restore_unraisablehook(monkeypatch):
+    """The evaluate CLI's main() filters one orbax report out of sys.unraisablehook; undo it after each test."""
+    monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)
+
+
+def _checkpoint_params(run_dir, run):
+    """Run `run`'s params, restored from the checkpoint without purejaxppo.policy."""
+    meta = Checkpointer(run_dir).meta()
+    job = Sweep(PPOConfig(**meta["config"]), len(meta["seeds"]), meta["seeds"][0], **meta["sweep"])
+    state = Checkpointer(run_dir).restore(job.to_host(job.init()))
+    return jax.tree.map(lambda x: x[run], state.state.params)
+
+
+def _observations(env_id, n, seed=0):
+    """`n` observations visited by a random policy: flat float32 [n, obs_size]."""
+    env = GymnaxEnv(env_id)
+
+    def step(carry, key):
+        obs, state = carry
+        key_action, key_step = jax.random.split(key)
+        action = env.env.action_space(env.params).sample(key_action)
+        obs, state, *_ = env.step(key_step, state, action)
+        return (obs, state), obs
+
+    return jax.jit(lambda key: jax.lax.scan(step, env.reset(key), jax.random.split(key, n))[1])(
+        jax.random.key(seed))
+
+
+def test_trained_cartpole_policy_scores_at_least_475(runs):
+    policy = load_policy(runs["cartpole"])
+    summary = json.loads((runs["cartpole"] / "summary.json").read_text())
+    saved = json.loads((runs["cartpole"] / "config.json").read_text())
+    assert policy.env_id == "CartPole-v1" and policy.run == 0 and policy.seed == 0
+    assert summary["configs"][0]["config"] == 0
+    assert policy.config == PPOConfig(**{k: v for k, v in saved.items() if k not in ("seeds", "sweep")})
+    returns = evaluate(policy, episodes=100)
+    assert returns.shape == (100,) and np.all(np.isfinite(returns))
+    assert returns.mean() >= 475
+    np.testing.assert_array_equal(evaluate(policy, episodes=100), returns)  # seeded: reproducible
+
+
+def test_policy_is_jittable_and_takes_single_batched_and_raw_observations(runs):
+    policy = load_policy(runs["cartpole"])
+    obs = _observations("CartPole-v1", 64)
+    actions = jax.jit(policy)(obs)
+    assert actions.shape == (64,) and actions.dtype == jnp.int32
+    assert set(np.unique(actions)) <= {0, 1}
+    assert jax.jit(policy)(obs[0]).shape == () and int(jax.jit(policy)(obs[0])) == int(actions[0])
+    np.testing.assert_array_equal(jax.vmap(policy)(obs), actions)
+    np.testing.assert_array_equal(policy(obs.reshape(8, 8, 4)), actions.reshape(8, 8))
+    keys = jax.random.split(jax.random.key(0), 64)
+    assert jax.jit(jax.vmap(policy))(obs, keys).shape == (64,)
+    with pytest.raises(ValueError, match="does not fit CartPole-v1"):
+        policy(jnp.zeros((3, 5)))
+
+
+@pytest.mark.parametrize("run", [0, 1])
+def test_deterministic_policy_is_the_argmax_of_the_checkpointed_network(runs, run):
+    policy = load_policy(runs["cartpole"], run)
+    assert policy.run == run and policy.seed == run
+    params = _checkpoint_params(runs["cartpole"], run)
+    network = make_network(policy.config, GymnaxEnv("CartPole-v1").action_spec)
+    obs = _observations("CartPole-v1", 256, seed=run)
+    pi, _ = network.apply(params, obs)
+    np.testing.assert_array_equal(policy(obs), np.argmax(np.asarray(pi.logits), axis=-1))
+    jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b), policy.params, params)
+
+
+def test_stochastic_policy_samples_from_its_distribution(runs):
+    policy = load_policy(runs["cartpole"])
+    obs = _observations("CartPole-v1", 512)
+    probs = np.asarray(policy.distribution(obs).probs)[:, 1]
+    uncertain = obs[np.argmin(np.abs(probs - 0.5))]  # the visited state where the policy hesitates most
+    p = float(np.asarray(policy.distribution(uncertain).probs)[1])
+    assert 0.05 < p < 0.95
+    samples = jax.vmap(policy, (None, 0))(uncertain, jax.random.split(jax.random.key(1), 4000))
+    assert set(np.unique(samples)) == {0, 1}
+    assert abs(float(np.mean(samples)) - p) < 0.04
+    # one key for a batch: an independent draw per observation, reproducible for the key
+    batch = jnp.broadcast_to(uncertain, (4000, 4))
+    np.testing.assert_array_equal(policy(batch, jax.random.key(2)), policy(batch, jax.random.key(2)))
+    assert set(np.unique(policy(batch, jax.random.key(2)))) == {0, 1}
+
+
+def test_continuous_policy_actions_lie_within_the_bounds(runs):
+    policy = load_policy(runs["pendulum"])
+    assert policy.env_id == "Pendulum-v1" and not policy.action_spec.discrete
+    obs = np.random.default_rng(0).normal(scale=100.0, size=(256, 3)).astype(np.float32)  # far out: clipped
+    mean = policy(obs)
+    assert mean.shape == (256, 1) and mean.dtype == jnp.float32
+    assert np.all(mean >= -2.0) and np.all(mean <= 2.0)
+    loc = np.asarray(policy.distribution(obs).mean())
+    np.testing.assert_allclose(mean, np.clip(loc, -2.0, 2.0))
+    sampled = jax.jit(policy)(obs, jax.random.key(0))
+    assert np.all(sampled >= -2.0) and np.all(sampled <= 2.0) and not np.array_equal(sampled, mean)
+    returns = evaluate(policy, episodes=4)
+    assert returns.shape == (4,) and np.all(np.isfinite(returns)) and np.all(returns < 0)
+
+
+def test_cli_prints_the_summary_line(runs):
+    proc = subprocess.run([sys.executable, "-m", "purejaxppo.evaluate", str(runs["cartpole"]), "--episodes", "100"],
+                          capture_output=True, text=True, timeout=TIMEOUT, env=_env())
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 1, proc.stdout
+    m = LINE.match(lines[0])
+    assert m, lines[0]
+    assert (m["env"], m["run"], m["seed"], m["n"]) == ("CartPole-v1", "0", "0", "100")
+    assert float(m["low"]) <= float(m["mean"]) <= float(m["high"]) and float(m["mean"]) >= 475
+    assert "error" not in proc.stderr
+
+
+def test_cli_renders_an_episode_as_a_gif(runs, tmp_path, capsys):
+    gif = tmp_path / "episode.gif"
+    status = main([str(runs["weak"]), "--episodes", "5", "--render", str(gif)])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err  # CartPole is drawn by gymnasium with pygame: it must be installed
+    out = captured.out.splitlines()
+    assert LINE.match(out[0]), out
+    steps, ret = re.match(r"wrote .*: episode 0, (\d+) steps, return (-?[\d.]+)$", out[-1]).groups()
+    data = gif.read_bytes()
+    assert data[:6] in (b"GIF87a", b"GIF89a") and len(data) > 1000
+    from PIL import Image
+
+    with Image.open(gif) as image:
+        assert image.n_frames == int(steps)
+    # the animated episode is episode 0 of the evaluation, and CartPole pays 1 per step
+    policy = load_policy(runs["weak"])
+    assert float(ret) == evaluate(policy, episodes=5)[0] == int(steps)
+    states, rewards = episode_states(policy)
+    assert len(states) == int(steps) and rewards.sum() == float(ret)
+
+
+def test_cli_refuses_to_render_an_env_without_renderer_before_evaluating(runs, tmp_path, capsys):
+    assert "DeepSea-bsuite" not in RENDERABLE_ENVS
+    gif = tmp_path / "episode.gif"
+    assert main([str(runs["deepsea"]), "--render", str(gif)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # nothing evaluated
+    assert captured.err.startswith("error: no renderer for DeepSea-bsuite in gymnax's visualizer; supported: ")
+    assert captured.err.count("\n") == 1 and "CartPole-v1" in captured.err
+    assert not gif.exists()
+
+
+def test_render_check_names_a_missing_drawing_dependency(monkeypatch, tmp_path):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pygame" else find_spec(name, *a))
+    with pytest.raises(ValueError, match="rendering CartPole-v1 needs pygame, which is not installed"):
+        check_renderable("CartPole-v1", tmp_path / "episode.gif")
+    check_renderable("Catch-bsuite", tmp_path / "episode.gif")  # drawn with matplotlib alone
+    with pytest.raises(ValueError, match="directory .* does not exist"):
+        check_renderable("Catch-bsuite", tmp_path / "nowhere" / "episode.gif")
+
+
+def _corrupt(runs, tmp_path, which):
+    """A copy of the weak run with one checkpoint file damaged."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(runs["weak"], run_dir)
+    (step,) = (run_dir / "checkpoints").iterdir()
+    if which == "metadata":  # the state's tree metadata, overwritten with garbage
+        (step / "state" / "_METADATA").write_bytes(b"\x00garbage" * 10)
+    else:  # the root manifest of the arrays' database, truncated
+        manifest = step / "state" / "manifest.ocdbt"
+        manifest.write_bytes(manifest.read_bytes()[:40])
+    return run_dir
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "is not a directory"),
+    ("not a run", "is not a purejaxppo run"),
+    ("no checkpoints", "no complete checkpoint"),
+    ("corrupt metadata", "is corrupt"),
+    ("corrupt manifest", "is corrupt"),
+])
+def test_bad_run_dirs_raise_valueerror_and_the_cli_exits_2(runs, tmp_path, capsys, monkeypatch, case, message):
+    if case == "missing":
+        run_dir = tmp_path / "nowhere"
+    elif case == "not a run":
+        run_dir = tmp_path
+    elif case == "no checkpoints":
+        run_dir = tmp_path / "run"
+        shutil.copytree(runs["weak"], run_dir, ignore=shutil.ignore_patterns("checkpoints"))
+    else:
+        run_dir = _corrupt(runs, tmp_path, case.split()[1])
+    reports = []  # orbax leaves reads in flight when a restore fails; each is reported as unraisable
+    monkeypatch.setattr(sys, "unraisablehook", reports.append)
+    with pytest.raises(ValueError, match=message) as error:
+        load_policy(run_dir)
+    assert "\n" not in str(error.value)
+    assert main([str(run_dir), "--episodes", "3"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("error: ") and message in captured.err and captured.err.count("\n") == 1
+    time.sleep(0.5 if case.startswith("corrupt") else 0)  # let the reads in flight end while reports is the hook
+    for report in reports:  # nothing but those
+        assert isinstance(report.exc_value, RuntimeError) and str(report.exc_value) == "Event loop is closed"
+
+
+def test_cli_corrupt_checkpoint_prints_one_line_in_a_real_process(runs, tmp_path):
+    run_dir = _corrupt(runs, tmp_path, "manifest")
+    proc = subprocess.run([sys.executable, "-m", "purejaxppo.evaluate", str(run_dir)], capture_output=True,
+                          text=True, timeout=TIMEOUT, env=_env())
+    assert proc.returncode == 2 and proc.stdout == ""
+    errors = [line for line in proc.stderr.splitlines() if "Warning" not in line and "warn(" not in line]
+    assert len(errors) == 1 and errors[0].startswith("error: checkpoint ") and "is corrupt" in errors[0], proc.stderr
+
+
+def test_run_out_of_range(runs, capsys):
+    for run in (2, -1):
+        with pytest.raises(ValueError, match=f"run {run} is out of range: .* has 2 runs, 0 to 1"):
+            load_policy(runs["cartpole"], run)
+    assert main([str(runs["cartpole"]), "--run", "5"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: run 5 is out of range") and err.count("\n") == 1
+
+
+def test_swept_run_loads_the_configuration_of_its_index(runs, tmp_path):
+    """A sweep's runs are configuration-major: run = c * num_seeds + s, with config c's hyperparameters."""
+    run_dir = tmp_path / "sweep"
+    config = PPOConfig(env="CartPole-v1", total_timesteps=512)
+    job = Sweep(config, 2, 5, lr=[1e-3, 1e-4])
+    state = job.to_host(job.init())  # zeros: give each run's params its own values instead
+    params = jax.tree.map(lambda x: np.arange(x.size, dtype=x.dtype).reshape(x.shape) + 0.5, state.state.params)
+    state = state.replace(state=state.state.replace(params=params))
+    Checkpointer(run_dir).save(state, {"config": config.to_dict(), "seeds": [5, 6], "sweep": {"lr": [1e-3, 1e-4]},
+                                       "num_updates": 1})
+    (run_dir / "config.json").write_text("{}")
+    (run_dir / "summary.json").write_text(json.dumps({"configs": [{"config": 1}, {"config": 0}]}))
+    best = load_policy(run_dir)
+    assert (best.run, best.seed, best.hyperparams) == (2, 5, {"lr": 1e-4}) and best.config.lr == 1e-4
+    last = load_policy(run_dir, 3)
+    assert (last.seed, last.config) == (6, dataclasses.replace(config, lr=1e-4))
+    jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b[3]), last.params, state.state.params)
