@@ -38,6 +38,7 @@ def read_metrics(path) -> list[dict[str, str]]:
     (["--gamma", "1.5"], "gamma=1.5"),
     (["--num-seeds", "0"], "--num-seeds 0"),
     (["--total-timesteps", "10"], "total_timesteps=10"),
+    (["--objective", "kl"], "objective='kl' is invalid: must be one of clip, kl_penalty"),
 ])
 def test_bad_input_exits_with_one_line_before_writing(tmp_path, capsys, args, message):
     out = tmp_path / "out"
@@ -113,6 +114,17 @@ def test_cli_defaults_solve_cartpole(tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["total_timesteps"] == 500_000
     assert summary["final_return"] >= 475, summary
+
+
+def test_kl_penalty_objective_solves_cartpole(tmp_path):
+    """PPO's adaptive-KL form, with the CartPole defaults otherwise (4 seeds, 5e5 steps)."""
+    result = run_cli("--env", "CartPole-v1", "--objective", "kl_penalty", "--num-seeds", "4", "--quiet", "--out",
+                     str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["final_return"] >= 475, summary
+    betas = [float(row["kl_beta"]) for row in read_metrics(tmp_path / "metrics.csv")]
+    assert betas[0] == 1.0 and len(set(betas)) > 2  # the coefficient was adapted and logged
 
 
 def test_cli_defaults_learn_pendulum(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from purejaxppo.config import ENV_DEFAULTS, PPOConfig
 
 NUMERIC = {"lr": 2.5e-4, "gamma": 0.99, "gae_lambda": 0.95, "clip_eps": 0.2, "ent_coef": 0.01, "vf_coef": 0.5,
-           "max_grad_norm": 0.5}
+           "max_grad_norm": 0.5, "kl_target": 0.01, "kl_beta": 1.0}  # vf_clip_eps: None, no leaf
 
 
 def test_unknown_env_id_suggests_close_match():
@@ -47,6 +47,12 @@ def test_unknown_env_id_suggests_close_match():
     ("total_timesteps", dict(total_timesteps=4 * 128 - 1)),  # less than one batch of 4 * 128
     ("total_timesteps", dict(total_timesteps=0)),
     ("anneal_lr", dict(anneal_lr="yes")),
+    ("objective", dict(objective="kl")),
+    ("vf_clip_eps", dict(vf_clip_eps=0.0)),
+    ("kl_target", dict(kl_target=-0.01)),
+    ("kl_beta", dict(kl_beta=0.0)),
+    ("kl_early_stop", dict(kl_early_stop=1)),
+    ("normalize_obs", dict(normalize_obs="on")),
 ])
 def test_bad_value_raises_naming_field(field, kwargs):
     with pytest.raises(ValueError) as e:
@@ -99,7 +105,7 @@ def test_hidden_sizes_list_becomes_tuple():
 def test_numeric_fields_are_the_pytree_leaves():
     cfg = PPOConfig()
     leaves = jax.tree.leaves(cfg)
-    assert len(leaves) == 7
+    assert len(leaves) == len(NUMERIC)
     assert sorted(leaves) == sorted(NUMERIC.values())
     # structural fields are static aux data: configs differing only there have different treedefs
     assert jax.tree.structure(cfg) != jax.tree.structure(PPOConfig(num_envs=8))
@@ -140,3 +146,10 @@ def test_to_dict_round_trips(cfg):
     assert set(d) == {f.name for f in dataclasses.fields(PPOConfig)}
     assert PPOConfig(**d) == cfg
     assert PPOConfig(**json.loads(json.dumps(d))) == cfg  # JSON-ready
+
+
+def test_value_clip_eps_defaults_to_clip_eps_and_follows_it():
+    assert PPOConfig(clip_eps=0.3).value_clip_eps == 0.3
+    assert dataclasses.replace(PPOConfig(), clip_eps=0.1).value_clip_eps == 0.1  # not frozen at the default
+    assert PPOConfig(clip_eps=0.3, vf_clip_eps=10.0).value_clip_eps == 10.0
+    assert PPOConfig(vf_clip_eps=10.0, clip_value=False).value_clip_eps is None

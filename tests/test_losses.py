@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from purejaxppo.config import PPOConfig
-from purejaxppo.losses import approx_kl, clip_fraction, clipped_surrogate_loss, normalize, ppo_loss, value_loss
+from purejaxppo.losses import (adapt_kl_beta, approx_kl, clip_fraction, clipped_surrogate_loss, kl_penalty_loss,
+                               normalize, ppo_loss, value_loss)
 from purejaxppo.update import Batch
 
 # ratio, advantage -> the term min(ratio * A, clip(ratio, 0.8, 1.2) * A) picks, with clip_eps = 0.2:
@@ -121,8 +122,10 @@ def test_normalize():
     np.testing.assert_allclose(y.std(), 1.0, rtol=1e-4)
 
 
-@pytest.mark.parametrize("norm_adv,clip_value", [(False, False), (True, True)])
-def test_ppo_loss_combines_its_parts(norm_adv, clip_value):
+@pytest.mark.parametrize("norm_adv,clip_value,vf_clip_eps,objective", [
+    (False, False, None, "clip"), (True, True, None, "clip"), (True, True, 0.05, "clip"),
+    (True, True, None, "kl_penalty")])
+def test_ppo_loss_combines_its_parts(norm_adv, clip_value, vf_clip_eps, objective):
     """total = policy + vf_coef * value - ent_coef * entropy, with an apply_fn whose outputs are known."""
     rng = np.random.default_rng(2)
     n, k = 16, 3
@@ -133,11 +136,13 @@ def test_ppo_loss_combines_its_parts(norm_adv, clip_value):
                   log_prob=jnp.asarray(rng.normal(-1.0, 0.3, size=n), jnp.float32),
                   value=jnp.asarray(values + rng.normal(scale=0.5, size=n), jnp.float32),
                   advantages=jnp.asarray(rng.normal(1.0, 2.0, size=n), jnp.float32),
-                  returns=jnp.asarray(rng.normal(size=n), jnp.float32))
+                  returns=jnp.asarray(rng.normal(size=n), jnp.float32),
+                  dist_params=(jnp.asarray(rng.normal(size=(n, k)), jnp.float32),))  # the rollout's logits
     apply_fn = lambda params, obs: (distrax.Categorical(logits=params["logits"]), params["values"])
     params = {"logits": jnp.asarray(logits), "values": jnp.asarray(values)}
-    config = PPOConfig(norm_adv=norm_adv, clip_value=clip_value, clip_eps=0.2, vf_coef=0.7, ent_coef=0.03)
-    total, m = ppo_loss(params, apply_fn, batch, config)
+    config = PPOConfig(norm_adv=norm_adv, clip_value=clip_value, clip_eps=0.2, vf_coef=0.7, ent_coef=0.03,
+                       vf_clip_eps=vf_clip_eps, objective=objective)
+    total, m = ppo_loss(params, apply_fn, batch, config, kl_beta=jnp.float32(3.0))
 
     # numpy reference
     log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
@@ -146,10 +151,18 @@ def test_ppo_loss_combines_its_parts(norm_adv, clip_value):
     if norm_adv:
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
     ratio = np.exp(lp - np.asarray(batch.log_prob))
-    policy = -np.mean(np.minimum(ratio * adv, np.clip(ratio, 0.8, 1.2) * adv))
+    if objective == "clip":
+        policy = -np.mean(np.minimum(ratio * adv, np.clip(ratio, 0.8, 1.2) * adv))
+    else:  # KL(old || new) of two categoricals, exactly
+        old_logits = np.asarray(batch.dist_params[0], np.float64)
+        old_log_p = old_logits - np.log(np.exp(old_logits).sum(-1, keepdims=True))
+        kl = (np.exp(old_log_p) * (old_log_p - log_p)).sum(-1)
+        policy = -(np.mean(ratio * adv) - 3.0 * np.mean(kl))
+        np.testing.assert_allclose(float(m["kl"]), np.mean(kl), rtol=1e-4)
     ret, old_v = np.asarray(batch.returns), np.asarray(batch.value)
     if clip_value:
-        clipped_v = old_v + np.clip(values - old_v, -0.2, 0.2)
+        eps = 0.2 if vf_clip_eps is None else vf_clip_eps
+        clipped_v = old_v + np.clip(values - old_v, -eps, eps)
         vloss = 0.5 * np.mean(np.maximum((values - ret) ** 2, (clipped_v - ret) ** 2))
     else:
         vloss = 0.5 * np.mean((values - ret) ** 2)
@@ -161,3 +174,18 @@ def test_ppo_loss_combines_its_parts(norm_adv, clip_value):
     np.testing.assert_allclose(float(total), policy + 0.7 * vloss - 0.03 * entropy, rtol=1e-4, atol=1e-6)
     assert float(m["approx_kl"]) >= 0
     assert 0.0 <= float(m["clip_fraction"]) <= 1.0
+
+
+def test_kl_penalty_loss_hand_values():
+    # ratios 2 and 0.5, advantages 1 and 4: mean(ratio * A) = (2 + 2) / 2 = 2; KL mean 0.3; beta 5: -(2 - 1.5)
+    old = jnp.array([-1.0, -1.0])
+    loss = kl_penalty_loss(old + jnp.log(jnp.array([2.0, 0.5])), old, jnp.array([1.0, 4.0]),
+                           jnp.array([0.1, 0.5]), 5.0)
+    np.testing.assert_allclose(float(loss), -0.5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kl, beta", [(0.02, 4.0), (0.016, 4.0), (0.01, 2.0), (0.007, 2.0), (0.006, 1.0),
+                                      (0.0, 1.0)])
+def test_adapt_kl_beta_doubles_above_and_halves_below_the_band(kl, beta):
+    """kl_target 0.01: the band is [0.01 / 1.5, 0.015] = [0.00667, 0.015]; beta starts at 2."""
+    np.testing.assert_allclose(float(adapt_kl_beta(jnp.float32(2.0), jnp.float32(kl), 0.01)), beta)

@@ -18,6 +18,7 @@ import numpy as np
 from flax import struct
 
 ACTIVATIONS = ("tanh", "relu", "gelu", "swish")
+OBJECTIVES = ("clip", "kl_penalty")
 
 
 @struct.dataclass
@@ -49,6 +50,14 @@ class PPOConfig:
     """Hidden-layer nonlinearity: one of tanh, relu, gelu, swish."""
     shared_torso: bool = struct.field(pytree_node=False, default=False)
     """One MLP torso with a policy head and a value head, instead of two networks."""
+    objective: str = struct.field(pytree_node=False, default="clip")
+    """Policy objective: "clip" (clipped surrogate) or "kl_penalty" (surrogate minus an adaptive KL penalty)."""
+    kl_early_stop: bool = struct.field(pytree_node=False, default=False)
+    """End an update's minibatch steps early once the approx-KL to the rollout policy exceeds kl_target."""
+    normalize_obs: bool = struct.field(pytree_node=False, default=False)
+    """Normalize observations by running mean and variance over all envs (clipped to +-10)."""
+    normalize_reward: bool = struct.field(pytree_node=False, default=False)
+    """Scale rewards by the running std of the discounted return (clipped to +-10)."""
 
     # --- numeric (pytree leaves): vmappable, no recompile ---
     lr: float = 2.5e-4
@@ -65,11 +74,24 @@ class PPOConfig:
     """Weight of the value loss."""
     max_grad_norm: float = 0.5
     """Gradients are clipped to this global norm."""
+    vf_clip_eps: float | None = None
+    """Value clip range when clip_value; None: the same as clip_eps."""
+    kl_target: float = 0.01
+    """Target KL(pi_old || pi_new) per update, for the kl_penalty objective and for kl_early_stop."""
+    kl_beta: float = 1.0
+    """Initial KL penalty coefficient of the kl_penalty objective (then adapted each update)."""
 
     def __post_init__(self):
         # jax rebuilds configs with tracers or placeholders as leaves (jit, vmap); only real values are checked.
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
         _validate(self)
+
+    @property
+    def value_clip_eps(self) -> float | jax.Array | None:
+        """The value clip range in force: None without clip_value, else vf_clip_eps, defaulting to clip_eps."""
+        if not self.clip_value:
+            return None
+        return self.clip_eps if self.vf_clip_eps is None else self.vf_clip_eps
 
     @property
     def batch_size(self) -> int:
@@ -151,7 +173,9 @@ def _validate(c: PPOConfig) -> None:
     _check(len(c.hidden_sizes) >= 1 and all(isinstance(h, numbers.Integral) and h >= 1 for h in c.hidden_sizes),
            "hidden_sizes", c.hidden_sizes, "must be one or more positive integers, e.g. (64, 64)")
     _check(c.activation in ACTIVATIONS, "activation", c.activation, f"must be one of {', '.join(ACTIVATIONS)}")
-    for name in ("anneal_lr", "clip_value", "norm_adv", "shared_torso"):
+    _check(c.objective in OBJECTIVES, "objective", c.objective, f"must be one of {', '.join(OBJECTIVES)}")
+    for name in ("anneal_lr", "clip_value", "norm_adv", "shared_torso", "kl_early_stop", "normalize_obs",
+                 "normalize_reward"):
         _check(isinstance(getattr(c, name), (bool, np.bool_)), name, getattr(c, name), "must be True or False")
 
     ranges = {
@@ -162,6 +186,9 @@ def _validate(c: PPOConfig) -> None:
         "ent_coef": (lambda x: x >= 0, "must be >= 0"),
         "vf_coef": (lambda x: x >= 0, "must be >= 0"),
         "max_grad_norm": (lambda x: x > 0, "must be > 0"),
+        "vf_clip_eps": (lambda x: x > 0, "must be > 0, or None for the same as clip_eps"),
+        "kl_target": (lambda x: x > 0, "must be > 0"),
+        "kl_beta": (lambda x: x > 0, "must be > 0"),
     }
     for name, (ok, allowed) in ranges.items():
         v = _concrete(getattr(c, name))

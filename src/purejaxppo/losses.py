@@ -7,6 +7,8 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from purejaxppo.networks import distribution
+
 
 def clipped_surrogate_loss(
     log_prob: jax.Array, old_log_prob: jax.Array, advantages: jax.Array, clip_eps: float | jax.Array
@@ -37,6 +39,23 @@ def value_loss(
     return 0.5 * jnp.mean(jnp.maximum(squared, jnp.square(clipped_values - returns)))
 
 
+def kl_penalty_loss(
+    log_prob: jax.Array, old_log_prob: jax.Array, advantages: jax.Array, kl: jax.Array, beta: float | jax.Array
+) -> jax.Array:
+    """PPO's adaptive-KL objective, negated: `-(mean(ratio * A) - beta * mean(KL))`.
+
+    `kl` is KL(pi_old || pi_new) at each sample's state; all inputs `[N]`, `beta` a scalar.
+    """
+    ratio = jnp.exp(log_prob - old_log_prob)
+    return -(jnp.mean(ratio * advantages) - beta * jnp.mean(kl))
+
+
+def adapt_kl_beta(beta: jax.Array, kl: jax.Array, kl_target: float | jax.Array) -> jax.Array:
+    """The penalty coefficient for the next update: doubled when the measured `kl` exceeds `1.5 * kl_target`,
+    halved when it is below `kl_target / 1.5`, else kept."""
+    return jnp.where(kl > 1.5 * kl_target, beta * 2.0, jnp.where(kl < kl_target / 1.5, beta / 2.0, beta))
+
+
 def approx_kl(log_prob: jax.Array, old_log_prob: jax.Array) -> jax.Array:
     """Estimate of KL(pi_old || pi_new) from samples of pi_old: `mean((ratio - 1) - log ratio)`, always >= 0."""
     log_ratio = log_prob - old_log_prob
@@ -53,17 +72,27 @@ def normalize(x: jax.Array, eps: float = 1e-8) -> jax.Array:
     return (x - x.mean()) / (x.std() + eps)
 
 
-def ppo_loss(params: Any, apply_fn: Callable, batch: Any, config: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
+def ppo_loss(
+    params: Any, apply_fn: Callable, batch: Any, config: Any, kl_beta: jax.Array | None = None
+) -> tuple[jax.Array, dict[str, jax.Array]]:
     """The whole PPO objective on one minibatch, to minimize, and its parts as metrics.
 
-    `policy_loss + vf_coef * value_loss - ent_coef * entropy`. `batch` holds `[N]`-leading arrays: obs, action,
-    log_prob and value (as recorded in the rollout), advantages and returns (from GAE).
+    `policy_loss + vf_coef * value_loss - ent_coef * entropy`, the policy loss being the clipped surrogate, or
+    with `config.objective == "kl_penalty"` the KL-penalized surrogate at coefficient `kl_beta`. `batch` holds
+    `[N]`-leading arrays: obs, action, log_prob and value (as recorded in the rollout), advantages and returns
+    (from GAE), and for the KL penalty the rollout policy's distribution parameters.
     """
     pi, values = apply_fn(params, batch.obs)
     log_prob = pi.log_prob(batch.action)
     advantages = normalize(batch.advantages) if config.norm_adv else batch.advantages
-    policy = clipped_surrogate_loss(log_prob, batch.log_prob, advantages, config.clip_eps)
-    value = value_loss(values, batch.value, batch.returns, config.clip_eps if config.clip_value else None)
+    metrics = {}
+    if config.objective == "kl_penalty":
+        kl = distribution(batch.dist_params).kl_divergence(pi)  # exact, per state
+        policy = kl_penalty_loss(log_prob, batch.log_prob, advantages, kl, kl_beta)
+        metrics["kl"] = jnp.mean(kl)
+    else:
+        policy = clipped_surrogate_loss(log_prob, batch.log_prob, advantages, config.clip_eps)
+    value = value_loss(values, batch.value, batch.returns, config.value_clip_eps)
     entropy = jnp.mean(pi.entropy())
     total = policy + config.vf_coef * value - config.ent_coef * entropy
     return total, {
@@ -72,4 +101,5 @@ def ppo_loss(params: Any, apply_fn: Callable, batch: Any, config: Any) -> tuple[
         "entropy": entropy,
         "approx_kl": approx_kl(log_prob, batch.log_prob),
         "clip_fraction": clip_fraction(log_prob, batch.log_prob, config.clip_eps),
+        **metrics,
     }

@@ -72,8 +72,23 @@ class ActorCritic(nn.Module):
     def _policy(self, hidden: jax.Array) -> distrax.Distribution:
         out = self.policy_head(hidden)
         if self.action_spec.discrete:
-            return distrax.Categorical(logits=out)
-        return distrax.MultivariateNormalDiag(out, jnp.exp(jnp.broadcast_to(self.log_std, out.shape)))
+            return distribution((out,))
+        return distribution((out, jnp.exp(jnp.broadcast_to(self.log_std, out.shape))))
+
+
+def distribution(dist_params: tuple[jax.Array, ...]) -> distrax.Distribution:
+    """The policy distribution with parameters `dist_params`: `(logits,)` is a Categorical, `(mean, std)` a
+    diagonal Gaussian (each `[..., size]`)."""
+    if len(dist_params) == 1:
+        return distrax.Categorical(logits=dist_params[0])
+    return distrax.MultivariateNormalDiag(*dist_params)
+
+
+def distribution_params(pi: distrax.Distribution) -> tuple[jax.Array, ...]:
+    """The arrays `distribution` rebuilds `pi` from: what a rollout records to compute exact KLs later."""
+    if isinstance(pi, distrax.Categorical):
+        return (pi.logits,)
+    return (pi.loc, pi.scale_diag)
 
 
 def make_network(config: PPOConfig, action_spec: ActionSpec) -> ActorCritic:

@@ -24,17 +24,7 @@ import numpy as np
 from purejaxppo.config import PPOConfig
 from purejaxppo.envs import ActionSpec, GymnaxEnv
 from purejaxppo.networks import ActorCritic, env_action, make_network
-
-
-def preprocess(obs: jax.Array) -> jax.Array:
-    """What the network sees of a flat float32 observation `[..., obs_size]`.
-
-    The single place where observation preprocessing belongs: today it is the identity, because training
-    feeds observations to the network as they come. When observation normalization arrives (running statistics
-    kept in the train state), `load_policy` must read those statistics from the checkpoint and apply them here,
-    exactly as training does, so that a loaded policy sees what the trained one saw.
-    """
-    return obs
+from purejaxppo.normalization import RunningStats, normalize_obs
 
 
 class Policy:
@@ -45,12 +35,18 @@ class Policy:
     action is deterministic: the most probable action (discrete) or the Gaussian mean (continuous); with a key it
     is sampled, one independent draw per observation. Continuous actions are clipped to the action bounds.
     Actions are int32 `[...]` (discrete) or float32 `[..., action_size]` (continuous), `...` the batch shape.
+    A run trained with `normalize_obs` normalizes observations with the statistics saved with its parameters
+    (`obs_stats`), exactly as training did.
     """
 
     def __init__(self, config: PPOConfig, params: Any, env: GymnaxEnv, run: int = 0, seed: int = 0,
-                 updates_done: int = 0, hyperparams: dict[str, float] | None = None):
+                 updates_done: int = 0, hyperparams: dict[str, float] | None = None,
+                 obs_stats: RunningStats | None = None):
+        if config.normalize_obs and obs_stats is None:
+            raise ValueError("the policy of a run with normalize_obs needs its observation statistics")
         self.config = config
         self.params = params
+        self.obs_stats = obs_stats if config.normalize_obs else None
         self.env_id = config.env
         self.action_spec: ActionSpec = env.action_spec
         self.observation_shape: tuple[int, ...] = tuple(env.env.observation_space(env.params).shape)
@@ -82,7 +78,10 @@ class Policy:
 
     def distribution(self, obs: jax.Array):
         """The policy's action distribution at `obs` (any shape `__call__` accepts); batch shape `[...]`."""
-        pi, _ = self.network.apply(self.params, preprocess(self.flatten(obs)))
+        obs = self.flatten(obs)
+        if self.obs_stats is not None:
+            obs = normalize_obs(obs, self.obs_stats)
+        pi, _ = self.network.apply(self.params, obs)
         return pi
 
     def __call__(self, obs: jax.Array, key: jax.Array | None = None) -> jax.Array:
@@ -133,11 +132,12 @@ def load_policy(run_dir: str | Path, run: int | None = None) -> Policy:
     run = int(run)
 
     progress = checkpointer.restore(job.to_host(job.init()))  # CheckpointError when corrupt
-    params = jax.tree.map(lambda x: jnp.asarray(x[run]), progress.state.params)
+    params, obs_stats = jax.tree.map(lambda x: jnp.asarray(x[run]), (progress.state.params,
+                                                                       progress.state.norm.obs))
     c, s = divmod(run, num_seeds)
     hyperparams = dict(zip(grid, job.combos[c]))
     config = dataclasses.replace(config, **hyperparams)
-    return Policy(config, params, GymnaxEnv(config.env), run, seeds[s], progress.done, hyperparams)
+    return Policy(config, params, GymnaxEnv(config.env), run, seeds[s], progress.done, hyperparams, obs_stats)
 
 
 def _best_run(run_dir: Path, num_configs: int, num_seeds: int) -> int:

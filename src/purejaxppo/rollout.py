@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import jax
 from flax import struct
 
 from purejaxppo.envs import EpisodeStatistics
-from purejaxppo.networks import ActorCritic, env_action
+from purejaxppo.networks import ActorCritic, distribution_params, env_action
 
 
 @struct.dataclass
 class Transition:
     """A time-major batch of experience; every field is `[T, B, ...]`."""
 
-    obs: jax.Array  # s_t, [T, B, obs_size]
+    obs: jax.Array  # s_t as the env returned it (before any normalization), [T, B, obs_size]
     action: jax.Array  # a_t as sampled (unclipped), [T, B] or [T, B, action_size]
     log_prob: jax.Array  # log pi_old(a_t | s_t)
     value: jax.Array  # V_old(s_t)
@@ -25,6 +25,7 @@ class Transition:
     next_value: jax.Array  # V_old(s_t+1), or V_old(final observation) where the episode ended at t
     episode_return: jax.Array  # return of the episode that ended at t, else 0
     episode_length: jax.Array  # its length, else 0
+    dist_params: Any = None  # pi_old(.|s_t)'s parameters ([T, B, size] each), when recorded for exact KLs
 
 
 @struct.dataclass
@@ -41,28 +42,38 @@ def reset_envs(env: EpisodeStatistics, key: jax.Array, num_envs: int) -> EnvCarr
 
 
 def rollout(
-    env: EpisodeStatistics, network: ActorCritic, params: Any, carry: EnvCarry, key: jax.Array, num_steps: int
+    env: EpisodeStatistics,
+    network: ActorCritic,
+    params: Any,
+    carry: EnvCarry,
+    key: jax.Array,
+    num_steps: int,
+    preprocess: Callable[[jax.Array], jax.Array] = lambda obs: obs,
+    record_dist: bool = False,
 ) -> tuple[EnvCarry, Transition]:
     """Steps the batch of envs `num_steps` times with actions sampled from the policy.
 
-    Returns the envs after the last step and the `[num_steps, num_envs]` Transition batch.
+    The network sees `preprocess(obs)` (e.g. normalized observations); the Transition keeps the raw `obs`, and
+    with `record_dist` the policy's distribution parameters. Returns the envs after the last step and the
+    `[num_steps, num_envs]` Transition batch.
     """
 
     def step(carry: EnvCarry, key: jax.Array):
         key_action, key_env = jax.random.split(key)
-        pi, value = network.apply(params, carry.obs)
+        pi, value = network.apply(params, preprocess(carry.obs))
         action, log_prob = pi.sample_and_log_prob(seed=key_action)
         keys = jax.random.split(key_env, carry.obs.shape[0])
         obs, state, reward, terminated, truncated, info = jax.vmap(env.step)(
             keys, carry.state, env_action(action, env.action_spec))
         partial = (carry.obs, action, log_prob, value, reward, terminated, info["episode_done"],
                    info["episode_return"], info["episode_length"])
-        return EnvCarry(state, obs), (partial, info["final_observation"])
+        dist = distribution_params(pi) if record_dist else None
+        return EnvCarry(state, obs), (partial, info["final_observation"], dist)
 
-    carry, (partial, final_obs) = jax.lax.scan(step, carry, jax.random.split(key, num_steps))
+    carry, (partial, final_obs, dist) = jax.lax.scan(step, carry, jax.random.split(key, num_steps))
     obs, action, log_prob, value, reward, terminated, done, ep_return, ep_length = partial
     # final_obs is s_t+1 itself unless the episode ended at t, when it is the pre-reset observation; evaluating V
     # on it in one batch after the scan gives every next value the bootstrap needs.
-    next_value = network.apply(params, final_obs, method=ActorCritic.value)
+    next_value = network.apply(params, preprocess(final_obs), method=ActorCritic.value)
     return carry, Transition(obs, action, log_prob, value, reward, terminated, done, next_value, ep_return,
-                             ep_length)
+                             ep_length, dist)

@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         elif f.name == "hidden_sizes":
             kwargs.update(type=int, nargs="+", metavar="WIDTH")
         else:
-            kwargs["type"] = {"int": int, "float": float, "str": str}[str(f.type)]
+            kwargs["type"] = {"int": int, "float": float, "float | None": float, "str": str}[str(f.type)]
         config_args.add_argument("--" + f.name.replace("_", "-"), **kwargs)
     return parser
 

@@ -78,8 +78,10 @@ class Sweep:
         make_trainer(config)  # an env that cannot be made fails here, before anything compiles
         self.combos = list(itertools.product(*self.grid.values()))  # [()] for an empty grid: one configuration
         self.num_runs = num_runs = len(self.combos) * num_seeds
-        # One row per run, configuration-major: every numeric field (swept or not) and the run's key.
-        values = {name: np.full(num_runs, getattr(config, name), np.float32) for name in NUMERIC_FIELDS}
+        # One row per run, configuration-major: every numeric field (swept or not; None ones, which default to
+        # another field, stay None unless swept) and the run's key.
+        values = {name: np.full(num_runs, getattr(config, name), np.float32) for name in NUMERIC_FIELDS
+                  if getattr(config, name) is not None}
         for i, name in enumerate(self.grid):
             values[name] = np.repeat(np.asarray([combo[i] for combo in self.combos], np.float32), num_seeds)
         self.seeds = np.arange(seed, seed + num_seeds)

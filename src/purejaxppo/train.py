@@ -16,12 +16,17 @@ from flax import struct
 from purejaxppo.config import PPOConfig
 from purejaxppo.envs import make_env
 from purejaxppo.gae import gae
-from purejaxppo.networks import make_network
+from purejaxppo.losses import adapt_kl_beta
+from purejaxppo.networks import distribution, make_network
+from purejaxppo.normalization import (NormState, discounted_returns, init_stats, normalize_obs, scale_rewards,
+                                      update_stats)
 from purejaxppo.rollout import EnvCarry, reset_envs, rollout
 from purejaxppo.update import Batch, learning_rate, make_optimizer, update
 
+# Per-update metrics, in the order they are reported; "kl" and "kl_beta" only with the kl_penalty objective.
 METRICS = ("episode_return", "episode_length", "num_episodes", "env_steps", "policy_loss", "value_loss",
-           "entropy", "approx_kl", "clip_fraction", "explained_variance", "learning_rate")
+           "entropy", "approx_kl", "clip_fraction", "explained_variance", "learning_rate", "grad_steps", "kl",
+           "kl_beta")
 
 
 @struct.dataclass
@@ -33,6 +38,8 @@ class TrainState:
     env: EnvCarry
     key: jax.Array
     update_count: jax.Array  # updates done so far, int32 scalar
+    norm: NormState  # running statistics of observations and returns (updated only when normalizing)
+    kl_beta: jax.Array  # the KL penalty's coefficient (adapted only with the kl_penalty objective)
 
 
 @struct.dataclass
@@ -78,18 +85,43 @@ def make_trainer(config: PPOConfig, env_sharding: Callable[[Any], Any] | None = 
     def init(key: jax.Array) -> TrainState:
         key_env, key_net, key = jax.random.split(key, 3)
         envs = place(reset_envs(env, key_env, config.num_envs))
+        obs_stats = init_stats(envs.obs.shape[1:])
+        if config.normalize_obs:  # start from the first observations rather than from mean 0, variance 1
+            obs_stats = update_stats(obs_stats, envs.obs)
+        norm = NormState(obs_stats, init_stats(), jnp.zeros(config.num_envs, jnp.float32))
         params = network.init(key_net, envs.obs)
-        return TrainState(params, tx.init(params), envs, key, jnp.int32(0))
+        return TrainState(params, tx.init(params), envs, key, jnp.int32(0), norm,
+                          jnp.asarray(config.kl_beta, jnp.float32))
 
     def update_step(state: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
         key, key_rollout, key_update = jax.random.split(state.key, 3)
-        envs, tr = rollout(env, network, state.params, state.env, key_rollout, config.num_steps)
-        advantages, returns = gae(tr.reward, tr.value, tr.next_value, tr.terminated, tr.done,
+        norm = state.norm
+        preprocess = (lambda obs: normalize_obs(obs, norm.obs)) if config.normalize_obs else (lambda obs: obs)
+        kl_penalty = config.objective == "kl_penalty"
+        envs, tr = rollout(env, network, state.params, state.env, key_rollout, config.num_steps, preprocess,
+                           record_dist=kl_penalty)
+        reward = tr.reward
+        if config.normalize_reward:
+            last_return, running_returns = discounted_returns(tr.reward, tr.done, norm.discounted_return,
+                                                              config.gamma)
+            norm = norm.replace(reward=update_stats(norm.reward, running_returns.reshape(-1)),
+                                discounted_return=last_return)
+            reward = scale_rewards(tr.reward, norm.reward)
+        advantages, returns = gae(reward, tr.value, tr.next_value, tr.terminated, tr.done,
                                   config.gamma, config.gae_lambda)
         flat = lambda x: x.reshape((config.batch_size,) + x.shape[2:])  # [T, B, ...] -> [T * B, ...]
-        batch = Batch(*map(flat, (tr.obs, tr.action, tr.log_prob, tr.value, advantages, returns)))
+        batch = Batch(*map(flat, (preprocess(tr.obs), tr.action, tr.log_prob, tr.value, advantages, returns)),
+                      dist_params=jax.tree.map(flat, tr.dist_params))
         params, opt_state, metrics = update(state.params, state.opt_state, batch, key_update, network.apply,
-                                            tx, config)
+                                            tx, config, state.kl_beta)
+        if config.normalize_obs:  # after the update, which trains on what the rollout's policy saw
+            norm = norm.replace(obs=update_stats(norm.obs, flat(tr.obs)))
+        kl_beta = state.kl_beta
+        if kl_penalty:  # the exact KL of the whole update, old policy to new, sets the next coefficient
+            pi, _ = network.apply(params, batch.obs)
+            kl = jnp.mean(distribution(batch.dist_params).kl_divergence(pi))
+            kl_beta = adapt_kl_beta(state.kl_beta, kl, config.kl_target)
+            metrics = {**metrics, "kl": kl, "kl_beta": state.kl_beta}
         count = state.update_count + 1
         metrics = {
             **metrics,
@@ -100,7 +132,7 @@ def make_trainer(config: PPOConfig, env_sharding: Callable[[Any], Any] | None = 
             "explained_variance": explained_variance(tr.value, returns),
             "learning_rate": learning_rate(config, state.update_count * grad_steps_per_update),
         }
-        return TrainState(params, opt_state, place(envs), key, count), metrics
+        return TrainState(params, opt_state, place(envs), key, count, norm, kl_beta), metrics
 
     return Trainer(init, update_step)
 

@@ -23,6 +23,7 @@ class Batch:
     value: jax.Array
     advantages: jax.Array
     returns: jax.Array
+    dist_params: Any = None  # the rollout policy's distribution parameters, for the KL penalty's exact KL
 
 
 def learning_rate(config: PPOConfig, grad_step: jax.Array) -> jax.Array:
@@ -49,24 +50,35 @@ def update(
     apply_fn: Callable,
     tx: optax.GradientTransformation,
     config: PPOConfig,
+    kl_beta: jax.Array | None = None,
 ) -> tuple[Any, optax.OptState, dict[str, jax.Array]]:
     """`update_epochs` passes over `batch`, each reshuffled into `num_minibatches` minibatches.
 
-    Returns the new params and optimizer state, and the loss metrics averaged over every gradient step.
+    With `config.kl_early_stop`, once a minibatch's approx-KL to the rollout policy exceeds `kl_target` that step
+    and every later one of the update leave params and optimizer state as they are. Returns the new params and
+    optimizer state, the loss metrics averaged over the gradient steps taken, and `grad_steps`, their number.
+    `kl_beta`: the KL penalty's coefficient, for `config.objective == "kl_penalty"`.
     """
     grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
 
     def gradient_step(carry, minibatch: Batch):
-        params, opt_state = carry
-        (_, metrics), grads = grad_fn(params, apply_fn, minibatch, config)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), metrics
+        params, opt_state, stopped = carry
+        (_, metrics), grads = grad_fn(params, apply_fn, minibatch, config, kl_beta)
+        updates, new_opt_state = tx.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        if config.kl_early_stop:  # a select, not a branch: the step is computed, then dropped
+            stopped = stopped | (metrics["approx_kl"] > config.kl_target)
+            keep = lambda old, new: jnp.where(stopped, old, new)
+            new_params, new_opt_state = jax.tree.map(keep, (params, opt_state), (new_params, new_opt_state))
+        return (new_params, new_opt_state, stopped), (metrics, ~stopped)
 
     def epoch(carry, key):
         order = jax.random.permutation(key, config.batch_size).reshape(config.num_minibatches, -1)
         minibatches = jax.tree.map(lambda x: x[order], batch)  # [num_minibatches, minibatch_size, ...]
         return jax.lax.scan(gradient_step, carry, minibatches)
 
-    (params, opt_state), metrics = jax.lax.scan(
-        epoch, (params, opt_state), jax.random.split(key, config.update_epochs))
-    return params, opt_state, jax.tree.map(jnp.mean, metrics)
+    (params, opt_state, _), (metrics, taken) = jax.lax.scan(
+        epoch, (params, opt_state, jnp.bool_(False)), jax.random.split(key, config.update_epochs))
+    steps = taken.sum()  # >= 1: the first step's KL is 0, the policy not having moved yet
+    metrics = jax.tree.map(lambda m: jnp.sum(jnp.where(taken, m, 0)) / steps, metrics)
+    return params, opt_state, {**metrics, "grad_steps": steps}
