@@ -132,7 +132,9 @@ ENV_DEFAULTS: dict[str, dict[str, Any]] = {
     "Pendulum-v1": dict(
         total_timesteps=1_000_000, num_envs=16, num_steps=128, num_minibatches=8, update_epochs=10,
         lr=1e-3, gamma=0.95, ent_coef=0.0, clip_value=False),
-    "MountainCarContinuous-v0": dict(total_timesteps=1_000_000, num_envs=16, ent_coef=0.0),
+    # Without normalization PPO only learns to spend less force: it never finds the goal's +100 in 1e6 steps.
+    "MountainCarContinuous-v0": dict(total_timesteps=1_000_000, num_envs=16, ent_coef=0.0, normalize_obs=True,
+                                     normalize_reward=True),
     **{f"{game}-MinAtar": dict(total_timesteps=10_000_000, num_envs=64, num_minibatches=8, lr=5e-3,
                                 activation="relu")
        for game in ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders")},
