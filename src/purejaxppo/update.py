@@ -49,8 +49,12 @@ def update(
     apply_fn: Callable,
     tx: optax.GradientTransformation,
     config: PPOConfig,
+    minibatch_axis: int = 0,
 ) -> tuple[Any, optax.OptState, dict[str, jax.Array]]:
     """`update_epochs` passes over `batch`, each reshuffled into `num_minibatches` minibatches.
+
+    The minibatches split axis `minibatch_axis` of every field of `batch`: 0 for a flat `[N, ...]` batch of
+    transitions, 1 for a `[T, B, ...]` batch of whole env sequences (recurrent policies), which keeps each intact.
 
     Returns the new params and optimizer state, and the loss metrics averaged over every gradient step.
     """
@@ -63,8 +67,10 @@ def update(
         return (optax.apply_updates(params, updates), opt_state), metrics
 
     def epoch(carry, key):
-        order = jax.random.permutation(key, config.batch_size).reshape(config.num_minibatches, -1)
-        minibatches = jax.tree.map(lambda x: x[order], batch)  # [num_minibatches, minibatch_size, ...]
+        order = jax.random.permutation(key, batch.returns.shape[minibatch_axis]).reshape(config.num_minibatches, -1)
+        # minibatches lead: [num_minibatches, minibatch_size, ...], or [num_minibatches, T, B / num_minibatches, ...]
+        take = lambda x: jnp.moveaxis(x[(slice(None),) * minibatch_axis + (order,)], minibatch_axis, 0)
+        minibatches = jax.tree.map(take, batch)
         return jax.lax.scan(gradient_step, carry, minibatches)
 
     (params, opt_state), metrics = jax.lax.scan(
