@@ -49,6 +49,8 @@ class PPOConfig:
     """Hidden-layer nonlinearity: one of tanh, relu, gelu, swish."""
     shared_torso: bool = struct.field(pytree_node=False, default=False)
     """One MLP torso with a policy head and a value head, instead of two networks."""
+    recurrent: bool = struct.field(pytree_node=False, default=False)
+    """A GRU torso (width hidden_sizes[0]) that remembers the episode so far; minibatches are whole env sequences."""
 
     # --- numeric (pytree leaves): vmappable, no recompile ---
     lr: float = 2.5e-4
@@ -153,6 +155,11 @@ def _validate(c: PPOConfig) -> None:
     _check(c.activation in ACTIVATIONS, "activation", c.activation, f"must be one of {', '.join(ACTIVATIONS)}")
     for name in ("anneal_lr", "clip_value", "norm_adv", "shared_torso"):
         _check(isinstance(getattr(c, name), (bool, np.bool_)), name, getattr(c, name), "must be True or False")
+    _check(isinstance(c.recurrent, (bool, np.bool_)), "recurrent", c.recurrent, "must be True or False")
+    if c.recurrent:  # a recurrent update recomputes whole env sequences, so minibatches split the envs
+        _check(c.num_envs % c.num_minibatches == 0, "num_minibatches", c.num_minibatches,
+               f"with recurrent=True it must divide num_envs = {c.num_envs}, as each minibatch holds whole env"
+               " sequences (change num_minibatches or num_envs)")
 
     ranges = {
         "lr": (lambda x: x > 0, "must be > 0"),

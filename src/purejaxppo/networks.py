@@ -76,7 +76,12 @@ class ActorCritic(nn.Module):
         return distrax.MultivariateNormalDiag(out, jnp.exp(jnp.broadcast_to(self.log_std, out.shape)))
 
 
-def make_network(config: PPOConfig, action_spec: ActionSpec) -> ActorCritic:
+def make_network(config: PPOConfig, action_spec: ActionSpec) -> nn.Module:
+    """The config's network: an `ActorCritic`, or with `recurrent` a `purejaxppo.recurrent.RecurrentActorCritic`."""
+    if config.recurrent:
+        from purejaxppo.recurrent import RecurrentActorCritic  # local: recurrent builds on this module
+
+        return RecurrentActorCritic(action_spec, config.hidden_sizes, config.activation, config.shared_torso)
     return ActorCritic(action_spec, config.hidden_sizes, config.activation, config.shared_torso)
 
 

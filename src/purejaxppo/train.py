@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -17,6 +18,7 @@ from purejaxppo.config import PPOConfig
 from purejaxppo.envs import make_env
 from purejaxppo.gae import gae
 from purejaxppo.networks import make_network
+from purejaxppo.recurrent import apply_sequences, recurrent_rollout, reset_recurrent_envs
 from purejaxppo.rollout import EnvCarry, reset_envs, rollout
 from purejaxppo.update import Batch, learning_rate, make_optimizer, update
 
@@ -74,22 +76,36 @@ def make_trainer(config: PPOConfig, env_sharding: Callable[[Any], Any] | None = 
     tx = make_optimizer(config)
     grad_steps_per_update = config.update_epochs * config.num_minibatches
     place = env_sharding or (lambda envs: envs)
+    apply_fn, minibatch_axis = network.apply, 0
+    if config.recurrent:  # the update reruns the GRU over whole env sequences [T, B]: it shuffles envs, not steps
+        apply_fn, minibatch_axis = functools.partial(apply_sequences, network), 1
 
     def init(key: jax.Array) -> TrainState:
         key_env, key_net, key = jax.random.split(key, 3)
-        envs = place(reset_envs(env, key_env, config.num_envs))
-        params = network.init(key_net, envs.obs)
+        if config.recurrent:
+            envs = place(reset_recurrent_envs(env, network, key_env, config.num_envs))
+            params = network.init(key_net, envs.hidden, envs.obs, envs.first)
+        else:
+            envs = place(reset_envs(env, key_env, config.num_envs))
+            params = network.init(key_net, envs.obs)
         return TrainState(params, tx.init(params), envs, key, jnp.int32(0))
 
     def update_step(state: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
         key, key_rollout, key_update = jax.random.split(state.key, 3)
-        envs, tr = rollout(env, network, state.params, state.env, key_rollout, config.num_steps)
+        if config.recurrent:
+            envs, tr, sequences = recurrent_rollout(env, network, state.params, state.env, key_rollout,
+                                                    config.num_steps)
+        else:
+            envs, tr = rollout(env, network, state.params, state.env, key_rollout, config.num_steps)
         advantages, returns = gae(tr.reward, tr.value, tr.next_value, tr.terminated, tr.done,
                                   config.gamma, config.gae_lambda)
-        flat = lambda x: x.reshape((config.batch_size,) + x.shape[2:])  # [T, B, ...] -> [T * B, ...]
-        batch = Batch(*map(flat, (tr.obs, tr.action, tr.log_prob, tr.value, advantages, returns)))
-        params, opt_state, metrics = update(state.params, state.opt_state, batch, key_update, network.apply,
-                                            tx, config)
+        if config.recurrent:  # [T, B]: the network's input is each env's sequence from its first hidden state
+            batch = Batch(sequences, tr.action, tr.log_prob, tr.value, advantages, returns)
+        else:
+            flat = lambda x: x.reshape((config.batch_size,) + x.shape[2:])  # [T, B, ...] -> [T * B, ...]
+            batch = Batch(*map(flat, (tr.obs, tr.action, tr.log_prob, tr.value, advantages, returns)))
+        params, opt_state, metrics = update(state.params, state.opt_state, batch, key_update, apply_fn,
+                                            tx, config, minibatch_axis)
         count = state.update_count + 1
         metrics = {
             **metrics,
