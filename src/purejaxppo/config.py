@@ -116,6 +116,8 @@ ENV_DEFAULTS: dict[str, dict[str, Any]] = {
     **{f"{game}-MinAtar": dict(total_timesteps=10_000_000, num_envs=64, num_minibatches=8, lr=5e-3,
                                 activation="relu")
        for game in ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders")},
+    # Rewards the context bit seen 5 steps before: a feed-forward policy cannot beat chance (return 0).
+    "MemoryChain-bsuite": dict(recurrent=True, total_timesteps=50_000, num_envs=16, num_steps=32, lr=1e-3),
 }
 
 NUMERIC_FIELDS = tuple(f.name for f in dataclasses.fields(PPOConfig) if f.metadata.get("pytree_node", True))
