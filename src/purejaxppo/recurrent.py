@@ -35,7 +35,8 @@ class RecurrentActorCritic(nn.Module):
 
     The embedding and the GRU are one torso shared by policy and value, so both read the same memory; after it,
     `hidden_sizes[1:]` are the layers of separate actor and critic MLPs (one MLP with `shared_torso`) and the heads,
-    as in `ActorCritic`, with its init. The hidden state is zeroed before the step where `first`.
+    as in `ActorCritic`, with its init (the embedding's too; the GRU keeps flax's, orthogonal recurrent kernels).
+    The hidden state is zeroed before the step where `first`.
     """
 
     action_spec: ActionSpec
