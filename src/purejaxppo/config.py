@@ -50,6 +50,8 @@ class PPOConfig:
     """Hidden-layer nonlinearity: one of tanh, relu, gelu, swish."""
     shared_torso: bool = struct.field(pytree_node=False, default=False)
     """One MLP torso with a policy head and a value head, instead of two networks."""
+    recurrent: bool = struct.field(pytree_node=False, default=False)
+    """A GRU torso (width hidden_sizes[0]) that remembers the episode so far; minibatches are whole env sequences."""
     objective: str = struct.field(pytree_node=False, default="clip")
     """Policy objective: "clip" (clipped surrogate) or "kl_penalty" (surrogate minus an adaptive KL penalty)."""
     kl_early_stop: bool = struct.field(pytree_node=False, default=False)
@@ -138,6 +140,8 @@ ENV_DEFAULTS: dict[str, dict[str, Any]] = {
     **{f"{game}-MinAtar": dict(total_timesteps=10_000_000, num_envs=64, num_minibatches=8, lr=5e-3,
                                 activation="relu")
        for game in ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders")},
+    # Rewards the context bit seen 5 steps before: a feed-forward policy cannot beat chance (return 0).
+    "MemoryChain-bsuite": dict(recurrent=True, total_timesteps=50_000, num_envs=16, num_steps=32, lr=1e-3),
 }
 
 NUMERIC_FIELDS = tuple(f.name for f in dataclasses.fields(PPOConfig) if f.metadata.get("pytree_node", True))
@@ -176,9 +180,13 @@ def _validate(c: PPOConfig) -> None:
            "hidden_sizes", c.hidden_sizes, "must be one or more positive integers, e.g. (64, 64)")
     _check(c.activation in ACTIVATIONS, "activation", c.activation, f"must be one of {', '.join(ACTIVATIONS)}")
     _check(c.objective in OBJECTIVES, "objective", c.objective, f"must be one of {', '.join(OBJECTIVES)}")
-    for name in ("anneal_lr", "clip_value", "norm_adv", "shared_torso", "kl_early_stop", "normalize_obs",
-                 "normalize_reward"):
+    for name in ("anneal_lr", "clip_value", "norm_adv", "shared_torso", "recurrent", "kl_early_stop",
+                 "normalize_obs", "normalize_reward"):
         _check(isinstance(getattr(c, name), (bool, np.bool_)), name, getattr(c, name), "must be True or False")
+    if c.recurrent:  # a recurrent update recomputes whole env sequences, so minibatches split the envs
+        _check(c.num_envs % c.num_minibatches == 0, "num_minibatches", c.num_minibatches,
+               f"with recurrent=True it must divide num_envs = {c.num_envs}, as each minibatch holds whole env"
+               " sequences (change num_minibatches or num_envs)")
 
     ranges = {
         "lr": (lambda x: x > 0, "must be > 0"),

@@ -40,20 +40,21 @@ def _episode_key(seed: int, index: jax.Array) -> jax.Array:
 
 
 def _episode_fns(policy: Policy, deterministic: bool):
-    """`start(episode_key) -> (obs, state, key)` and `step(obs, state, key, t) -> (obs, state, reward, info)`
-    for ONE env; `t` is the step's index in the episode, so the keys of a step depend on (episode, t) alone."""
+    """`start(episode_key) -> (obs, state, hidden, key)` and
+    `step(obs, state, hidden, key, t) -> (obs, state, hidden, reward, info)` for ONE env and the policy's memory
+    `hidden`; `t` is the step's index in the episode, so the keys of a step depend on (episode, t) alone."""
     env = make_env(policy.env_id)
 
     def start(episode_key):
         key_reset, key_run = jax.random.split(episode_key)
         obs, state = env.reset(key_reset)
-        return obs, state, key_run
+        return obs, state, policy.initial_state(), key_run
 
-    def step(obs, state, key_run, t):
+    def step(obs, state, hidden, key_run, t):
         key_action, key_env = jax.random.split(jax.random.fold_in(key_run, t))
-        action = policy(obs, None if deterministic else key_action)
+        hidden, action = policy.step(hidden, obs, t == 0, None if deterministic else key_action)
         obs, state, reward, _, _, info = env.step(key_env, state, action)
-        return obs, state, reward, info
+        return obs, state, hidden, reward, info
 
     return env, start, step
 
@@ -77,20 +78,20 @@ def evaluate(policy: Policy, episodes: int = 100, seed: int = 0, deterministic: 
 
     @jax.jit
     def run(seed):
-        obs, state, keys = jax.vmap(start)(jax.vmap(_episode_key, (None, 0))(seed, jnp.arange(episodes)))
+        obs, state, hidden, keys = jax.vmap(start)(jax.vmap(_episode_key, (None, 0))(seed, jnp.arange(episodes)))
         done = jnp.zeros(episodes, bool)
         returns = jnp.full(episodes, jnp.nan, jnp.float32)  # NaN: not ended (cannot happen within the limit)
 
         def body(carry):
-            t, obs, state, done, returns = carry
-            obs, state, _, info = jax.vmap(step, (0, 0, 0, None))(obs, state, keys, t)
+            t, obs, state, hidden, done, returns = carry
+            obs, state, hidden, _, info = jax.vmap(step, (0, 0, 0, 0, None))(obs, state, hidden, keys, t)
             ended = info["episode_done"] & ~done  # an env's first episode ended at this step
             returns = jnp.where(ended, info["episode_return"], returns)
-            return t + 1, obs, state, done | info["episode_done"], returns
+            return t + 1, obs, state, hidden, done | info["episode_done"], returns
 
-        carry = (jnp.int32(0), obs, state, done, returns)
-        carry = jax.lax.while_loop(lambda c: (c[0] < max_steps) & ~jnp.all(c[3]), body, carry)
-        return carry[4]
+        carry = (jnp.int32(0), obs, state, hidden, done, returns)
+        carry = jax.lax.while_loop(lambda c: (c[0] < max_steps) & ~jnp.all(c[4]), body, carry)
+        return carry[5]
 
     return np.asarray(run(seed), np.float64)
 
@@ -103,15 +104,15 @@ def episode_states(policy: Policy, seed: int = 0, deterministic: bool = True, in
 
     @jax.jit
     def run(seed):
-        obs, state, key = start(_episode_key(seed, index))
+        obs, state, hidden, key = start(_episode_key(seed, index))
 
         def body(carry, t):
-            obs, state = carry
+            obs, state, hidden = carry
             before = state.env_state  # the raw gymnax state, inside the episode-statistics wrapper's
-            obs, state, reward, info = step(obs, state, key, t)
-            return (obs, state), (before, reward, info["episode_done"])
+            obs, state, hidden, reward, info = step(obs, state, hidden, key, t)
+            return (obs, state, hidden), (before, reward, info["episode_done"])
 
-        _, out = jax.lax.scan(body, (obs, state), jnp.arange(max_episode_steps(env)))
+        _, out = jax.lax.scan(body, (obs, state, hidden), jnp.arange(max_episode_steps(env)))
         return out
 
     states, rewards, done = jax.device_get(run(seed))

@@ -91,7 +91,12 @@ def distribution_params(pi: distrax.Distribution) -> tuple[jax.Array, ...]:
     return (pi.loc, pi.scale_diag)
 
 
-def make_network(config: PPOConfig, action_spec: ActionSpec) -> ActorCritic:
+def make_network(config: PPOConfig, action_spec: ActionSpec) -> nn.Module:
+    """The config's network: an `ActorCritic`, or with `recurrent` a `purejaxppo.recurrent.RecurrentActorCritic`."""
+    if config.recurrent:
+        from purejaxppo.recurrent import RecurrentActorCritic  # local: recurrent builds on this module
+
+        return RecurrentActorCritic(action_spec, config.hidden_sizes, config.activation, config.shared_torso)
     return ActorCritic(action_spec, config.hidden_sizes, config.activation, config.shared_torso)
 
 

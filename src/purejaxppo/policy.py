@@ -4,6 +4,7 @@
     action = policy(obs)                    # deterministic: argmax (discrete) or the Gaussian mean (continuous)
     action = policy(obs, key)               # sampled from the policy's distribution
     actions = jax.jit(policy)(obs_batch)    # obs [obs_size] or [B, obs_size]; raw gymnax observations work too
+    hidden, action = policy.step(hidden, obs, first)   # a recurrent run's policy, from policy.initial_state()
 
 The policy is read from the run's latest checkpoint (`<run dir>/checkpoints/<updates done>/`, see
 `purejaxppo.checkpoint`), which holds every run of the sweep on one flat `[runs]` axis, configuration-major: run
@@ -25,6 +26,7 @@ from purejaxppo.config import PPOConfig
 from purejaxppo.envs import ActionSpec, GymnaxEnv
 from purejaxppo.networks import ActorCritic, env_action, make_network
 from purejaxppo.normalization import RunningStats, normalize_obs
+from purejaxppo.recurrent import RecurrentActorCritic, initial_hidden
 
 
 class Policy:
@@ -37,6 +39,10 @@ class Policy:
     Actions are int32 `[...]` (discrete) or float32 `[..., action_size]` (continuous), `...` the batch shape.
     A run trained with `normalize_obs` normalizes observations with the statistics saved with its parameters
     (`obs_stats`), exactly as training did.
+
+    A recurrent run's policy (`config.recurrent`) acts on the episode so far, so it is stepped through episodes
+    instead: `hidden = policy.initial_state()`, then `hidden, action = policy.step(hidden, obs, first, key)` at
+    every step. `step` takes a feed-forward policy too (its state is empty), so code that runs episodes takes both.
     """
 
     def __init__(self, config: PPOConfig, params: Any, env: GymnaxEnv, run: int = 0, seed: int = 0,
@@ -55,7 +61,7 @@ class Policy:
         self.seed = seed  # the training seed of that run
         self.updates_done = updates_done  # updates trained when the checkpoint was saved
         self.hyperparams = dict(hyperparams or {})  # the swept hyperparameters' values for this run
-        self.network: ActorCritic = make_network(config, env.action_spec)
+        self.network: ActorCritic | RecurrentActorCritic = make_network(config, env.action_spec)
 
     def __repr__(self) -> str:
         return (f"Policy(env={self.env_id!r}, run={self.run}, seed={self.seed}, "
@@ -76,16 +82,43 @@ class Policy:
                              f"[..., {self.observation_size}] or [..., {', '.join(map(str, raw))}]")
         return obs.reshape(batch + (self.observation_size,)).astype(jnp.float32)
 
+    def network_input(self, obs: jax.Array) -> jax.Array:
+        """What the network sees of `obs`: flat float32 `[..., obs_size]`, normalized as in training."""
+        obs = self.flatten(obs)
+        return obs if self.obs_stats is None else normalize_obs(obs, self.obs_stats)
+
     def distribution(self, obs: jax.Array):
         """The policy's action distribution at `obs` (any shape `__call__` accepts); batch shape `[...]`."""
-        obs = self.flatten(obs)
-        if self.obs_stats is not None:
-            obs = normalize_obs(obs, self.obs_stats)
-        pi, _ = self.network.apply(self.params, obs)
+        if self.config.recurrent:
+            raise ValueError("the policy of a recurrent run acts on the episode so far, not on one observation: "
+                             "step it with `hidden, action = policy.step(hidden, obs, first, key)` from "
+                             "`hidden = policy.initial_state()`")
+        pi, _ = self.network.apply(self.params, self.network_input(obs))
         return pi
 
     def __call__(self, obs: jax.Array, key: jax.Array | None = None) -> jax.Array:
-        pi = self.distribution(obs)
+        return self._action(self.distribution(obs), key)
+
+    def initial_state(self, batch_shape: tuple[int, ...] = ()) -> Any:
+        """The policy's memory before an episode: zeros `[*batch_shape, H]` (recurrent), or `()` (feed-forward)."""
+        return initial_hidden(self.network, batch_shape) if self.config.recurrent else ()
+
+    def step(self, hidden: Any, obs: jax.Array, first: jax.Array, key: jax.Array | None = None
+             ) -> tuple[Any, jax.Array]:
+        """One step of an episode: the memory after `obs` and the action, `(hidden, action)`.
+
+        `hidden` is the memory from `initial_state` or the last step, `[..., H]` (`()` for a feed-forward policy,
+        passed through); it is reset where `first` `[...]` (obs is an episode's first). `obs`, `key` and the
+        action: as for `__call__`.
+        """
+        if not self.config.recurrent:
+            return hidden, self(obs, key)
+        hidden, pi, _ = self.network.apply(self.params, hidden, self.network_input(obs),
+                                           jnp.asarray(first, bool))
+        return hidden, self._action(pi, key)
+
+    def _action(self, pi, key: jax.Array | None) -> jax.Array:
+        """The action of the distribution `pi`: its mode or mean without `key`, else a sample."""
         if self.action_spec.discrete:
             if key is None:
                 return jnp.argmax(pi.logits, axis=-1).astype(jnp.int32)

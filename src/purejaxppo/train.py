@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -20,6 +21,7 @@ from purejaxppo.losses import adapt_kl_beta
 from purejaxppo.networks import distribution, make_network
 from purejaxppo.normalization import (NormState, discounted_returns, init_stats, normalize_obs, scale_rewards,
                                       update_stats)
+from purejaxppo.recurrent import apply_sequences, recurrent_rollout, reset_recurrent_envs
 from purejaxppo.rollout import EnvCarry, reset_envs, rollout
 from purejaxppo.update import Batch, learning_rate, make_optimizer, update
 
@@ -81,15 +83,22 @@ def make_trainer(config: PPOConfig, env_sharding: Callable[[Any], Any] | None = 
     tx = make_optimizer(config)
     grad_steps_per_update = config.update_epochs * config.num_minibatches
     place = env_sharding or (lambda envs: envs)
+    apply_fn, minibatch_axis = network.apply, 0
+    if config.recurrent:  # the update reruns the GRU over whole env sequences [T, B]: it shuffles envs, not steps
+        apply_fn, minibatch_axis = functools.partial(apply_sequences, network), 1
 
     def init(key: jax.Array) -> TrainState:
         key_env, key_net, key = jax.random.split(key, 3)
-        envs = place(reset_envs(env, key_env, config.num_envs))
+        if config.recurrent:
+            envs = place(reset_recurrent_envs(env, network, key_env, config.num_envs))
+            params = network.init(key_net, envs.hidden, envs.obs, envs.first)
+        else:
+            envs = place(reset_envs(env, key_env, config.num_envs))
+            params = network.init(key_net, envs.obs)
         obs_stats = init_stats(envs.obs.shape[1:])
         if config.normalize_obs:  # start from the first observations rather than from mean 0, variance 1
             obs_stats = update_stats(obs_stats, envs.obs)
         norm = NormState(obs_stats, init_stats(), jnp.zeros(config.num_envs, jnp.float32))
-        params = network.init(key_net, envs.obs)
         return TrainState(params, tx.init(params), envs, key, jnp.int32(0), norm,
                           jnp.asarray(config.kl_beta, jnp.float32))
 
@@ -98,8 +107,12 @@ def make_trainer(config: PPOConfig, env_sharding: Callable[[Any], Any] | None = 
         norm = state.norm
         preprocess = (lambda obs: normalize_obs(obs, norm.obs)) if config.normalize_obs else (lambda obs: obs)
         kl_penalty = config.objective == "kl_penalty"
-        envs, tr = rollout(env, network, state.params, state.env, key_rollout, config.num_steps, preprocess,
-                           record_dist=kl_penalty)
+        if config.recurrent:
+            envs, tr, sequences = recurrent_rollout(env, network, state.params, state.env, key_rollout,
+                                                    config.num_steps, preprocess, record_dist=kl_penalty)
+        else:
+            envs, tr = rollout(env, network, state.params, state.env, key_rollout, config.num_steps, preprocess,
+                               record_dist=kl_penalty)
         reward = tr.reward
         if config.normalize_reward:
             last_return, running_returns = discounted_returns(tr.reward, tr.done, norm.discounted_return,
@@ -109,16 +122,20 @@ def make_trainer(config: PPOConfig, env_sharding: Callable[[Any], Any] | None = 
             reward = scale_rewards(tr.reward, norm.reward)
         advantages, returns = gae(reward, tr.value, tr.next_value, tr.terminated, tr.done,
                                   config.gamma, config.gae_lambda)
-        flat = lambda x: x.reshape((config.batch_size,) + x.shape[2:])  # [T, B, ...] -> [T * B, ...]
-        batch = Batch(*map(flat, (preprocess(tr.obs), tr.action, tr.log_prob, tr.value, advantages, returns)),
-                      dist_params=jax.tree.map(flat, tr.dist_params))
-        params, opt_state, metrics = update(state.params, state.opt_state, batch, key_update, network.apply,
-                                            tx, config, state.kl_beta)
+        if config.recurrent:  # [T, B]: the network's input is each env's sequence from its first hidden state
+            batch = Batch(sequences.replace(obs=preprocess(sequences.obs)), tr.action, tr.log_prob, tr.value,
+                          advantages, returns, tr.dist_params)
+        else:
+            flat = lambda x: x.reshape((config.batch_size,) + x.shape[2:])  # [T, B, ...] -> [T * B, ...]
+            batch = Batch(*map(flat, (preprocess(tr.obs), tr.action, tr.log_prob, tr.value, advantages, returns)),
+                          dist_params=jax.tree.map(flat, tr.dist_params))
+        params, opt_state, metrics = update(state.params, state.opt_state, batch, key_update, apply_fn,
+                                            tx, config, state.kl_beta, minibatch_axis)
         if config.normalize_obs:  # after the update, which trains on what the rollout's policy saw
-            norm = norm.replace(obs=update_stats(norm.obs, flat(tr.obs)))
+            norm = norm.replace(obs=update_stats(norm.obs, tr.obs.reshape(-1, tr.obs.shape[-1])))
         kl_beta = state.kl_beta
         if kl_penalty:  # the exact KL of the whole update, old policy to new, sets the next coefficient
-            pi, _ = network.apply(params, batch.obs)
+            pi, _ = apply_fn(params, batch.obs)
             kl = jnp.mean(distribution(batch.dist_params).kl_divergence(pi))
             kl_beta = adapt_kl_beta(state.kl_beta, kl, config.kl_target)
             metrics = {**metrics, "kl": kl, "kl_beta": state.kl_beta}

@@ -51,8 +51,12 @@ def update(
     tx: optax.GradientTransformation,
     config: PPOConfig,
     kl_beta: jax.Array | None = None,
+    minibatch_axis: int = 0,
 ) -> tuple[Any, optax.OptState, dict[str, jax.Array]]:
     """`update_epochs` passes over `batch`, each reshuffled into `num_minibatches` minibatches.
+
+    The minibatches split axis `minibatch_axis` of every field of `batch`: 0 for a flat `[N, ...]` batch of
+    transitions, 1 for a `[T, B, ...]` batch of whole env sequences (recurrent policies), which keeps each intact.
 
     With `config.kl_early_stop`, once a minibatch's approx-KL to the rollout policy exceeds `kl_target` that step
     and every later one of the update leave params and optimizer state as they are. Returns the new params and
@@ -73,8 +77,10 @@ def update(
         return (new_params, new_opt_state, stopped), (metrics, ~stopped)
 
     def epoch(carry, key):
-        order = jax.random.permutation(key, config.batch_size).reshape(config.num_minibatches, -1)
-        minibatches = jax.tree.map(lambda x: x[order], batch)  # [num_minibatches, minibatch_size, ...]
+        order = jax.random.permutation(key, batch.returns.shape[minibatch_axis]).reshape(config.num_minibatches, -1)
+        # minibatches lead: [num_minibatches, minibatch_size, ...], or [num_minibatches, T, B / num_minibatches, ...]
+        take = lambda x: jnp.moveaxis(x[(slice(None),) * minibatch_axis + (order,)], minibatch_axis, 0)
+        minibatches = jax.tree.map(take, batch)
         return jax.lax.scan(gradient_step, carry, minibatches)
 
     (params, opt_state, _), (metrics, taken) = jax.lax.scan(
