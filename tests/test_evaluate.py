@@ -3,7 +3,8 @@
 
 The runs are trained once, through the training CLI in subprocesses (with a timeout, as in test_cli.py), all at
 once: a CartPole run that solves it (the default 5e5 steps, 2 seeds) and tiny runs of a weak CartPole policy (short
-episodes: a cheap animation), Pendulum (continuous actions) and DeepSea (no renderer in gymnax's visualizer).
+episodes: a cheap animation), Pendulum (continuous actions, normalized observations) and DeepSea (no renderer in
+gymnax's visualizer).
 """
 
 import dataclasses
@@ -32,7 +33,7 @@ TIMEOUT = 420
 RUNS = {
     "cartpole": ["--env", "CartPole-v1", "--num-seeds", "2"],
     "weak": ["--env", "CartPole-v1", "--total-timesteps", "2048"],
-    "pendulum": ["--env", "Pendulum-v1", "--total-timesteps", "4096"],
+    "pendulum": ["--env", "Pendulum-v1", "--total-timesteps", "4096", "--normalize-obs"],
     "deepsea": ["--env", "DeepSea-bsuite", "--total-timesteps", "2048"],
 }
 LINE = re.compile(r"^(?P<env>\S+), run (?P<run>\d+) \(seed (?P<seed>\d+)\): "
@@ -155,6 +156,20 @@ def test_continuous_policy_actions_lie_within_the_bounds(runs):
     assert np.all(sampled >= -2.0) and np.all(sampled <= 2.0) and not np.array_equal(sampled, mean)
     returns = evaluate(policy, episodes=4)
     assert returns.shape == (4,) and np.all(np.isfinite(returns)) and np.all(returns < 0)
+
+
+def test_loaded_policy_normalizes_with_the_checkpointed_statistics(runs):
+    policy = load_policy(runs["pendulum"])
+    meta = Checkpointer(runs["pendulum"]).meta()
+    job = Sweep(PPOConfig(**meta["config"]), 1, 0)
+    saved = Checkpointer(runs["pendulum"]).restore(job.to_host(job.init())).state.norm.obs
+    np.testing.assert_array_equal(policy.obs_stats.mean, saved.mean[0])
+    np.testing.assert_array_equal(policy.obs_stats.var, saved.var[0])
+    assert float(policy.obs_stats.count) >= 4096  # every training observation was merged in
+    obs = _observations("Pendulum-v1", 8)
+    pi, _ = make_network(policy.config, policy.action_spec).apply(
+        policy.params, (obs - saved.mean[0]) / np.sqrt(saved.var[0] + 1e-8))
+    np.testing.assert_allclose(policy(obs), np.clip(pi.mean(), -2.0, 2.0), rtol=1e-5, atol=1e-6)
 
 
 def test_cli_prints_the_summary_line(runs):
