@@ -9,6 +9,8 @@ import pytest
 pytest.importorskip("brax")
 
 from purejaxppo import PPOConfig, make_train  # noqa: E402
+from purejaxppo.brax_envs import brax_env_names  # noqa: E402
+from purejaxppo.config import ENV_DEFAULTS  # noqa: E402
 from purejaxppo.envs import check_env_id, make_env  # noqa: E402
 from purejaxppo.train import METRICS  # noqa: E402
 
@@ -102,6 +104,14 @@ def test_env_ids():
         check_env_id("brax:xyz")
     with pytest.raises(ValueError, match="could not create env 'brax:ant'.*backend"):
         make_env("brax:ant", backend="nonsense")
+
+
+def test_tuned_defaults_name_every_brax_physics_env():
+    tuned = sorted(env for env in ENV_DEFAULTS if env.startswith("brax:"))
+    assert tuned == [f"brax:{name}" for name in brax_env_names() if name != "fast"]  # fast: Brax's test env
+    config = PPOConfig.for_env("brax:ant", num_envs=8)
+    assert (config.num_envs, config.num_steps, config.num_minibatches, config.update_epochs) == (8, 128, 32, 10)
+    assert (config.lr, config.ent_coef) == (3e-4, 0.0)
 
 
 def test_make_train_smoke():

@@ -33,7 +33,7 @@ from purejaxppo.progress import Progress
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m purejaxppo.run", description="Train PPO on a gymnax environment.")
-    parser.add_argument("--env", help="gymnax env id (default CartPole-v1)")
+    parser.add_argument("--env", help="gymnax env id, or brax:<name> with the brax extra (default CartPole-v1)")
     parser.add_argument("--seed", type=int, help="seed of the first run; run i uses seed + i (default 0)")
     parser.add_argument("--num-seeds", type=int, help="seeds trained at once in one vmapped program (default 1)")
     parser.add_argument("--out", type=Path, default=None, help="output directory (default runs/<env>-<time>/)")
