@@ -105,7 +105,8 @@ def parse_sweeps(specs: Sequence[str]) -> dict[str, list[float]]:
 
 def output_dir(out: Path | None, env: str) -> Path:
     """Where results go; refuses a directory that already holds files, so nothing saved is overwritten."""
-    out = out or Path("runs") / f"{env}-{time.strftime('%Y%m%d-%H%M%S')}"
+    # brax:ant -> runs/brax-ant-<time>: Windows forbids ":" in a path, and scp reads it as a host separator.
+    out = out or Path("runs") / f"{env.replace(':', '-')}-{time.strftime('%Y%m%d-%H%M%S')}"
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"--out {out} already exists and is not empty; choose another directory")
     return out
