@@ -94,13 +94,15 @@ class BraxEnv:
         """One step with `action` `[action_size]`: `(obs, state, reward, terminated, truncated, info)`.
 
         Terminated: Brax's `done` (e.g. the ant fell). Truncated: the episode reached `episode_length` steps
-        without terminating. Either way `obs` and `state` start a new episode, reset with `key`.
+        without terminating. When either ends the episode, `obs` and `state` start the next one, reset with `key`,
+        and `info["final_observation"]` is the ended episode's last observation (else it equals `obs`).
         """
         stepped = self.env.step(state.brax_state, action)
         steps = state.steps + 1
         terminated = jnp.asarray(stepped.done) > 0
         truncated = (steps >= self.episode_length) & ~terminated
         done = terminated | truncated
+        # Reset on every step and keep it where done: vmapped over envs, a branch would compute both sides anyway.
         reset_obs, reset_state = self.reset(key)
         next_state = jax.tree.map(lambda r, s: jnp.where(done, r, s), reset_state,
                                   BraxEnvState(stepped, steps))
