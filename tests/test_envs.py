@@ -1,11 +1,15 @@
 """The env layer: every gymnax env through make_env, episode statistics, truncation and auto-reset."""
 
+import re
+import sys
+
 import gymnax
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from purejaxppo.config import PPOConfig
 from purejaxppo.envs import make_env
 
 DOWNLOADS = "MNISTBandit-bsuite"  # fetches MNIST on creation
@@ -65,6 +69,15 @@ def test_unknown_env_id_suggests_close_match():
         make_env("CartPole-v2")
     with pytest.raises(ValueError, match="Pendulum-v1"):
         make_env("pendulum-v1")
+
+
+def test_brax_id_without_the_brax_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "brax", None)  # importing brax fails, as where the extra is not installed
+    message = re.escape("brax:ant needs the brax extra: pip install -e '.[brax]'")
+    with pytest.raises(ValueError, match=message):
+        make_env("brax:ant")
+    with pytest.raises(ValueError, match=message):
+        PPOConfig(env="brax:ant")
 
 
 def _run(env, action, num_steps, seed=0):

@@ -27,7 +27,7 @@ class PPOConfig:
 
     # --- structural (static): changing one recompiles ---
     env: str = struct.field(pytree_node=False, default="CartPole-v1")
-    """A gymnax env id, e.g. "CartPole-v1", "Breakout-MinAtar", "Catch-bsuite"."""
+    """A gymnax env id, e.g. "CartPole-v1", "Breakout-MinAtar", "Catch-bsuite", or "brax:<name>" (brax extra)."""
     total_timesteps: int = struct.field(pytree_node=False, default=500_000)
     """Env steps to train for, over all envs; rounded down to whole updates."""
     num_envs: int = struct.field(pytree_node=False, default=4)
@@ -142,6 +142,13 @@ ENV_DEFAULTS: dict[str, dict[str, Any]] = {
        for game in ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders")},
     # Rewards the context bit seen 5 steps before: a feed-forward policy cannot beat chance (return 0).
     "MemoryChain-bsuite": dict(recurrent=True, total_timesteps=50_000, num_envs=16, num_steps=32, lr=1e-3),
+    # Brax (the brax extra): the PPO paper's MuJoCo settings (2048 steps per update, 10 epochs of 64-sample
+    # minibatches, lr 3e-4, no entropy bonus, 1M steps) as 16 envs x 128 steps, a CPU-sized batch; on an
+    # accelerator raise num_envs (Brax's own PPO steps thousands of envs at once).
+    **{f"brax:{name}": dict(total_timesteps=1_000_000, num_envs=16, num_steps=128, num_minibatches=32,
+                            update_epochs=10, lr=3e-4, ent_coef=0.0)
+       for name in ("ant", "halfcheetah", "hopper", "humanoid", "humanoidstandup", "inverted_double_pendulum",
+                    "inverted_pendulum", "pusher", "reacher", "swimmer", "walker2d")},
 }
 
 NUMERIC_FIELDS = tuple(f.name for f in dataclasses.fields(PPOConfig) if f.metadata.get("pytree_node", True))

@@ -22,8 +22,26 @@ from flax import struct
 from gymnax.environments import spaces
 
 
+BRAX_PREFIX = "brax:"
+
+
+def _brax_envs(env_id: str):
+    """`purejaxppo.brax_envs`, imported only for a brax id: brax is an optional extra, and slow to import."""
+    try:
+        import brax  # noqa: F401
+    except ModuleNotFoundError as e:
+        raise ValueError(f"{env_id} needs the brax extra: pip install -e '.[brax]'") from e
+    from purejaxppo import brax_envs
+
+    return brax_envs
+
+
 def check_env_id(env_id: str) -> None:
-    """Raises ValueError for an id gymnax does not register, naming the closest ones."""
+    """Raises ValueError for an id gymnax (or, for "brax:<name>", Brax) does not register, naming the closest
+    ones."""
+    if env_id.startswith(BRAX_PREFIX):
+        _brax_envs(env_id).check_brax_env_id(env_id)
+        return
     if env_id in gymnax.registered_envs:
         return
     close = difflib.get_close_matches(env_id, gymnax.registered_envs, n=3, cutoff=0.4)
@@ -69,7 +87,8 @@ class GymnaxEnv:
         else:
             raise ValueError(f"env {env_id!r} has a {type(space).__name__} action space; "
                              "purejaxppo supports Discrete and Box")
-        self.observation_size = int(np.prod(self.env.observation_space(self.params).shape))
+        self.observation_shape = tuple(self.env.observation_space(self.params).shape)
+        self.observation_size = int(np.prod(self.observation_shape))
 
     @staticmethod
     def _flat(obs: jax.Array) -> jax.Array:
@@ -123,6 +142,14 @@ class EpisodeStatistics:
         return obs, state, reward, terminated, truncated, info
 
 
+def make_base_env(env_id: str, **env_kwargs: Any):
+    """The env `env_id` names, without episode statistics: a `brax_envs.BraxEnv` for a "brax:<name>" id, else a
+    `GymnaxEnv`. `env_kwargs` go to its constructor."""
+    if env_id.startswith(BRAX_PREFIX):
+        return _brax_envs(env_id).BraxEnv(env_id, **env_kwargs)
+    return GymnaxEnv(env_id, **env_kwargs)
+
+
 def make_env(env_id: str, **env_kwargs: Any) -> EpisodeStatistics:
-    """The env PPO trains on: `env_id` from gymnax, flat float32 observations, episode statistics."""
-    return EpisodeStatistics(GymnaxEnv(env_id, **env_kwargs))
+    """The env PPO trains on: `env_id` from gymnax or Brax, flat float32 observations, episode statistics."""
+    return EpisodeStatistics(make_base_env(env_id, **env_kwargs))

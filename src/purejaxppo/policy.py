@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from purejaxppo.config import PPOConfig
-from purejaxppo.envs import ActionSpec, GymnaxEnv
+from purejaxppo.envs import ActionSpec, GymnaxEnv, make_base_env
 from purejaxppo.networks import ActorCritic, env_action, make_network
 from purejaxppo.normalization import RunningStats, normalize_obs
 from purejaxppo.recurrent import RecurrentActorCritic, initial_hidden
@@ -55,7 +55,7 @@ class Policy:
         self.obs_stats = obs_stats if config.normalize_obs else None
         self.env_id = config.env
         self.action_spec: ActionSpec = env.action_spec
-        self.observation_shape: tuple[int, ...] = tuple(env.env.observation_space(env.params).shape)
+        self.observation_shape: tuple[int, ...] = env.observation_shape
         self.observation_size: int = env.observation_size
         self.run = run  # index on the run directory's flat [runs] axis
         self.seed = seed  # the training seed of that run
@@ -170,7 +170,7 @@ def load_policy(run_dir: str | Path, run: int | None = None) -> Policy:
     c, s = divmod(run, num_seeds)
     hyperparams = dict(zip(grid, job.combos[c]))
     config = dataclasses.replace(config, **hyperparams)
-    return Policy(config, params, GymnaxEnv(config.env), run, seeds[s], progress.done, hyperparams, obs_stats)
+    return Policy(config, params, make_base_env(config.env), run, seeds[s], progress.done, hyperparams, obs_stats)
 
 
 def _best_run(run_dir: Path, num_configs: int, num_seeds: int) -> int:

@@ -33,7 +33,7 @@ from purejaxppo.progress import Progress
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m purejaxppo.run", description="Train PPO on a gymnax environment.")
-    parser.add_argument("--env", help="gymnax env id (default CartPole-v1)")
+    parser.add_argument("--env", help="gymnax env id, or brax:<name> with the brax extra (default CartPole-v1)")
     parser.add_argument("--seed", type=int, help="seed of the first run; run i uses seed + i (default 0)")
     parser.add_argument("--num-seeds", type=int, help="seeds trained at once in one vmapped program (default 1)")
     parser.add_argument("--out", type=Path, default=None, help="output directory (default runs/<env>-<time>/)")
@@ -105,7 +105,8 @@ def parse_sweeps(specs: Sequence[str]) -> dict[str, list[float]]:
 
 def output_dir(out: Path | None, env: str) -> Path:
     """Where results go; refuses a directory that already holds files, so nothing saved is overwritten."""
-    out = out or Path("runs") / f"{env}-{time.strftime('%Y%m%d-%H%M%S')}"
+    # brax:ant -> runs/brax-ant-<time>: Windows forbids ":" in a path, and scp reads it as a host separator.
+    out = out or Path("runs") / f"{env.replace(':', '-')}-{time.strftime('%Y%m%d-%H%M%S')}"
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"--out {out} already exists and is not empty; choose another directory")
     return out
