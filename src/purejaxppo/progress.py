@@ -1,7 +1,9 @@
 """Progress of a compiled training run, shown on the host while it runs.
 
-`make_train(config, callback=Progress(...))` calls the instance after every update from inside the compiled
-program (a `jax.debug.callback`); it only does host work and redraws at most every `min_interval` seconds.
+An instance is called with an update's metrics: by the CLI between chunks of 1% of the updates, or, given as
+`make_train(config, callback=Progress(...))`, after every update from inside the compiled program (a
+`jax.debug.callback`; JAX's persistent compilation cache then skips the program). It only does host work and
+redraws at most every `min_interval` seconds.
 """
 
 from __future__ import annotations

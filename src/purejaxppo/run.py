@@ -186,8 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         num_runs = num_seeds * int(np.prod([len(v) for v in grid.values()]))
         quiet = args.quiet or not writer
         progress = Progress(config.num_updates, config.batch_size, num_runs, quiet=quiet)
-        job = Sweep(config, num_seeds, seed, None if quiet else progress, data_parallel=args.data_parallel,
-                    **grid)
+        job = Sweep(config, num_seeds, seed, data_parallel=args.data_parallel, **grid)
         loggers = make_loggers(out, args.tensorboard, args.wandb, args.wandb_project,
                                config.to_dict()) if writer else []
     except ValueError as e:  # CheckpointError included
@@ -217,16 +216,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             "num_updates": config.num_updates, "format": 1}
     checkpoint_every = args.checkpoint_every or config.num_updates
     log_every = (args.log_every or -(-config.num_updates // 100)) if loggers else config.num_updates
+    # Progress is reported between chunks of 1% of the updates, not by a callback inside the program: JAX's
+    # persistent cache does not store programs with host callbacks, and the chunks cost about as little.
+    report_every = config.num_updates if args.quiet else -(-config.num_updates // 100)
     resumed_at = state.done
     progress.start_timer(resumed_at)
     train_seconds = 0.0
     try:
         while state.done < config.num_updates:
             before, start = state.done, time.perf_counter()
-            stop = min(-(-(before + 1) // every) * every for every in (checkpoint_every, log_every))
+            stop = min(-(-(before + 1) // every) * every for every in (checkpoint_every, log_every, report_every))
             state = job.advance(state, stop - before)
             jax.block_until_ready(state.metrics)
             train_seconds += time.perf_counter() - start
+            if not args.quiet:
+                progress(job.latest_metrics(state))  # every process gathers them; process 0 draws
             if state.done % checkpoint_every == 0 or state.done == config.num_updates:
                 checkpointer.save(job.to_host(state), meta)  # every process takes part; orbax writes from 0
             if loggers:

@@ -136,6 +136,11 @@ class Sweep:
                                     self.row_sharding)
         return SweepState(state, metrics, progress.done)
 
+    def latest_metrics(self, progress: SweepState) -> dict[str, np.ndarray]:
+        """The metrics of the last update done, each `[runs]`, on every process (what a progress display shows)."""
+        last = jax.tree.map(lambda x: x[:, progress.done - 1], progress.metrics)
+        return jax.tree.map(lambda x: np.asarray(x)[:self.num_runs], gather(last))
+
     def result(self, progress: SweepState, train_seconds: float = 0.0, params: bool = True) -> SweepResult:
         """The runs so far, gathered on every process, on named axes (configuration, seed); without the final
         parameters (`params=None` in the result, and less to gather) when `params` is False."""
