@@ -13,13 +13,13 @@ import numpy as np
 
 from purejaxppo.stats import smooth
 from purejaxppo.results import SweepResult
-from purejaxppo.train import METRICS
+from purejaxppo.train import KL_PENALTY_METRICS, METRICS
 
 
 def write_metrics_csv(path: Path, result: SweepResult) -> None:
     """One row per configuration, seed and update: `config, seed, update`, a column per swept hyperparameter,
     then every metric."""
-    names = [m for m in METRICS if m in result.metrics]
+    names = [m for m in METRICS + KL_PENALTY_METRICS if m in result.metrics]
     swept = list(result.hyperparams)
     num_configs, num_seeds, num_updates = result.metrics["episode_return"].shape
     with open(path, "w", newline="") as f:

@@ -25,10 +25,10 @@ from purejaxppo.recurrent import apply_sequences, recurrent_rollout, reset_recur
 from purejaxppo.rollout import EnvCarry, reset_envs, rollout
 from purejaxppo.update import Batch, learning_rate, make_optimizer, update
 
-# Per-update metrics, in the order they are reported; "kl" and "kl_beta" only with the kl_penalty objective.
+# Per-update metrics, in the order they are reported.
 METRICS = ("episode_return", "episode_length", "num_episodes", "env_steps", "policy_loss", "value_loss",
-           "entropy", "approx_kl", "clip_fraction", "explained_variance", "learning_rate", "grad_steps", "kl",
-           "kl_beta")
+           "entropy", "approx_kl", "clip_fraction", "explained_variance", "learning_rate", "grad_steps")
+KL_PENALTY_METRICS = ("kl", "kl_beta")  # also, with the kl_penalty objective
 
 
 @struct.dataclass
