@@ -79,7 +79,9 @@ def main() -> None:
         f"Regenerate with `python experiments/reference_results.py` ({args.num_seeds} seeds per env, seeds 0-"
         f"{args.num_seeds - 1}, each env's CLI defaults at the budget shown). Machine: {machine}. Final return: per "
         "seed, the mean episode return over the last 5% of updates; mean over seeds and its 95% t interval. "
-        "Wall: the whole command, start (imports, compilation) to exit, all seeds in one program.",
+        "Wall: the whole command, start (imports, compilation) to exit, all seeds in one program. Among the "
+        "defaults (`PPOConfig.for_env`): MountainCarContinuous-v0 normalizes observations and rewards, "
+        "MemoryChain-bsuite is recurrent, MinAtar uses 64 envs and relu.",
         "",
         "| env | flags | env steps per seed | final return | 95% CI | worst, best seed | wall s | published PPO |",
         "|---|---|---:|---:|---|---|---:|---|",
