@@ -255,7 +255,7 @@ def test_product_grid_is_configuration_major():
 
     # the rows the program is fed: one per run, configuration-major, every numeric field
     rows, keys = Sweep(config, 2, 3, lr=list(lrs), ent_coef=list(ents)).rows
-    assert set(rows) == set(NUMERIC_FIELDS)
+    assert set(rows) == set(NUMERIC_FIELDS) - {"vf_clip_eps"}  # None (follow clip_eps) unless swept
     np.testing.assert_allclose(np.asarray(rows["lr"])[:8], np.float32([1e-4] * 4 + [1e-3] * 4))
     np.testing.assert_allclose(np.asarray(rows["ent_coef"])[:8], np.float32([0, 0, .5, .5] * 2))
     np.testing.assert_allclose(np.asarray(rows["gamma"])[:8], np.float32([config.gamma] * 8))
@@ -345,3 +345,15 @@ def test_callback_once_per_update_with_every_run(lr_sweep):
         np.testing.assert_array_equal(m["env_steps"], np.full(num_runs, 512 * (u + 1)))
         for name in METRICS:  # configuration-major [C * S], the same values the result holds
             np.testing.assert_array_equal(m[name], result.metrics[name][:, :, u].reshape(num_runs), err_msg=name)
+
+
+def test_a_field_that_defaults_to_another_can_be_swept():
+    """vf_clip_eps is None (the value clip follows clip_eps) until a grid gives it values."""
+    config = dataclasses.replace(BASE, total_timesteps=512 * 2)
+    result = sweep(config, 1, 0, vf_clip_eps=[1e-4, 10.0])
+    rows, _ = Sweep(config, 1, 0, vf_clip_eps=[1e-4, 10.0]).rows
+    np.testing.assert_allclose(np.asarray(rows["vf_clip_eps"])[:2], np.float32([1e-4, 10.0]))
+    # a tiny clip range holds the critic near its old values: its loss falls far less in the second update
+    tight, loose = result.metrics["value_loss"][:, 0, -1]
+    assert tight > loose
+    assert result.config_at(0).value_clip_eps == pytest.approx(1e-4)
