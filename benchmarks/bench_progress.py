@@ -1,5 +1,5 @@
 """What the progress display costs: the CLI's compiled program run in one call without progress, against the
-CLI's way with progress, chunks of 1% of the updates with a progress report after each.
+CLI's way with progress: chunks of the updates (`report_interval`) with a progress report after each.
 
     python benchmarks/bench_progress.py [--env CartPole-v1] [--num-seeds 1] [--repeats 5]
 
@@ -18,7 +18,7 @@ import time
 import jax
 
 from purejaxppo import PPOConfig
-from purejaxppo.progress import Progress
+from purejaxppo.progress import Progress, report_interval
 from purejaxppo.sweeps import Sweep
 
 
@@ -33,21 +33,22 @@ def main() -> None:
     progress = Progress(config.num_updates, config.batch_size, args.num_seeds, stream=os.fdopen(tty, "w"))
     job = Sweep(config, args.num_seeds)
     job.compile()
-    chunk = -(-config.num_updates // 100)
 
     def one_call():
         jax.block_until_ready(job.advance(job.init(), config.num_updates).metrics)
 
     def chunks_with_progress():
         progress.start_timer()
-        state = job.init()
+        state, chunk = job.init(), report_interval(0.0, config.num_updates)
         while state.done < config.num_updates:
+            before, start = state.done, time.perf_counter()
             state = job.advance(state, chunk)
             jax.block_until_ready(state.metrics)
             progress(job.latest_metrics(state))
+            chunk = report_interval((time.perf_counter() - start) / (state.done - before), config.num_updates)
         progress.close()
 
-    runs = {"one call, no progress": one_call, "chunks of 1% with progress bar": chunks_with_progress}
+    runs = {"one call, no progress": one_call, "chunks with progress bar (the CLI)": chunks_with_progress}
     times = {name: [] for name in runs}
     for _ in range(args.repeats):
         for name, run in runs.items():

@@ -1,6 +1,7 @@
 """Progress of a compiled training run, shown on the host while it runs.
 
-An instance is called with an update's metrics: by the CLI between chunks of 1% of the updates, or, given as
+An instance is called with an update's metrics: by the CLI between chunks of the updates (`report_interval`:
+about half a second of training each, at least 1% of the run), or, given as
 `make_train(config, callback=Progress(...))`, after every update from inside the compiled program (a
 `jax.debug.callback`; JAX's persistent compilation cache then skips the program). It only does host work and
 redraws at most every `min_interval` seconds.
@@ -14,6 +15,13 @@ from typing import Any, TextIO
 
 import numpy as np
 from tqdm import tqdm
+
+
+def report_interval(seconds_per_update: float, num_updates: int, target_seconds: float = 0.5) -> int:
+    """Updates between two progress reports of a run driven in chunks: about `target_seconds` of training, and
+    at least 1% of the run. Each chunk costs a host round-trip (milliseconds), so chunks much shorter than this
+    would show in the run time."""
+    return max(-(-num_updates // 100), round(target_seconds / max(seconds_per_update, 1e-9)))
 
 
 class Progress:

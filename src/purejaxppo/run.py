@@ -24,7 +24,7 @@ import numpy as np
 
 from purejaxppo.config import PPOConfig, field_docs
 from purejaxppo.distributed import initialize_distributed
-from purejaxppo.progress import Progress
+from purejaxppo.progress import Progress, report_interval
 
 # purejaxppo.parallel, .report and .sweep import gymnax, which computes on import: main() imports them after
 # joining a multi-host program, which must come first.
@@ -216,21 +216,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             "num_updates": config.num_updates, "format": 1}
     checkpoint_every = args.checkpoint_every or config.num_updates
     log_every = (args.log_every or -(-config.num_updates // 100)) if loggers else config.num_updates
-    # Progress is reported between chunks of 1% of the updates, not by a callback inside the program: JAX's
-    # persistent cache does not store programs with host callbacks, and the chunks cost about as little.
-    report_every = config.num_updates if args.quiet else -(-config.num_updates // 100)
+    # Progress is reported between chunks of the updates, not by a callback inside the program: JAX's persistent
+    # cache does not store programs with host callbacks. The first chunk is 1% of the run; later ones last ~0.5 s.
+    report_every = config.num_updates if args.quiet else report_interval(0.0, config.num_updates)
     resumed_at = state.done
     progress.start_timer(resumed_at)
     train_seconds = 0.0
     try:
         while state.done < config.num_updates:
             before, start = state.done, time.perf_counter()
-            stop = min(-(-(before + 1) // every) * every for every in (checkpoint_every, log_every, report_every))
+            stop = min([before + report_every, config.num_updates]
+                       + [-(-(before + 1) // every) * every for every in (checkpoint_every, log_every)])
             state = job.advance(state, stop - before)
             jax.block_until_ready(state.metrics)
             train_seconds += time.perf_counter() - start
             if not args.quiet:
                 progress(job.latest_metrics(state))  # every process gathers them; process 0 draws
+                if jax.process_count() == 1:  # processes must cut the same chunks: only one alone adapts them
+                    report_every = report_interval((time.perf_counter() - start) / (state.done - before),
+                                                   config.num_updates)
             if state.done % checkpoint_every == 0 or state.done == config.num_updates:
                 checkpointer.save(job.to_host(state), meta)  # every process takes part; orbax writes from 0
             if loggers:

@@ -138,7 +138,7 @@ class Sweep:
 
     def latest_metrics(self, progress: SweepState) -> dict[str, np.ndarray]:
         """The metrics of the last update done, each `[runs]`, on every process (what a progress display shows)."""
-        last = jax.tree.map(lambda x: x[:, progress.done - 1], progress.metrics)
+        last = _update_column(progress.metrics, progress.done - 1)
         return jax.tree.map(lambda x: np.asarray(x)[:self.num_runs], gather(last))
 
     def result(self, progress: SweepState, train_seconds: float = 0.0, params: bool = True) -> SweepResult:
@@ -165,6 +165,13 @@ class Sweep:
         progress = self.advance(self.init(), self.config.num_updates)
         jax.block_until_ready(progress.metrics)
         return self.result(progress, time.perf_counter() - start)
+
+
+@jax.jit
+def _update_column(metrics: dict[str, jax.Array], update: jax.Array) -> dict[str, jax.Array]:
+    """Every run's metrics of one update, `[runs, num_updates]` -> `[runs]`; the update is traced, so one
+    compilation serves them all (eager `x[:, i]` would compile one program per index)."""
+    return jax.tree.map(lambda x: jax.lax.dynamic_index_in_dim(x, update, axis=1, keepdims=False), metrics)
 
 
 def _sweep_programs(config: PPOConfig, callback: Callable | None, replicated: NamedSharding,
