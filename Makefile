@@ -16,7 +16,7 @@ run: $(BIN)/.installed
 	$(BIN)/python -m purejaxppo.run --env CartPole-v1 $(ARGS)
 
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q tests $(ARGS)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests $(ARGS)  # a file per worker: its fixtures run once
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_train.py $(ARGS)
