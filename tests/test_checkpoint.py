@@ -47,7 +47,7 @@ def test_killed_run_resumes_to_identical_results(uninterrupted, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "purejaxppo.run", *ARGS, "--checkpoint-every", "50",
                              "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
-    while not (out / "checkpoints" / "50").is_dir():  # the first checkpoint, complete (orbax renames at the end)
+    while not (out / "checkpoints" / "50" / "digests.json").is_file():  # the first checkpoint, complete
         assert proc.poll() is None, proc.stderr.read().decode()
         assert time.monotonic() < deadline, "no checkpoint within 300 s"
         time.sleep(0.02)
@@ -106,6 +106,9 @@ def test_partial_and_corrupt_checkpoints(uninterrupted, tmp_path, capsys):
     # one is used.
     shutil.copytree(run / "checkpoints" / "976", run / "checkpoints" / "977.orbax-checkpoint-tmp-1")
     from purejaxppo.checkpoint import Checkpointer
+    assert Checkpointer(run).latest() == 976
+    # Killed after orbax finished but before the digests were written: not complete either.
+    shutil.copytree(run / "checkpoints" / "976", run / "checkpoints" / "980", ignore=shutil.ignore_patterns("digests*"))
     assert Checkpointer(run).latest() == 976
 
     # Corrupt the arrays of the latest checkpoint: a clear error, and nothing else is touched.

@@ -4,13 +4,17 @@ orbax writes each checkpoint to a temporary folder and renames it when complete,
 leaves the previous checkpoint intact, and no checkpoint is ever loaded by running code (no pickle).
 
 Layout: `<run dir>/checkpoints/<updates done>/` with two items, `state` (a `SweepState` on the host: every
-run's training state and its metrics so far) and `meta` (JSON: the config, seeds, sweep grid, updates done).
+run's training state and its metrics so far) and `meta` (JSON: the config, seeds, sweep grid, updates done),
+and `digests.json`, the SHA-256 of each of its files, written last. A checkpoint counts as complete once that
+file is there, and every file is checked against it before orbax reads any: orbax does not notice every damaged
+file, and when it does, its failing reads leave dozens of tracebacks on stderr.
 """
 
 from __future__ import annotations
 
 import hashlib
-import sys
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +23,9 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from purejaxppo.sweeps import SweepState
+
+
+DIGESTS = "digests.json"
 
 
 class CheckpointError(ValueError):
@@ -37,19 +44,28 @@ class Checkpointer:
         """Saves a host `state` (from `Sweep.to_host`) as checkpoint `state.done`, with JSON `meta`."""
         if jax.process_index() == 0:  # orbax writes from process 0; every process must call save
             self.directory.mkdir(parents=True, exist_ok=True)
-        meta = {**meta, "done": state.done, "digest": digest(state)}
+        step = self.directory / str(state.done)
+        if jax.process_index() == 0 and step.is_dir() and not (step / DIGESTS).is_file():
+            shutil.rmtree(step)  # left by a run killed before it wrote the digests: never complete, never read
+            self.manager.reload()
         self.manager.save(state.done, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
+            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave({**meta, "done": state.done})))
         self.manager.wait_until_finished()
+        if jax.process_index() == 0:
+            temporary = step / (DIGESTS + ".tmp")
+            temporary.write_text(json.dumps(_file_digests(step), indent=1))
+            temporary.rename(step / DIGESTS)  # atomic: the checkpoint is complete from here on
 
     def latest(self) -> int | None:
         """Updates done at the latest complete checkpoint, None if there is none."""
         self.manager.reload()
-        return self.manager.latest_step()
+        complete = [step for step in self.manager.all_steps() if (self.directory / str(step) / DIGESTS).is_file()]
+        return max(complete, default=None)
 
     def meta(self) -> dict[str, Any]:
-        """The latest checkpoint's JSON metadata."""
+        """The latest checkpoint's JSON metadata, after checking every file of the checkpoint."""
         step = self._latest_or_raise()
+        self._verify(step)
         try:
             meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
         except Exception as e:
@@ -69,14 +85,25 @@ class Checkpointer:
             restored = self.manager.restore(step, args=ocp.args.Composite(
                 state=ocp.args.StandardRestore(template)))["state"]
         except Exception as e:
-            _ignore_closed_event_loop_errors()
             raise CheckpointError(f"checkpoint {self.directory / str(step)} is corrupt or does not fit this run "
                                   f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from e
-        restored = SweepState(*jax.tree.map(np.asarray, (restored.state, restored.metrics)), step)
-        if meta.get("digest") not in (None, digest(restored)):
-            raise CheckpointError(f"checkpoint {self.directory / str(step)} is corrupt: its arrays do not match "
-                                  "the digest saved with them")
-        return restored
+        return SweepState(*jax.tree.map(np.asarray, (restored.state, restored.metrics)), step)
+
+    def _verify(self, step: int) -> None:
+        path = self.directory / str(step)
+        try:
+            saved = json.loads((path / DIGESTS).read_text())
+            if not isinstance(saved, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as e:
+            raise CheckpointError(f"checkpoint {path} is corrupt: cannot read {DIGESTS} ({type(e).__name__})") from e
+        found = _file_digests(path)
+        for name in sorted(set(saved) | set(found)):
+            if name not in found:
+                raise CheckpointError(f"checkpoint {path} is corrupt: {name} is missing")
+            if saved.get(name) != found[name]:
+                what = "does not match its saved digest" if name in saved else "was not part of it when saved"
+                raise CheckpointError(f"checkpoint {path} is corrupt: {name} {what}")
 
     def _latest_or_raise(self) -> int:
         step = self.latest() if self.directory.is_dir() else None
@@ -86,30 +113,7 @@ class Checkpointer:
         return step
 
 
-def _ignore_closed_event_loop_errors() -> None:
-    """Drops the `RuntimeError: Event loop is closed` reports that orbax leaves when restoring a corrupt
-    checkpoint fails: its other reads, still in flight, complete on tensorstore threads after orbax has closed
-    the event loop that awaited them, and each completion is reported as an unraisable exception (dozens of
-    tracebacks after the one-line error). Every other unraisable exception goes to the previous hook."""
-    previous = sys.unraisablehook
-    if getattr(previous, "_purejaxppo_filter", False):
-        return
-
-    def hook(unraisable):
-        exc = unraisable.exc_value
-        if not (isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed"):
-            previous(unraisable)
-
-    hook._purejaxppo_filter = True
-    sys.unraisablehook = hook
-
-
-def digest(state: SweepState) -> str:
-    """SHA-256 of every array of a host `state`, in tree order: saved with a checkpoint, checked on restore
-    (orbax does not notice every damaged data file)."""
-    h = hashlib.sha256()
-    for x in jax.tree.leaves((state.state, state.metrics)):
-        x = np.ascontiguousarray(x)
-        h.update(f"{x.dtype}{x.shape}".encode())
-        h.update(x.tobytes())
-    return h.hexdigest()
+def _file_digests(step: Path) -> dict[str, str]:
+    """SHA-256 of every file under the checkpoint folder `step` but `digests.json`, by relative path."""
+    return {str(f.relative_to(step)): hashlib.sha256(f.read_bytes()).hexdigest()
+            for f in sorted(step.rglob("*")) if f.is_file() and not f.name.startswith(DIGESTS)}
