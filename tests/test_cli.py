@@ -59,8 +59,10 @@ def test_multi_seed_run_writes_results_and_matches_single_seed_runs(tmp_path):
     common = ["--env", "Acrobot-v1", "--total-timesteps", "16384", "--quiet"]
     multi = run_cli(*common, "--num-seeds", "4", "--seed", "3", "--out", str(tmp_path / "multi"))
     assert multi.returncode == 0, multi.stderr
-    single = run_cli(*common, "--seed", "5", "--out", str(tmp_path / "single"))
+    single = run_cli(*common[:-1], "--seed", "5", "--out", str(tmp_path / "single"))  # not quiet: with progress
     assert single.returncode == 0, single.stderr
+    assert "compiled in" in single.stdout and "final return" in single.stdout
+    assert "update 8/8  steps     16,384/16,384" in single.stdout and "steps/s" in single.stdout
 
     run = tmp_path / "multi"
     assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.json", "learning_curve.png", "metrics.csv",
@@ -91,22 +93,6 @@ def test_multi_seed_run_writes_results_and_matches_single_seed_runs(tmp_path):
             assert float(a[name]) == pytest.approx(float(b[name]), rel=1e-4, abs=1e-6, nan_ok=True)
 
 
-def test_minatar_two_seeds_runs(tmp_path):
-    result = run_cli("--env", "Breakout-MinAtar", "--num-seeds", "2", "--total-timesteps", "32768", "--quiet",
-                     "--out", str(tmp_path))
-    assert result.returncode == 0, result.stderr
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["num_seeds"] == 2 and len(summary["final_return_per_seed"]) == 2
-
-
-def test_progress_is_reported_when_not_quiet(tmp_path):
-    result = run_cli("--total-timesteps", "4096", "--out", str(tmp_path))
-    assert result.returncode == 0, result.stderr
-    assert "compiled in" in result.stdout
-    assert "update 8/8  steps      4,096/4,096" in result.stdout and "steps/s" in result.stdout
-    assert "final return" in result.stdout
-
-
 def test_cli_defaults_solve_cartpole(tmp_path):
     """The README's promise: `python -m purejaxppo.run --env CartPole-v1` solves it (4 seeds, 5e5 steps)."""
     result = run_cli("--env", "CartPole-v1", "--num-seeds", "4", "--quiet", "--out", str(tmp_path))
@@ -128,10 +114,12 @@ def test_kl_penalty_objective_solves_cartpole(tmp_path):
 
 
 def test_cli_defaults_learn_pendulum(tmp_path):
-    result = run_cli("--env", "Pendulum-v1", "--num-seeds", "4", "--quiet", "--out", str(tmp_path))
+    """Pendulum-v1's defaults learn to swing up and balance within a quarter of their 1e6-step budget (random
+    play scores about -1200; experiments/reference_results.md has the full budget)."""
+    result = run_cli("--env", "Pendulum-v1", "--num-seeds", "2", "--total-timesteps", "262144", "--quiet", "--out",
+                     str(tmp_path))
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["total_timesteps"] <= 1_000_000
     assert summary["final_return"] >= -300, summary
 
 
