@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test bench results constraints clean
+.PHONY: run test bench bench-rejax results constraints clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,15 @@ run: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests $(ARGS)  # a file per worker: its fixtures run once
 
+$(BIN)/.bench-installed: $(BIN)/.installed
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev,bench]"
+	touch $@
+
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_train.py $(ARGS)
+
+bench-rejax: $(BIN)/.bench-installed
+	$(BIN)/python benchmarks/bench_rejax.py $(ARGS)
 
 results: $(BIN)/.installed
 	$(BIN)/python experiments/core_results.py $(ARGS)

@@ -1,0 +1,226 @@
+"""purejaxppo beside rejax's PPO, side by side in one benchmark run, on matched work.
+
+    python benchmarks/bench_rejax.py [--workloads cartpole cartpole-8 breakout pendulum] [--repeats 3]
+    make bench-rejax ARGS="--repeats 3"
+
+Each measurement runs in a fresh process (cold in-process caches, the persistent compilation cache off, its own
+peak memory), and the two implementations alternate, which one goes first swapping every repeat, so the noise
+of a shared machine falls on both alike. Per workload and implementation it reports the median and range over
+the repeats of: compile seconds (jit lowering + XLA compilation of the whole training program), run seconds (one
+call of the compiled program), env steps/s, XLA's memory estimate of the program (arguments + outputs +
+temporaries), the process's peak resident memory, and the final return; then purejaxppo / rejax for each.
+
+Matched work: the same env, envs x steps, epochs, minibatches, gradient steps, MLP sizes and activation, learning
+rate (constant: rejax does not anneal), clipping, coefficients and value clipping (rejax always clips the value
+with clip_eps), rejax's evaluation off, purejaxppo's per-update metrics unused (only the final parameters are
+kept). What stays each library's own: rejax trains actor and critic with two
+Adam optimizers (each clipped to max_grad_norm) and flax's default initializers, and treats every episode end as
+terminal; purejaxppo uses one Adam over both networks and orthogonal initializers, and bootstraps truncated
+episodes from their final observation. The final return is measured the same way for both, after training and
+outside the timings: rejax's own `evaluate` (128 episodes per seed, sampled actions), averaged over seeds.
+
+rejax 0.1.3 unpacks gymnax's old 5-value `step`; `FiveTupleStep` adapts gymnax 1.x to it (done = terminated or
+truncated, as rejax treats every episode end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+WORKLOADS: dict[str, dict[str, Any]] = {
+    # PureJaxRL's CartPole settings: 4 envs x 128 steps, 4 epochs x 4 minibatches, 64x64 tanh, ~5e5 steps.
+    "cartpole": dict(env="CartPole-v1", seeds=1, num_envs=4, num_steps=128, update_epochs=4, num_minibatches=4,
+                     hidden_sizes=(64, 64), activation="tanh", lr=2.5e-4, total_timesteps=976 * 512),
+    "cartpole-8": dict(env="CartPole-v1", seeds=8, num_envs=4, num_steps=128, update_epochs=4, num_minibatches=4,
+                       hidden_sizes=(64, 64), activation="tanh", lr=2.5e-4, total_timesteps=976 * 512),
+    # PureJaxRL's MinAtar settings: 64 envs x 128 steps, 4 epochs x 8 minibatches, relu, ~1e6 steps.
+    "breakout": dict(env="Breakout-MinAtar", seeds=1, num_envs=64, num_steps=128, update_epochs=4,
+                     num_minibatches=8, hidden_sizes=(64, 64), activation="relu", lr=5e-3,
+                     total_timesteps=122 * 8192),
+    # purejaxppo's Pendulum-v1 defaults (16 envs x 128 steps, 10 epochs x 8 minibatches, lr 1e-3, gamma 0.95, no
+    # entropy bonus), value clipping on as rejax has it.
+    "pendulum": dict(env="Pendulum-v1", seeds=1, num_envs=16, num_steps=128, update_epochs=10, num_minibatches=8,
+                     hidden_sizes=(64, 64), activation="tanh", lr=1e-3, gamma=0.95, ent_coef=0.0,
+                     total_timesteps=488 * 2048),
+}
+SHARED = dict(gamma=0.99, gae_lambda=0.95, clip_eps=0.2, ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5)
+IMPLEMENTATIONS = ("purejaxppo", "rejax")
+EVAL_EPISODES = 128
+
+
+def hyperparameters(workload: dict[str, Any]) -> dict[str, Any]:
+    return {**SHARED, **{k: v for k, v in workload.items() if k not in ("env", "seeds")}}
+
+
+class FiveTupleStep:
+    """A gymnax 1.x env whose `step` returns gymnax's old `(obs, state, reward, done, info)`."""
+
+    def __init__(self, env):
+        self.env = env
+
+    def __getattr__(self, name):  # only for names not set on self: "env" itself is missing while deep-copied
+        if name == "env":
+            raise AttributeError(name)
+        return getattr(self.env, name)
+
+    def step(self, key, state, action, params=None):
+        obs, state, reward, terminated, truncated, info = self.env.step(key, state, action, params)
+        return obs, state, reward, terminated | truncated, info
+
+
+def build_purejaxppo(env_id: str, hp: dict[str, Any]):
+    """(train(key) -> final params, act(params) -> rejax-style act(obs, rng))."""
+    import jax
+    import jax.numpy as jnp
+
+    from purejaxppo import PPOConfig, make_train
+    from purejaxppo.envs import GymnaxEnv
+    from purejaxppo.networks import env_action, make_network
+
+    config = PPOConfig(env=env_id, anneal_lr=False, clip_value=True, **hp)
+    train = make_train(config)
+    spec = GymnaxEnv(env_id).action_spec
+    network = make_network(config, spec)
+
+    def act_fn(params):
+        def act(obs, rng):
+            pi, _ = network.apply(params, jnp.ravel(obs).astype(jnp.float32))
+            return env_action(pi.sample(seed=rng), spec)
+        return act
+
+    return (lambda key: train(key).params), act_fn
+
+
+def build_rejax(env_id: str, hp: dict[str, Any]):
+    """(train(key) -> final actor params, act(params) -> act(obs, rng)), evaluation off."""
+    import gymnax
+    import jax.numpy as jnp
+    from rejax import PPO
+
+    env, env_params = gymnax.make(env_id)
+    algo = PPO.create(
+        env=FiveTupleStep(env), env_params=env_params, num_envs=hp["num_envs"], num_steps=hp["num_steps"],
+        num_epochs=hp["update_epochs"], num_minibatches=hp["num_minibatches"],
+        total_timesteps=hp["total_timesteps"], eval_freq=hp["total_timesteps"], skip_initial_evaluation=True,
+        learning_rate=hp["lr"], gamma=hp["gamma"], gae_lambda=hp["gae_lambda"], clip_eps=hp["clip_eps"],
+        ent_coef=hp["ent_coef"], vf_coef=hp["vf_coef"], max_grad_norm=hp["max_grad_norm"],
+        agent_kwargs=dict(activation=hp["activation"], hidden_layer_sizes=hp["hidden_sizes"]))
+    algo = algo.replace(eval_callback=lambda algo, ts, rng: jnp.zeros(()))
+
+    def train(key):
+        ts, _ = algo.train(key)
+        return ts.actor_ts.params
+
+    def act_fn(params):
+        return lambda obs, rng: jnp.squeeze(algo.actor.apply(params, obs[None], rng, method="act"))
+
+    return train, act_fn
+
+
+def measure(implementation: str, name: str) -> dict[str, float]:
+    """One measurement, in this process: compile, run once, evaluate."""
+    import gymnax
+    import jax
+    import numpy as np
+    from rejax.evaluate import evaluate
+
+    workload = WORKLOADS[name]
+    hp = hyperparameters(workload)
+    build = build_purejaxppo if implementation == "purejaxppo" else build_rejax
+    train, act_fn = build(workload["env"], hp)
+    keys = jax.random.split(jax.random.PRNGKey(0), workload["seeds"])
+    program = jax.jit(jax.vmap(train)) if workload["seeds"] > 1 else jax.jit(train)
+    args = keys if workload["seeds"] > 1 else keys[0]
+
+    start = time.perf_counter()
+    compiled = program.lower(args).compile()
+    compile_seconds = time.perf_counter() - start
+    memory = compiled.memory_analysis()
+    start = time.perf_counter()
+    params = jax.block_until_ready(compiled(args))
+    run_seconds = time.perf_counter() - start
+
+    env, env_params = gymnax.make(workload["env"])
+    env = FiveTupleStep(env)
+    returns = []
+    for seed in range(workload["seeds"]):
+        seed_params = jax.tree.map(lambda x: x[seed], params) if workload["seeds"] > 1 else params
+        _, episode_returns = evaluate(act_fn(seed_params), jax.random.PRNGKey(1000 + seed), env, env_params,
+                                      EVAL_EPISODES, env_params.max_steps_in_episode)
+        returns.append(float(np.mean(episode_returns)))
+    steps = hp["total_timesteps"] * workload["seeds"]
+    return dict(compile_s=compile_seconds, run_s=run_seconds, steps_per_s=steps / run_seconds,
+                xla_mib=(memory.argument_size_in_bytes + memory.output_size_in_bytes
+                         + memory.temp_size_in_bytes) / 2**20,
+                rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10,
+                final_return=float(np.mean(returns)))
+
+
+def in_subprocess(implementation: str, name: str) -> dict[str, float]:
+    env = {**os.environ, "JAX_ENABLE_COMPILATION_CACHE": "false"}
+    proc = subprocess.run([sys.executable, __file__, "--worker", implementation, name], capture_output=True,
+                          text=True, env=env, timeout=1800)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{implementation} on {name} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+FIGURES = [("compile_s", "compile s", "{:.1f}"), ("run_s", "run s", "{:.1f}"),
+           ("steps_per_s", "env steps/s", "{:,.0f}"), ("xla_mib", "XLA memory MiB", "{:.1f}"),
+           ("rss_mib", "peak RSS MiB", "{:,.0f}"), ("final_return", "final return", "{:.1f}")]
+
+
+def table(name: str, results: dict[str, list[dict[str, float]]]) -> str:
+    w = WORKLOADS[name]
+    lines = [f"**{name}**: {w['env']}, {w['seeds']} seed(s), {w['num_envs']} envs x {w['num_steps']} steps, "
+             f"{w['update_epochs']} epochs x {w['num_minibatches']} minibatches, {w['total_timesteps']:,} steps "
+             f"per seed; median (range) of {len(results['rejax'])}", "",
+             "| figure | purejaxppo | rejax | purejaxppo / rejax |", "|---|---:|---:|---:|"]
+    for key, label, fmt in FIGURES:
+        cells = []
+        for impl in IMPLEMENTATIONS:
+            xs = [r[key] for r in results[impl]]
+            cells.append(f"{fmt.format(statistics.median(xs))} ({fmt.format(min(xs))}-{fmt.format(max(xs))})")
+        ours, theirs = (statistics.median(r[key] for r in results[impl]) for impl in IMPLEMENTATIONS)
+        ratio = f"{ours / theirs:.2f}" if theirs and key != "final_return" else ""
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} | {ratio} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--worker", nargs=2, metavar=("IMPLEMENTATION", "WORKLOAD"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(measure(*args.worker)))
+        return
+    import jax
+    import rejax  # noqa: F401  (fails here, before any run, when the bench extra is missing)
+
+    print(f"jax {jax.__version__} on {jax.devices()[0].platform} ({platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores), rejax 0.1.3, {time.strftime('%Y-%m-%d')}\n")
+    for name in args.workloads:
+        results: dict[str, list[dict[str, float]]] = {impl: [] for impl in IMPLEMENTATIONS}
+        for repeat in range(args.repeats):
+            order = IMPLEMENTATIONS if repeat % 2 == 0 else IMPLEMENTATIONS[::-1]
+            for impl in order:
+                results[impl].append(in_subprocess(impl, name))
+                print(f"  {name} #{repeat + 1} {impl}: " + ", ".join(
+                    f"{label} {fmt.format(results[impl][-1][key])}" for key, label, fmt in FIGURES),
+                    file=sys.stderr, flush=True)
+        print(table(name, results) + "\n", flush=True)
+
+
+if __name__ == "__main__":
+    main()
