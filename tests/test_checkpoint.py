@@ -15,7 +15,8 @@ import pytest
 
 from purejaxppo.run import main
 
-ARGS = ["--env", "CartPole-v1", "--num-seeds", "4", "--quiet"]
+ARGS = ["--env", "CartPole-v1", "--num-seeds", "4", "--total-timesteps", "204800", "--quiet"]
+FINAL = 400  # updates of 4 envs x 128 steps: checkpoints at 50, 100, ..., 400
 
 
 def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -25,7 +26,7 @@ def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 def saved_arrays(run) -> list[np.ndarray]:
     """The arrays of a run's final checkpoint, read back with orbax (its files also hold timestamps)."""
-    restored = ocp.StandardCheckpointer().restore((run / "checkpoints" / "976" / "state").absolute())
+    restored = ocp.StandardCheckpointer().restore((run / "checkpoints" / str(FINAL) / "state").absolute())
     return [np.asarray(x) for x in jax.tree.leaves(restored)]
 
 
@@ -54,7 +55,7 @@ def test_killed_run_resumes_to_identical_results(uninterrupted, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert not (out / "metrics.csv").exists()  # killed midway, before its results
-    assert 976 not in [int(p.name) for p in (out / "checkpoints").iterdir() if p.name.isdigit()]
+    assert FINAL not in [int(p.name) for p in (out / "checkpoints").iterdir() if p.name.isdigit()]
 
     resumed = cli("--resume", str(out), "--quiet")
     assert resumed.returncode == 0, resumed.stderr
@@ -72,7 +73,7 @@ def test_chunked_run_equals_one_call(uninterrupted, tmp_path):
     result = cli(*ARGS, "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert (out / "metrics.csv").read_bytes() == (uninterrupted / "metrics.csv").read_bytes()
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["976"]  # only the final one
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [str(FINAL)]  # only the final one
 
 
 def _resume_error(capsys, *args) -> str:
@@ -104,15 +105,16 @@ def test_partial_and_corrupt_checkpoints(uninterrupted, tmp_path, capsys):
     shutil.copytree(uninterrupted, run)
     # A save killed midway leaves only orbax's temporary folder: it is not a checkpoint, the latest complete
     # one is used.
-    shutil.copytree(run / "checkpoints" / "976", run / "checkpoints" / "977.orbax-checkpoint-tmp-1")
+    latest = run / "checkpoints" / str(FINAL)
+    shutil.copytree(latest, run / "checkpoints" / f"{FINAL + 1}.orbax-checkpoint-tmp-1")
     from purejaxppo.checkpoint import Checkpointer
-    assert Checkpointer(run).latest() == 976
+    assert Checkpointer(run).latest() == FINAL
     # Killed after orbax finished but before the digests were written: not complete either.
-    shutil.copytree(run / "checkpoints" / "976", run / "checkpoints" / "980", ignore=shutil.ignore_patterns("digests*"))
-    assert Checkpointer(run).latest() == 976
+    shutil.copytree(latest, run / "checkpoints" / str(FINAL + 4), ignore=shutil.ignore_patterns("digests*"))
+    assert Checkpointer(run).latest() == FINAL
 
     # Corrupt the arrays of the latest checkpoint: a clear error, and nothing else is touched.
-    for f in (run / "checkpoints" / "976" / "state").rglob("*"):
+    for f in (latest / "state").rglob("*"):
         if f.is_file() and f.stat().st_size > 64:
             f.write_bytes(b"\0" * 16)
     before = tree_digest(run)
