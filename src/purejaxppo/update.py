@@ -36,10 +36,12 @@ def learning_rate(config: PPOConfig, grad_step: jax.Array) -> jax.Array:
 
 
 def make_optimizer(config: PPOConfig) -> optax.GradientTransformation:
-    """Global-norm gradient clipping, then Adam (eps 1e-5) at `learning_rate(config, step)`."""
-    return optax.chain(
+    """Global-norm gradient clipping, then Adam (eps 1e-5) at `learning_rate(config, step)`, on the parameters
+    flattened into one vector: the same arithmetic as leaf by leaf, in a few kernels instead of a dozen per leaf,
+    which XLA compiles ~17% faster (benchmarks/README.md)."""
+    return optax.flatten(optax.chain(
         optax.clip_by_global_norm(config.max_grad_norm),
-        optax.adam(lambda step: learning_rate(config, step), eps=1e-5))
+        optax.adam(lambda step: learning_rate(config, step), eps=1e-5)))
 
 
 def update(
