@@ -39,7 +39,7 @@ def main() -> None:
 
     def chunks_with_progress():
         progress.start_timer()
-        state, chunk = job.init(), report_interval(0.0, config.num_updates)
+        state, chunk = job.init(), report_interval(None, config.num_updates)
         while state.done < config.num_updates:
             before, start = state.done, time.perf_counter()
             state = job.advance(state, chunk)

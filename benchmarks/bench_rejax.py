@@ -79,7 +79,6 @@ class FiveTupleStep:
 
 def build_purejaxppo(env_id: str, hp: dict[str, Any]):
     """(train(key) -> final params, act(params) -> rejax-style act(obs, rng))."""
-    import jax
     import jax.numpy as jnp
 
     from purejaxppo import PPOConfig, make_train

@@ -61,8 +61,8 @@ def main() -> None:
     config = PPOConfig.for_env(args.env, **overrides)
     n = args.updates
     trainer = make_trainer(config)
-    env, network, tx = make_env(config.env), make_network(config, make_env(config.env).action_spec), \
-        make_optimizer(config)
+    env = make_env(config.env)
+    network, tx = make_network(config, env.action_spec), make_optimizer(config)
     state, _ = jax.jit(trainer.update_step)(jax.jit(trainer.init)(jax.random.key(0)))
 
     envs, tr = jax.jit(lambda s: rollout(env, network, s.params, s.env, s.key, config.num_steps))(state)

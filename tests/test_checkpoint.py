@@ -1,7 +1,6 @@
 """Checkpoints and resume through the CLI: a killed run resumes to the bits of an uninterrupted one."""
 
 import hashlib
-import os
 import shutil
 import signal
 import subprocess

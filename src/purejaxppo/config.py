@@ -9,7 +9,6 @@ whose numeric leaves are arrays can be `jax.vmap`-ed over without recompiling.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import numbers
 from typing import Any
 

@@ -17,11 +17,14 @@ import numpy as np
 from tqdm import tqdm
 
 
-def report_interval(seconds_per_update: float, num_updates: int, target_seconds: float = 0.5) -> int:
+def report_interval(seconds_per_update: float | None, num_updates: int, target_seconds: float = 0.5) -> int:
     """Updates between two progress reports of a run driven in chunks: about `target_seconds` of training, and
-    at least 1% of the run. Each chunk costs a host round-trip (milliseconds), so chunks much shorter than this
-    would show in the run time."""
-    return max(-(-num_updates // 100), round(target_seconds / max(seconds_per_update, 1e-9)))
+    at least 1% of the run; 1% while `seconds_per_update` is not yet known (None). Each chunk costs a host
+    round-trip (milliseconds), so chunks much shorter than this would show in the run time."""
+    one_percent = -(-num_updates // 100)
+    if seconds_per_update is None:
+        return one_percent
+    return max(one_percent, round(target_seconds / max(seconds_per_update, 1e-9)))
 
 
 class Progress:

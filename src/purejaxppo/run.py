@@ -218,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_every = (args.log_every or -(-config.num_updates // 100)) if loggers else config.num_updates
     # Progress is reported between chunks of the updates, not by a callback inside the program: JAX's persistent
     # cache does not store programs with host callbacks. The first chunk is 1% of the run; later ones last ~0.5 s.
-    report_every = config.num_updates if args.quiet else report_interval(0.0, config.num_updates)
+    report_every = config.num_updates if args.quiet else report_interval(None, config.num_updates)
     resumed_at = state.done
     progress.start_timer(resumed_at)
     train_seconds = 0.0
