@@ -1,6 +1,7 @@
 """The env layer: every gymnax env through make_env, episode statistics, truncation and auto-reset."""
 
 import re
+import subprocess
 import sys
 
 import gymnax
@@ -150,3 +151,21 @@ def test_continuous_action_reshaped_for_scalar_box():
     raw_obs, _, raw_r, *_ = env.env.env.step(key, state.env_state, action, env.env.params)
     np.testing.assert_allclose(np.asarray(obs1), np.asarray(raw_obs).ravel(), rtol=1e-6)
     np.testing.assert_allclose(float(r1), float(raw_r), rtol=1e-6)
+
+
+def test_renderer_imports_wait_until_used():
+    """gymnax imports matplotlib.pyplot and seaborn for its renderers; purejaxppo defers them (~2 s of start-up)
+    until first used, when they are the real modules."""
+    code = """
+import sys
+import purejaxppo.sweeps
+assert "pandas" not in sys.modules and "matplotlib.figure" not in sys.modules, "imported at start-up"
+import seaborn as sns
+assert len(sns.color_palette("cubehelix", 3)) == 3 and "pandas" in sys.modules
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+assert type(sys.modules["matplotlib.pyplot"]).__name__ == "module" and plt.figure().number == 1
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

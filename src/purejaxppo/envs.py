@@ -11,15 +11,36 @@ is what a truncated episode's value target bootstraps from.
 from __future__ import annotations
 
 import difflib
+import importlib
+import sys
+import types
 from dataclasses import dataclass
 from typing import Any
 
-import gymnax
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
-from gymnax.environments import spaces
+
+
+class _DeferredModule(types.ModuleType):
+    """Stands in `sys.modules` for a module until one of its attributes is first read, then imports it."""
+
+    def __getattr__(self, attr: str):
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        real = importlib.import_module(self.__name__)
+        self.__dict__.update(real.__dict__)  # later reads through this stand-in find everything directly
+        return getattr(real, attr)
+
+
+# gymnax's renderers import matplotlib.pyplot and seaborn (with pandas and scipy) when gymnax is imported: ~2 s
+# of every process's start that training never uses. They are imported when a renderer first needs them.
+for _name in ("matplotlib.pyplot", "seaborn"):
+    sys.modules.setdefault(_name, _DeferredModule(_name))
+
+import gymnax  # noqa: E402
+from gymnax.environments import spaces  # noqa: E402
 
 
 BRAX_PREFIX = "brax:"

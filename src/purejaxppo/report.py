@@ -46,15 +46,13 @@ def label(hyperparams: dict[str, Any]) -> str:
 def plot_learning_curves(path: Path, result: SweepResult, title: str) -> None:
     """Return vs env steps, one curve per configuration: the mean over seeds, smoothed over 2% of the run, and
     with several seeds a band of +-1 standard deviation across them."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: no GUI backend to load, and the caller's stays as it is
 
     returns = result.metrics["episode_return"]  # [C, S, U]
     env_steps = result.metrics["env_steps"][0, 0]
     curves = smooth(returns, max(1, returns.shape[-1] // 50))
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    fig = Figure(figsize=(7, 4.5), dpi=120)
+    ax = fig.subplots()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # updates before any episode ended are all-NaN
         mean, std = np.nanmean(curves, axis=1), np.nanstd(curves, axis=1)
@@ -71,7 +69,6 @@ def plot_learning_curves(path: Path, result: SweepResult, title: str) -> None:
     ax.legend(loc="best", fontsize="small")
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def summary(result: SweepResult, updates_trained: int | None = None, **extra: Any) -> dict[str, Any]:

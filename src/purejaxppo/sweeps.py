@@ -186,14 +186,18 @@ def _sweep_programs(config: PPOConfig, callback: Callable | None, replicated: Na
     def trainer(row_values):
         return make_trainer(dataclasses.replace(config, **row_values), shard_envs)
 
+    # Jitted, so that their traces are cached: every `Sweep.init` and the program's init share one of each (tracing
+    # an update takes ~1 s; the program's loop, traced under the runs' mesh, traces its own).
+    init = jax.jit(jax.vmap(lambda v, k: trainer(v).init(jax.random.wrap_key_data(k))))
+    step = jax.jit(jax.vmap(lambda v, s: trainer(v).update_step(s)))
+
     def sweep_init(row_values, row_keys):
-        state = jax.vmap(lambda v, k: trainer(v).init(jax.random.wrap_key_data(k)))(row_values, row_keys)
-        _, metrics = jax.eval_shape(jax.vmap(lambda v, s: trainer(v).update_step(s)), row_values, state)
+        state = init(row_values, row_keys)
+        _, metrics = jax.eval_shape(step, row_values, state)
         buffer = {k: jnp.zeros((m.shape[0], config.num_updates), m.dtype) for k, m in metrics.items()}
         return state.replace(key=jax.random.key_data(state.key)), buffer
 
     def sweep_program(row_values, row_keys, state, metrics, start, stop):
-        step = jax.vmap(lambda v, s: trainer(v).update_step(s))
         state, metrics = jax.lax.cond(start == 0, lambda: sweep_init(row_values, row_keys), lambda: (state, metrics))
 
         def report(m):  # one all-gather of the few metrics, rather than XLA's fallback per value
