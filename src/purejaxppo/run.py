@@ -113,7 +113,8 @@ def output_dir(out: Path | None, env: str) -> Path:
 
 
 def compile_cache_dir() -> Path:
-    """Where the CLI keeps JAX's persistent compilation cache: $PUREJAXPPO_CACHE, else the user cache folder."""
+    """Where the CLI keeps JAX's persistent compilation cache, and in its `programs/` the traced programs
+    (`purejaxppo.program_cache`): $PUREJAXPPO_CACHE, else the user cache folder."""
     if os.environ.get("PUREJAXPPO_CACHE"):
         return Path(os.environ["PUREJAXPPO_CACHE"])
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "purejaxppo" / "jax"
@@ -201,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     say(f"PPO on {config.env}: {config.num_envs} envs x {config.num_steps} steps, {config.num_updates} updates, "
         f"{runs} on {len(jax.devices())} {jax.devices()[0].platform} device(s)", flush=True)
     with quiet_xla_logs() if args.compile_cache else contextlib.nullcontext():
-        compile_seconds = job.compile()
+        compile_seconds = job.compile(compile_cache_dir() / "programs" if args.compile_cache else None)
     say(f"compiled in {compile_seconds:.1f} s", flush=True)
 
     state = job.init()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import time
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import jax
@@ -20,6 +21,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from purejaxppo.config import NUMERIC_FIELDS, STRUCTURAL_FIELDS, PPOConfig
 from purejaxppo.parallel import env_sharding, gather, pad_rows, runs_mesh, shard_rows
+from purejaxppo.program_cache import load_or_export, program_key
 from purejaxppo.results import SweepResult
 from purejaxppo.train import TrainState, make_trainer
 
@@ -97,23 +99,57 @@ class Sweep:
         if callback is not None:  # drop the padding rows before the caller sees them
             user_callback = callback
             callback = lambda metrics: user_callback(jax.tree.map(lambda x: x[:num_runs], metrics))
-        self._init_fn, advance = _sweep_programs(config, callback, NamedSharding(self.mesh, PartitionSpec()),
-                                                 shard_envs)
-        self._advance = jax.jit(advance, donate_argnums=(2, 3))
+        self._init_fn, self._program = _sweep_programs(
+            config, callback, NamedSharding(self.mesh, PartitionSpec()), shard_envs)
+        self._advance = jax.jit(self._program, donate_argnums=(2, 3))
+        self._cacheable = callback is None and self.mesh.size == 1  # a host callback cannot be exported
+        self._state_shapes = None  # (state, metrics) as the cached program takes them, when it was loaded
         self.compile_seconds = 0.0
+        self.program_cached = False  # whether `compile` loaded the traced program from its cache
 
-    def compile(self) -> float:
-        """Compiles the program (any number of updates, from the start or not); returns the seconds it took."""
+    def compile(self, program_cache: Path | None = None) -> float:
+        """Compiles the program (any number of updates, from the start or not); returns the seconds it took.
+
+        With `program_cache`, a directory, the traced program is kept there (`purejaxppo.program_cache`), and a
+        later sweep of the same program loads it rather than tracing it again: with JAX's compilation cache on
+        too, a warm start neither traces nor compiles. Single-device sweeps without a callback only; others
+        trace as usual.
+        """
         start = time.perf_counter()
-        initial = self.init()
-        self._advance = self._advance.lower(*self.rows, initial.state, initial.metrics, 0, 0).compile()
+        if program_cache is not None and self._cacheable:
+            self._compile_cached(Path(program_cache))
+        else:
+            initial = self.init()
+            self._advance = self._advance.lower(*self.rows, initial.state, initial.metrics, 0, 0).compile()
         self.compile_seconds = time.perf_counter() - start
         return self.compile_seconds
+
+    def _compile_cached(self, directory: Path) -> None:
+        def make_args():
+            initial = self.init()
+            return (*self.rows, initial.state, initial.metrics, np.int32(0), np.int32(0))
+
+        key = program_key({"program": "sweep", "config": self.config.to_dict(), "swept": list(self.grid),
+                           "runs": self.num_runs})
+        exported, (in_tree, out_tree), self.program_cached = load_or_export(directory, key, self._program,
+                                                                             make_args)
+        *_, state, metrics, _, _ = jax.tree.unflatten(in_tree, exported.in_avals)
+        self._state_shapes = (state, metrics)
+        fixed = len(jax.tree.leaves(self.rows))
+        compiled = jax.jit(exported.call, donate_argnums=tuple(range(fixed, len(exported.in_avals) - 2))).lower(
+            *[jax.ShapeDtypeStruct(a.shape, a.dtype) for a in exported.in_avals]).compile()
+
+        def advance(*args):
+            *arrays, start, stop = args
+            flat = jax.tree.leaves((*arrays, np.int32(start), np.int32(stop)))
+            return jax.tree.unflatten(out_tree, compiled(*flat))
+
+        self._advance = advance
 
     def init(self) -> SweepState:
         """The state before the first update: placeholder zeros, which the first `advance` initializes (in the
         same program as the updates, which compiles faster than two programs)."""
-        shapes = jax.eval_shape(self._init_fn, *self.rows)
+        shapes = self._state_shapes or jax.eval_shape(self._init_fn, *self.rows)
         zeros = jax.tree.map(lambda x: np.zeros((self.num_runs,) + x.shape[1:], x.dtype), shapes)
         return self.to_devices(SweepState(*zeros, 0))
 

@@ -1,0 +1,80 @@
+"""The cache of traced programs: a warm start loads the program instead of tracing it, and trains the same bits."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import purejaxppo.program_cache
+import purejaxppo.sweeps
+from purejaxppo.config import PPOConfig
+from purejaxppo.program_cache import load_or_export, program_key
+from purejaxppo.sweeps import Sweep
+
+pytestmark = pytest.mark.timeout(300)
+
+CONFIG = PPOConfig(env="CartPole-v1", num_envs=4, num_steps=16, num_minibatches=2, update_epochs=2,
+                   total_timesteps=64 * 4)
+
+
+def _metrics(job: Sweep) -> dict[str, np.ndarray]:
+    return job.run().metrics
+
+
+@pytest.fixture(scope="module")
+def traced():
+    """The sweep traced as usual, without the cache: what every cached run must reproduce."""
+    return _metrics(Sweep(CONFIG, num_seeds=2, lr=[1e-3, 3e-3]))
+
+
+def test_a_cached_program_is_loaded_untraced_and_trains_the_same_bits(tmp_path, traced, monkeypatch):
+    first = Sweep(CONFIG, num_seeds=2, lr=[1e-3, 3e-3])
+    first.compile(tmp_path)
+    assert not first.program_cached and len(list(tmp_path.glob("*.program"))) == 1
+    second = Sweep(CONFIG, num_seeds=2, lr=[1e-3, 3e-3])
+
+    def no_tracing(*args, **kwargs):
+        raise AssertionError("traced the training step")
+
+    monkeypatch.setattr(purejaxppo.sweeps, "make_trainer", no_tracing)
+    second.compile(tmp_path)
+    assert second.program_cached
+    for metrics in (_metrics(first), _metrics(second)):
+        for name, values in traced.items():
+            np.testing.assert_array_equal(metrics[name], values, err_msg=name)
+
+    # A damaged entry is traced again and replaced.
+    monkeypatch.undo()
+    (entry,) = tmp_path.glob("*.program")
+    entry.write_bytes(entry.read_bytes()[:1000])
+    third = Sweep(CONFIG, num_seeds=2, lr=[1e-3, 3e-3])
+    third.compile(tmp_path)
+    assert not third.program_cached
+    np.testing.assert_array_equal(_metrics(third)["episode_return"], traced["episode_return"])
+    untraceable = lambda: pytest.fail("traced a program the cache holds")
+    assert load_or_export(tmp_path, entry.stem, None, untraceable)[2]
+
+
+def test_the_key_names_the_program_and_its_environment(monkeypatch):
+    program = {"config": CONFIG.to_dict(), "runs": 2}
+    key = program_key(program)
+    assert program_key(dict(program)) == key
+    assert program_key({**program, "runs": 4}) != key
+    assert program_key({**program, "config": CONFIG.replace(lr=1e-3).to_dict()}) != key
+    monkeypatch.setattr(purejaxppo.program_cache, "_version", lambda name: "0.0.0")
+    assert program_key(program) != key  # another version of a library that traces into it
+
+
+def test_cli_warm_start_in_a_fresh_process_trains_the_same_run(tmp_path):
+    """A fresh process runs a loaded program (no trace has set jaxlib up, e.g. loaded LAPACK for the initializer's
+    QR): the CLI twice on one cache, the second run from the cache, the same metrics."""
+    env = {**os.environ, "PUREJAXPPO_CACHE": str(tmp_path / "cache")}
+    args = ["--env", "CartPole-v1", "--total-timesteps", "2048", "--num-seeds", "2", "--quiet"]
+    for run in ("cold", "warm"):
+        result = subprocess.run([sys.executable, "-m", "purejaxppo.run", *args, "--out", str(tmp_path / run)],
+                                capture_output=True, text=True, timeout=240, env=env)
+        assert result.returncode == 0, result.stderr
+    assert len(list((tmp_path / "cache" / "programs").glob("*.program"))) == 1
+    assert (tmp_path / "cold" / "metrics.csv").read_text() == (tmp_path / "warm" / "metrics.csv").read_text()
