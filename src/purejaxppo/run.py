@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-every", type=int, default=0, metavar="N",
                         help="with --tensorboard or --wandb: log every N updates (default: every 1%% of the run)")
     parser.add_argument("--no-compile-cache", dest="compile_cache", action="store_false",
-                        help="do not use JAX's persistent compilation cache (default: on, in ~/.cache/purejaxppo)")
+                        help="do not use JAX's persistent compilation cache nor the cache of traced programs "
+                             "(default: on, in ~/.cache/purejaxppo/jax)")
     parser.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2,...",
                         help="sweep a numeric hyperparameter (repeatable: the product grid is trained, every "
                              "configuration with every seed, in one compiled program)")
