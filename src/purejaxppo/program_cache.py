@@ -80,12 +80,13 @@ def load_or_export(
         with open(path, "rb") as f:
             trees, serialized = pickle.load(f)
         exported = export.deserialize(bytearray(serialized))
+    except Exception:  # missing, damaged or stale: traced below
+        exported = None
+    if exported is not None:
         # jaxlib loads LAPACK (which the orthogonal initializer's QR calls) when it first lowers a LAPACK call,
         # and a program that is loaded rather than traced lowers none: without this, it crashes on CPU.
         jax.jit(jnp.linalg.qr).lower(np.eye(2, dtype=np.float32))
         return exported, trees, True
-    except Exception:  # missing, damaged or stale: traced below
-        pass
 
     leaves, in_tree = jax.tree.flatten(make_args())
     out_trees = []

@@ -102,7 +102,8 @@ class Sweep:
         self._init_fn, self._program = _sweep_programs(
             config, callback, NamedSharding(self.mesh, PartitionSpec()), shard_envs)
         self._advance = jax.jit(self._program, donate_argnums=(2, 3))
-        self._cacheable = callback is None and self.mesh.size == 1  # a host callback cannot be exported
+        # A host callback cannot be exported; on one device, no sharding needs to be part of the cache key.
+        self._cacheable = callback is None and self.mesh.size == 1
         self._state_shapes = None  # (state, metrics) as the cached program takes them, when it was loaded
         self.compile_seconds = 0.0
         self.program_cached = False  # whether `compile` loaded the traced program from its cache
@@ -129,7 +130,7 @@ class Sweep:
             initial = self.init()
             return (*self.rows, initial.state, initial.metrics, np.int32(0), np.int32(0))
 
-        key = program_key({"program": "sweep", "config": self.config.to_dict(), "swept": list(self.grid),
+        key = program_key({"kind": "sweep", "config": self.config.to_dict(), "swept": list(self.grid),
                            "runs": self.num_runs})
         exported, (in_tree, out_tree), self.program_cached = load_or_export(directory, key, self._program,
                                                                              make_args)
