@@ -16,7 +16,10 @@ with clip_eps), rejax's evaluation off, purejaxppo's per-update metrics unused (
 kept). What stays each library's own: rejax trains actor and critic with two
 Adam optimizers (each clipped to max_grad_norm) and flax's default initializers, and treats every episode end as
 terminal; purejaxppo uses one Adam over both networks and orthogonal initializers, and bootstraps truncated
-episodes from their final observation. The final return is measured the same way for both, after training and
+episodes from their final observation. And each is compiled and placed as its library does it: purejaxppo's
+programs at LLVM -O2 (`purejaxppo.compilation.compiler_options`), its seeds split over one XLA device per CPU core
+(`use_cpu_cores`, as its CLI and `Sweep` do); rejax's through a plain `jax.jit` on one device, where XLA's
+default -O3 applies. The final return is measured the same way for both, after training and
 outside the timings: rejax's own `evaluate` (128 episodes per seed, sampled actions), averaged over seeds.
 
 rejax 0.1.3 unpacks gymnax's old 5-value `step`; `FiveTupleStep` adapts gymnax 1.x to it (done = terminated or
@@ -127,17 +130,33 @@ def build_rejax(env_id: str, hp: dict[str, Any]):
 
 def measure(implementation: str, name: str) -> dict[str, float]:
     """One measurement, in this process: compile, run once, evaluate."""
-    import gymnax
     import jax
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    from purejaxppo.compilation import compiler_options, use_cpu_cores
+
+    ours = implementation == "purejaxppo"
+    if ours:
+        use_cpu_cores()  # before gymnax's import computes
+    import gymnax
     import numpy as np
     from rejax.evaluate import evaluate
 
+    from purejaxppo.parallel import runs_mesh
+
     workload = WORKLOADS[name]
     hp = hyperparameters(workload)
-    build = build_purejaxppo if implementation == "purejaxppo" else build_rejax
-    train, act_fn = build(workload["env"], hp)
+    train, act_fn = (build_purejaxppo if ours else build_rejax)(workload["env"], hp)
     keys = jax.random.split(jax.random.PRNGKey(0), workload["seeds"])
-    program = jax.jit(jax.vmap(train)) if workload["seeds"] > 1 else jax.jit(train)
+    options = compiler_options() if ours else {}
+    if workload["seeds"] == 1:
+        program = jax.jit(train, compiler_options=options)
+    elif ours:  # as purejaxppo's Sweep does: the seeds split over the devices, a core each on a CPU
+        mesh = runs_mesh(jax.devices()[:workload["seeds"]])
+        program = jax.jit(jax.vmap(train), in_shardings=NamedSharding(mesh, PartitionSpec("runs")),
+                          compiler_options=options)
+    else:
+        program = jax.jit(jax.vmap(train))
     args = keys if workload["seeds"] > 1 else keys[0]
 
     start = time.perf_counter()

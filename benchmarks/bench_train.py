@@ -2,8 +2,10 @@
 
     python benchmarks/bench_train.py [--env CartPole-v1] [--seeds 1 8] [--repeats 3]
 
-Uses the CLI's defaults for the env (`PPOConfig.for_env`). Compile time is jit lowering + XLA compilation; run
-time is a call of the compiled program (its median over --repeats calls), with no progress callback.
+Uses the CLI's defaults for the env (`PPOConfig.for_env`), compiled and placed as the CLI does it: at
+`compiler_options()`, the seeds split over the devices, on a CPU one per core. Compile time is jit lowering + XLA
+compilation; run time is a call of the compiled program (its median over --repeats calls), with no progress
+callback.
 """
 
 from __future__ import annotations
@@ -15,14 +17,21 @@ import time
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import NamedSharding, PartitionSpec
 
-from purejaxppo import PPOConfig, make_train
+from purejaxppo.compilation import compiler_options, use_cpu_cores
+
+use_cpu_cores()  # before gymnax's import computes
+from purejaxppo import PPOConfig, make_train  # noqa: E402
+from purejaxppo.parallel import runs_mesh  # noqa: E402
 
 
 def measure(config: PPOConfig, num_seeds: int, repeats: int) -> dict[str, float]:
     keys = jax.vmap(jax.random.key)(jnp.arange(num_seeds))
     start = time.perf_counter()
-    compiled = jax.jit(make_train(config)).lower(keys).compile()
+    seeds_split = NamedSharding(runs_mesh(jax.devices()[:num_seeds]), PartitionSpec("runs"))
+    compiled = jax.jit(make_train(config), in_shardings=seeds_split, compiler_options=compiler_options()).lower(
+        keys).compile()
     compile_seconds = time.perf_counter() - start
     runs = []
     for _ in range(repeats):

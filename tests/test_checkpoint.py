@@ -91,6 +91,7 @@ def test_resume_errors_leave_everything_as_it_was(uninterrupted, tmp_path, capsy
     assert "env='CartPole-v1', not 'Acrobot-v1'" in _resume_error(capsys, "--resume", str(run), "--env",
                                                                    "Acrobot-v1")
     assert "--num-seeds 4, not 2" in _resume_error(capsys, "--resume", str(run), "--num-seeds", "2")
+    assert f"is complete ({FINAL}/{FINAL} updates)" in _resume_error(capsys, "--resume", str(run))
     assert tree_digest(run) == before
 
     assert "no complete checkpoint" in _resume_error(capsys, "--resume", str(tmp_path / "missing"))

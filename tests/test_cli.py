@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 
+from purejaxppo.compilation import cpu_cores
 from purejaxppo.run import main
 
 TIMEOUT = 420
@@ -71,6 +72,7 @@ def test_multi_seed_run_writes_results_and_matches_single_seed_runs(tmp_path):
     config = json.loads((run / "config.json").read_text())
     assert summary["env"] == config["env"] == "Acrobot-v1" and config["num_envs"] == 16
     assert summary["num_seeds"] == 4 and summary["seeds"] == [3, 4, 5, 6]
+    assert summary["num_devices"] == min(cpu_cores(), 4)  # a CPU device per core, so seeds run on all of them
     for key in ("total_timesteps", "final_return", "final_return_per_seed", "compile_seconds", "train_seconds",
                 "steps_per_second"):
         assert key in summary
@@ -85,42 +87,12 @@ def test_multi_seed_run_writes_results_and_matches_single_seed_runs(tmp_path):
         4 * num_updates * 16 * 128 / summary["train_seconds"], rel=1e-2)
 
     assert [r["seed"] for r in rows[::num_updates]] == ["3", "4", "5", "6"]
-    # Seed 5 inside the vmapped 4-seed run is the same run as seed 5 alone.
+    # Seed 5 inside the vmapped 4-seed run, on a core of its own or not, is the same run as seed 5 alone.
     in_multi = [r for r in rows if r["seed"] == "5"]
     alone = read_metrics(tmp_path / "single" / "metrics.csv")
     for a, b in zip(in_multi, alone):
         for name in ("episode_return", "value_loss", "entropy"):
             assert float(a[name]) == pytest.approx(float(b[name]), rel=1e-4, abs=1e-6, nan_ok=True)
-
-
-def test_cli_defaults_solve_cartpole(tmp_path):
-    """The README's promise: `python -m purejaxppo.run --env CartPole-v1` solves it (4 seeds, 5e5 steps)."""
-    result = run_cli("--env", "CartPole-v1", "--num-seeds", "4", "--quiet", "--out", str(tmp_path))
-    assert result.returncode == 0, result.stderr
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["total_timesteps"] == 500_000
-    assert summary["final_return"] >= 475, summary
-
-
-def test_kl_penalty_objective_solves_cartpole(tmp_path):
-    """PPO's adaptive-KL form, with the CartPole defaults otherwise (4 seeds, 5e5 steps)."""
-    result = run_cli("--env", "CartPole-v1", "--objective", "kl_penalty", "--num-seeds", "4", "--quiet", "--out",
-                     str(tmp_path))
-    assert result.returncode == 0, result.stderr
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["final_return"] >= 475, summary
-    betas = [float(row["kl_beta"]) for row in read_metrics(tmp_path / "metrics.csv")]
-    assert betas[0] == 1.0 and len(set(betas)) > 2  # the coefficient was adapted and logged
-
-
-def test_cli_defaults_learn_pendulum(tmp_path):
-    """Pendulum-v1's defaults learn to swing up and balance within a quarter of their 1e6-step budget (random
-    play scores about -1200; experiments/reference_results.md has the full budget)."""
-    result = run_cli("--env", "Pendulum-v1", "--num-seeds", "2", "--total-timesteps", "262144", "--quiet", "--out",
-                     str(tmp_path))
-    assert result.returncode == 0, result.stderr
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["final_return"] >= -300, summary
 
 
 def test_sweep_runs_the_product_grid_and_ranks_it(tmp_path):

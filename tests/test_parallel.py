@@ -230,7 +230,7 @@ def test_two_process_sweep_equals_single_process(tmp_path):
     output = [(tmp_path / f"log{i}.txt").read_text() for i in range(2)]
     assert codes == [0, 0], output
 
-    single = run_cli(*SWEEP_ARGS, "--out", str(tmp_path / "single"))
+    single = run_cli(*SWEEP_ARGS, "--out", str(tmp_path / "single"), num_devices=1)
     assert single.returncode == 0, single.stdout + single.stderr
 
     assert not (tmp_path / "p1").exists()  # only process 0 writes

@@ -19,6 +19,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from purejaxppo.compilation import compiler_options
 from purejaxppo.config import PPOConfig
 from purejaxppo.train import TrainOutput, make_train
 
@@ -77,4 +78,5 @@ def make_data_parallel_train(
     """
     mesh, shard_envs = env_sharding(config, devices)
     replicated = NamedSharding(mesh, PartitionSpec())
-    return jax.jit(make_train(config, callback, env_sharding=shard_envs), in_shardings=replicated)
+    return jax.jit(make_train(config, callback, env_sharding=shard_envs), in_shardings=replicated,
+                   compiler_options=compiler_options())

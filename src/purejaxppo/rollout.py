@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 from flax import struct
 
 from purejaxppo.envs import EpisodeStatistics
@@ -22,7 +23,7 @@ class Transition:
     reward: jax.Array  # r_t
     terminated: jax.Array  # the episode truly ended at t
     done: jax.Array  # the episode ended at t: terminated or truncated (time limit)
-    next_value: jax.Array  # V_old(s_t+1), or V_old(final observation) where the episode ended at t
+    next_value: jax.Array  # V_old(s_t+1); V_old(final observation) where truncated at t; 0 where terminated
     episode_return: jax.Array  # return of the episode that ended at t, else 0
     episode_length: jax.Array  # its length, else 0
     dist_params: Any = None  # pi_old(.|s_t)'s parameters ([T, B, size] each), when recorded for exact KLs
@@ -65,15 +66,23 @@ def rollout(
         keys = jax.random.split(key_env, carry.obs.shape[0])
         obs, state, reward, terminated, truncated, info = jax.vmap(env.step)(
             keys, carry.state, env_action(action, env.action_spec))
+        # Only a truncated episode bootstraps from its final observation; steps without one (nearly all) skip
+        # the critic pass (under vmap the cond becomes a select, and the pass is always made).
+        bootstrap = truncated & ~terminated
+        final_value = jax.lax.cond(
+            bootstrap.any(),
+            lambda: network.apply(params, preprocess(info["final_observation"]), method=ActorCritic.value),
+            lambda: jnp.zeros_like(value))
         partial = (carry.obs, action, log_prob, value, reward, terminated, info["episode_done"],
-                   info["episode_return"], info["episode_length"])
+                   info["episode_return"], info["episode_length"], bootstrap, final_value)
         dist = distribution_params(pi) if record_dist else None
-        return EnvCarry(state, obs), (partial, info["final_observation"], dist)
+        return EnvCarry(state, obs), (partial, dist)
 
-    carry, (partial, final_obs, dist) = jax.lax.scan(step, carry, jax.random.split(key, num_steps))
-    obs, action, log_prob, value, reward, terminated, done, ep_return, ep_length = partial
-    # final_obs is s_t+1 itself unless the episode ended at t, when it is the pre-reset observation; evaluating V
-    # on it in one batch after the scan gives every next value the bootstrap needs.
-    next_value = network.apply(params, preprocess(final_obs), method=ActorCritic.value)
+    carry, (partial, dist) = jax.lax.scan(step, carry, jax.random.split(key, num_steps))
+    obs, action, log_prob, value, reward, terminated, done, ep_return, ep_length, bootstrap, final_value = partial
+    # V(s_t+1) is the next step's V(s_t), and after the last step one more critic pass over the envs' observations.
+    last_value = network.apply(params, preprocess(carry.obs), method=ActorCritic.value)
+    next_value = jnp.concatenate([value[1:], last_value[None]])
+    next_value = jnp.where(bootstrap, final_value, jnp.where(terminated, 0.0, next_value))
     return carry, Transition(obs, action, log_prob, value, reward, terminated, done, next_value, ep_return,
                              ep_length, dist)

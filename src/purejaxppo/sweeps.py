@@ -19,6 +19,7 @@ import numpy as np
 from flax import struct
 from jax.sharding import NamedSharding, PartitionSpec
 
+from purejaxppo.compilation import compiler_options
 from purejaxppo.config import NUMERIC_FIELDS, STRUCTURAL_FIELDS, PPOConfig
 from purejaxppo.parallel import env_sharding, gather, pad_rows, runs_mesh, shard_rows
 from purejaxppo.program_cache import load_or_export, program_key
@@ -93,6 +94,8 @@ class Sweep:
             self.mesh, shard_envs = env_sharding(config, devices)
             self.row_sharding, self.row_multiple = NamedSharding(self.mesh, PartitionSpec()), 1
         else:  # runs split over the devices, padded to a multiple of their number
+            if devices is None and jax.process_count() == 1:  # no device left with only padding to compute
+                devices = jax.devices()[:num_runs]
             self.mesh, shard_envs = runs_mesh(devices), None
             self.row_sharding, self.row_multiple = NamedSharding(self.mesh, PartitionSpec("runs")), self.mesh.size
         self.rows = shard_rows(pad_rows((values, keys), self.row_multiple), self.row_sharding)
@@ -101,7 +104,7 @@ class Sweep:
             callback = lambda metrics: user_callback(jax.tree.map(lambda x: x[:num_runs], metrics))
         self._init_fn, self._program = _sweep_programs(
             config, callback, NamedSharding(self.mesh, PartitionSpec()), shard_envs)
-        self._advance = jax.jit(self._program, donate_argnums=(2, 3))
+        self._advance = jax.jit(self._program, donate_argnums=(2, 3), compiler_options=compiler_options())
         # A host callback cannot be exported; on one device, no sharding needs to be part of the cache key.
         self._cacheable = callback is None and self.mesh.size == 1
         self._state_shapes = None  # (state, metrics) as the cached program takes them, when it was loaded
@@ -137,7 +140,8 @@ class Sweep:
         *_, state, metrics, _, _ = jax.tree.unflatten(in_tree, exported.in_avals)
         self._state_shapes = (state, metrics)
         fixed = len(jax.tree.leaves(self.rows))
-        compiled = jax.jit(exported.call, donate_argnums=tuple(range(fixed, len(exported.in_avals) - 2))).lower(
+        compiled = jax.jit(exported.call, donate_argnums=tuple(range(fixed, len(exported.in_avals) - 2)),
+                           compiler_options=compiler_options()).lower(
             *[jax.ShapeDtypeStruct(a.shape, a.dtype) for a in exported.in_avals]).compile()
 
         def advance(*args):
@@ -269,7 +273,9 @@ def sweep(
     Example: `sweep(config, num_seeds=16, lr=[1e-4, 3e-4, 1e-3], ent_coef=[0.0, 0.01])` trains 6 x 16 runs.
     Seed s of every configuration uses `jax.random.key(seed + s)`, so each run equals
     `make_train(result.config_at(c))(jax.random.key(seed + s))`. The runs are split over `devices` (default: all
-    devices of all processes), padded to a multiple of their number. `callback` gets the metrics of every
+    devices of all processes; in one process, no more of them than there are runs), padded to a multiple of their
+    number. On a CPU, `purejaxppo.compilation.use_cpu_cores()` before JAX's first computation makes each core a
+    device, so the runs spread over the cores. `callback` gets the metrics of every
     hundredth update and of the last, each `[C * S]` (configuration-major).
     """
     return Sweep(config, num_seeds, seed, callback, devices, **grid).run()
