@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 
-from purejaxppo.compilation import use_cpu_cores
+from purejaxppo.compilation import cpu_cores, use_cpu_cores
 from purejaxppo.config import PPOConfig, field_docs
 from purejaxppo.distributed import initialize_distributed
 from purejaxppo.progress import Progress, report_interval
@@ -155,6 +155,18 @@ def resumed_config(args: argparse.Namespace, meta: dict[str, Any]) -> PPOConfig:
     return saved
 
 
+def requested_runs(args: argparse.Namespace) -> int:
+    """How many runs the arguments ask for, read before anything is validated (bad values count as one run, and
+    fail validation later); a resumed run's are in its checkpoint, so as many as there are CPU cores."""
+    if args.resume is not None:
+        return cpu_cores()
+    try:
+        grid = parse_sweeps(args.sweep)
+    except ValueError:
+        grid = {}
+    return max(args.num_seeds or 1, 1) * int(np.prod([len(v) for v in grid.values()]))
+
+
 def _import_result_writers() -> None:
     """Imports what saving the results needs and the training does not (orbax ~1 s, matplotlib ~0.3 s), on a
     thread started as compilation begins: XLA compiles and trains without holding the GIL, so the imports overlap
@@ -168,8 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.distributed or args.coordinator is not None:
         initialize_distributed(args.coordinator, args.num_processes, args.process_id)
-    elif not args.data_parallel:  # on a CPU, several runs go to separate cores (one run keeps to one device)
-        use_cpu_cores()
+    elif not args.data_parallel:  # on a CPU, several runs go to separate cores
+        use_cpu_cores(min(cpu_cores(), requested_runs(args)))
     from purejaxppo.loggers import make_loggers
     from purejaxppo.report import plot_learning_curves, ranked_table, summary, write_metrics_csv, write_summary
     from purejaxppo.sweeps import Sweep, check_grid
