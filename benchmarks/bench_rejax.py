@@ -152,8 +152,8 @@ def measure(implementation: str, name: str) -> dict[str, float]:
     if workload["seeds"] == 1:
         program = jax.jit(train, compiler_options=options)
     elif ours:  # as purejaxppo's Sweep does: the seeds split over the devices, a core each on a CPU
-        mesh = runs_mesh(jax.devices()[:workload["seeds"]])
-        program = jax.jit(jax.vmap(train), in_shardings=NamedSharding(mesh, PartitionSpec("runs")),
+        seeds_split = NamedSharding(runs_mesh(num_runs=workload["seeds"]), PartitionSpec("runs"))
+        program = jax.jit(jax.vmap(train), in_shardings=seeds_split,
                           compiler_options=options)
     else:
         program = jax.jit(jax.vmap(train))

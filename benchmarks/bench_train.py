@@ -29,7 +29,7 @@ from purejaxppo.parallel import runs_mesh  # noqa: E402
 def measure(config: PPOConfig, num_seeds: int, repeats: int) -> dict[str, float]:
     keys = jax.vmap(jax.random.key)(jnp.arange(num_seeds))
     start = time.perf_counter()
-    seeds_split = NamedSharding(runs_mesh(jax.devices()[:num_seeds]), PartitionSpec("runs"))
+    seeds_split = NamedSharding(runs_mesh(num_runs=num_seeds), PartitionSpec("runs"))
     compiled = jax.jit(make_train(config), in_shardings=seeds_split, compiler_options=compiler_options()).lower(
         keys).compile()
     compile_seconds = time.perf_counter() - start

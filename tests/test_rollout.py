@@ -16,7 +16,8 @@ from purejaxppo.rollout import reset_envs, rollout
 
 
 def run(env_id: str, num_envs: int, num_steps: int, batched: bool = False):
-    """One rollout with freshly initialized params; with `batched`, vmapped over two keys (the second returned)."""
+    """One rollout with freshly initialized params -> (network, params, envs' last obs, Transition); with
+    `batched`, vmapped over two keys (the second returned)."""
     env = make_env(env_id)
     network = make_network(PPOConfig(env=env_id), env.action_spec)
 
@@ -32,13 +33,13 @@ def run(env_id: str, num_envs: int, num_steps: int, batched: bool = False):
         out = jax.tree.map(lambda x: x[1], jax.jit(jax.vmap(one))(keys))
     else:
         out = jax.jit(one)(keys[1])
-    return (env, network, *out)
+    return (network, *out)
 
 
 @pytest.mark.parametrize("batched", [False, True])
 def test_pendulum_truncations_bootstrap_from_the_final_observation(batched):
     """Pendulum never terminates and is truncated at 200 steps: the step 199 of every env bootstraps."""
-    env, network, params, last_obs, tr = run("Pendulum-v1", num_envs=3, num_steps=210, batched=batched)
+    network, params, last_obs, tr = run("Pendulum-v1", num_envs=3, num_steps=210, batched=batched)
     assert not np.any(tr.terminated)
     done = np.asarray(tr.done)
     assert done[199].all() and done.sum() == 3
@@ -61,7 +62,7 @@ def test_pendulum_truncations_bootstrap_from_the_final_observation(batched):
 
 
 def test_cartpole_terminations_bootstrap_nothing():
-    env, network, params, _, tr = run("CartPole-v1", num_envs=4, num_steps=128)
+    network, params, _, tr = run("CartPole-v1", num_envs=4, num_steps=128)
     terminated, done = np.asarray(tr.terminated), np.asarray(tr.done)
     assert terminated.any() and np.array_equal(terminated, done)  # random play falls long before 500 steps
     np.testing.assert_array_equal(np.asarray(tr.next_value)[terminated], 0.0)

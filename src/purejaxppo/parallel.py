@@ -24,9 +24,14 @@ from purejaxppo.config import PPOConfig
 from purejaxppo.train import TrainOutput, make_train
 
 
-def runs_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
-    """A one-axis mesh named "runs" over `devices` (default: every device of every process)."""
-    return Mesh(np.asarray(devices if devices is not None else jax.devices()), ("runs",))
+def runs_mesh(devices: Sequence[jax.Device] | None = None, num_runs: int | None = None) -> Mesh:
+    """A one-axis mesh named "runs" over `devices` (default: every device of every process; in one process, no
+    more of them than `num_runs`, so that no device computes only padding)."""
+    if devices is None:
+        devices = jax.devices()
+        if num_runs is not None and jax.process_count() == 1:
+            devices = devices[:num_runs]
+    return Mesh(np.asarray(devices), ("runs",))
 
 
 def pad_rows(tree: Any, multiple: int) -> Any:

@@ -164,7 +164,12 @@ def requested_runs(args: argparse.Namespace) -> int:
         grid = parse_sweeps(args.sweep)
     except ValueError:
         grid = {}
-    return max(args.num_seeds or 1, 1) * int(np.prod([len(v) for v in grid.values()]))
+    return count_runs(max(args.num_seeds or 1, 1), grid)
+
+
+def count_runs(num_seeds: int, grid: dict[str, Any]) -> int:
+    """Runs of a sweep: every configuration of the product grid with every seed."""
+    return num_seeds * int(np.prod([len(v) for v in grid.values()]))
 
 
 def _import_result_writers() -> None:
@@ -214,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError("--data-parallel trains one run split over the devices: use it without --sweep and "
                              "--num-seeds, or drop it to spread the runs over the devices")
         writer = jax.process_index() == 0  # with several processes, process 0 reports and writes
-        num_runs = num_seeds * int(np.prod([len(v) for v in grid.values()]))
+        num_runs = count_runs(num_seeds, grid)
         quiet = args.quiet or not writer
         progress = Progress(config.num_updates, config.batch_size, num_runs, quiet=quiet)
         job = Sweep(config, num_seeds, seed, data_parallel=args.data_parallel, **grid)

@@ -94,9 +94,7 @@ class Sweep:
             self.mesh, shard_envs = env_sharding(config, devices)
             self.row_sharding, self.row_multiple = NamedSharding(self.mesh, PartitionSpec()), 1
         else:  # runs split over the devices, padded to a multiple of their number
-            if devices is None and jax.process_count() == 1:  # no device left with only padding to compute
-                devices = jax.devices()[:num_runs]
-            self.mesh, shard_envs = runs_mesh(devices), None
+            self.mesh, shard_envs = runs_mesh(devices, num_runs), None
             self.row_sharding, self.row_multiple = NamedSharding(self.mesh, PartitionSpec("runs")), self.mesh.size
         self.rows = shard_rows(pad_rows((values, keys), self.row_multiple), self.row_sharding)
         if callback is not None:  # drop the padding rows before the caller sees them
