@@ -1,6 +1,6 @@
 """purejaxppo beside rejax's PPO, side by side in one benchmark run, on matched work.
 
-    python benchmarks/bench_rejax.py [--workloads cartpole cartpole-8 breakout pendulum] [--repeats 3]
+    python benchmarks/bench_rejax.py [--workloads cartpole cartpole-8 breakout pendulum] [--repeats 3] [--return-seeds 8]
     make bench-rejax ARGS="--repeats 3"
 
 Each measurement runs in a fresh process (cold in-process caches, the persistent compilation cache off, its own
@@ -9,6 +9,8 @@ of a shared machine falls on both alike. Per workload and implementation it repo
 the repeats of: compile seconds (jit lowering + XLA compilation of the whole training program), run seconds (one
 call of the compiled program), env steps/s, XLA's memory estimate of the program (arguments + outputs +
 temporaries), the process's peak resident memory, and the final return; then purejaxppo / rejax for each.
+Then, as one seed's return says little, each implementation trains `--return-seeds` seeds (default 8) in one more
+process and the table adds their mean final return with its 95% confidence interval: the learning outcome.
 
 Matched work: the same env, envs x steps, epochs, minibatches, gradient steps, MLP sizes and activation, learning
 rate (constant: rejax does not anneal), clipping, coefficients and value clipping (rejax always clips the value
@@ -38,6 +40,10 @@ import subprocess
 import sys
 import time
 from typing import Any
+
+import numpy as np
+
+from purejaxppo.stats import mean_ci95
 
 WORKLOADS: dict[str, dict[str, Any]] = {
     # PureJaxRL's CartPole settings: 4 envs x 128 steps, 4 epochs x 4 minibatches, 64x64 tanh, ~5e5 steps.
@@ -128,8 +134,8 @@ def build_rejax(env_id: str, hp: dict[str, Any]):
     return train, act_fn
 
 
-def measure(implementation: str, name: str) -> dict[str, float]:
-    """One measurement, in this process: compile, run once, evaluate."""
+def measure(implementation: str, name: str, seeds: int | None = None) -> dict[str, float]:
+    """One measurement, in this process: compile, run once, evaluate; `seeds` runs instead of the workload's."""
     import jax
     from jax.sharding import NamedSharding, PartitionSpec
 
@@ -139,12 +145,11 @@ def measure(implementation: str, name: str) -> dict[str, float]:
     if ours:
         use_cpu_cores()  # before gymnax's import computes
     import gymnax
-    import numpy as np
     from rejax.evaluate import evaluate
 
     from purejaxppo.parallel import runs_mesh
 
-    workload = WORKLOADS[name]
+    workload = dict(WORKLOADS[name], seeds=seeds or WORKLOADS[name]["seeds"])
     hp = hyperparameters(workload)
     train, act_fn = (build_purejaxppo if ours else build_rejax)(workload["env"], hp)
     keys = jax.random.split(jax.random.PRNGKey(0), workload["seeds"])
@@ -180,13 +185,14 @@ def measure(implementation: str, name: str) -> dict[str, float]:
                 xla_mib=(memory.argument_size_in_bytes + memory.output_size_in_bytes
                          + memory.temp_size_in_bytes) / 2**20,
                 rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10,
-                final_return=float(np.mean(returns)))
+                final_return=float(np.mean(returns)), final_return_per_seed=returns)
 
 
-def in_subprocess(implementation: str, name: str) -> dict[str, float]:
+def in_subprocess(implementation: str, name: str, seeds: int | None = None) -> dict[str, float]:
     env = {**os.environ, "JAX_ENABLE_COMPILATION_CACHE": "false"}
-    proc = subprocess.run([sys.executable, __file__, "--worker", implementation, name], capture_output=True,
-                          text=True, env=env, timeout=1800)
+    seeds_arg = ["--worker-seeds", str(seeds)] if seeds else []
+    proc = subprocess.run([sys.executable, __file__, "--worker", implementation, name, *seeds_arg],
+                          capture_output=True, text=True, env=env, timeout=1800)
     if proc.returncode != 0:
         raise RuntimeError(f"{implementation} on {name} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -197,7 +203,7 @@ FIGURES = [("compile_s", "compile s", "{:.1f}"), ("run_s", "run s", "{:.1f}"),
            ("rss_mib", "peak RSS MiB", "{:,.0f}"), ("final_return", "final return", "{:.1f}")]
 
 
-def table(name: str, results: dict[str, list[dict[str, float]]]) -> str:
+def table(name: str, results: dict[str, list[dict[str, float]]], outcome: dict[str, dict] | None) -> str:
     w = WORKLOADS[name]
     lines = [f"**{name}**: {w['env']}, {w['seeds']} seed(s), {w['num_envs']} envs x {w['num_steps']} steps, "
              f"{w['update_epochs']} epochs x {w['num_minibatches']} minibatches, {w['total_timesteps']:,} steps "
@@ -211,6 +217,13 @@ def table(name: str, results: dict[str, list[dict[str, float]]]) -> str:
         ours, theirs = (statistics.median(r[key] for r in results[impl]) for impl in IMPLEMENTATIONS)
         ratio = f"{ours / theirs:.2f}" if theirs and key != "final_return" else ""
         lines.append(f"| {label} | {cells[0]} | {cells[1]} | {ratio} |")
+    if outcome:
+        cells = []
+        for impl in IMPLEMENTATIONS:
+            mean, low, high = mean_ci95(np.asarray(outcome[impl]["final_return_per_seed"]))
+            cells.append(f"{mean:.1f} [{low:.1f}, {high:.1f}]")
+        seeds = len(outcome["rejax"]["final_return_per_seed"])
+        lines.append(f"| final return, seeds 0-{seeds - 1} (95% CI) | {cells[0]} | {cells[1]} |  |")
     return "\n".join(lines)
 
 
@@ -218,10 +231,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--return-seeds", type=int, default=8,
+                        help="seeds of the learning-outcome run, after the timings (0: none)")
     parser.add_argument("--worker", nargs=2, metavar=("IMPLEMENTATION", "WORKLOAD"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker-seeds", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(measure(*args.worker)))
+        print(json.dumps(measure(*args.worker, seeds=args.worker_seeds)))
         return
     import jax
     import rejax  # noqa: F401  (fails here, before any run, when the bench extra is missing)
@@ -237,7 +253,11 @@ def main() -> None:
                 print(f"  {name} #{repeat + 1} {impl}: " + ", ".join(
                     f"{label} {fmt.format(results[impl][-1][key])}" for key, label, fmt in FIGURES),
                     file=sys.stderr, flush=True)
-        print(table(name, results) + "\n", flush=True)
+        # One seed's return says little about a learning outcome: both implementations also train
+        # --return-seeds seeds in one program (vmapped, as the multi-seed workload), compared by mean and CI.
+        outcome = {impl: in_subprocess(impl, name, args.return_seeds) for impl in IMPLEMENTATIONS
+                   } if args.return_seeds else None
+        print(table(name, results, outcome) + "\n", flush=True)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from purejaxppo.config import PPOConfig
 from purejaxppo.envs import make_env
 from purejaxppo.losses import ppo_loss
 from purejaxppo.networks import make_network
+from purejaxppo.shuffle import permutation
 from purejaxppo.train import make_train
 from purejaxppo.update import Batch, make_optimizer, update
 
@@ -41,7 +42,7 @@ def test_kl_early_stop_keeps_only_the_steps_before_the_kl_exceeds_the_target():
     assert int(metrics["grad_steps"]) == 1  # the second step sees the first step's KL, far above 1e-7
 
     # The one step taken: the first minibatch of the first epoch, as `update` orders them.
-    order = jax.random.permutation(jax.random.split(key, config.update_epochs)[0], config.batch_size)
+    order = permutation(jax.random.split(key, config.update_epochs)[0], config.batch_size)
     first = jax.tree.map(lambda x: x[order[:config.minibatch_size]], batch)
     grads = jax.grad(lambda p: ppo_loss(p, network.apply, first, config)[0])(params)
     updates, _ = tx.update(grads, tx.init(params), params)

@@ -62,7 +62,11 @@ class ActorCritic(nn.Module):
         if self.shared_torso:
             hidden = self.actor_torso(obs)
             return self._policy(hidden), self.value_head(hidden)[..., 0]
-        return self._policy(self.actor_torso(obs)), self.value(obs)
+        return self.policy(obs), self.value(obs)
+
+    def policy(self, obs: jax.Array) -> distrax.Distribution:
+        """pi(.|obs), batch shape [...], without the critic."""
+        return self._policy(self.actor_torso(obs))
 
     def value(self, obs: jax.Array) -> jax.Array:
         """V(obs): [..., obs_size] -> [...]."""

@@ -60,29 +60,30 @@ def rollout(
     """
 
     def step(carry: EnvCarry, key: jax.Array):
-        key_action, key_env = jax.random.split(key)
-        pi, value = network.apply(params, preprocess(carry.obs))
-        action, log_prob = pi.sample_and_log_prob(seed=key_action)
-        keys = jax.random.split(key_env, carry.obs.shape[0])
+        # one split per step gives the action's key and every env's: each split is a loop of threefry rounds
+        keys = jax.random.split(key, carry.obs.shape[0] + 1)
+        pi = network.apply(params, preprocess(carry.obs), method=ActorCritic.policy)
+        action, log_prob = pi.sample_and_log_prob(seed=keys[0])
         obs, state, reward, terminated, truncated, info = jax.vmap(env.step)(
-            keys, carry.state, env_action(action, env.action_spec))
+            keys[1:], carry.state, env_action(action, env.action_spec))
         # Only a truncated episode bootstraps from its final observation; steps without one (nearly all) skip
         # the critic pass (under vmap the cond becomes a select, and the pass is always made).
         bootstrap = truncated & ~terminated
         final_value = jax.lax.cond(
             bootstrap.any(),
             lambda: network.apply(params, preprocess(info["final_observation"]), method=ActorCritic.value),
-            lambda: jnp.zeros_like(value))
-        partial = (carry.obs, action, log_prob, value, reward, terminated, info["episode_done"],
+            lambda: jnp.zeros(reward.shape, jnp.float32))
+        partial = (carry.obs, action, log_prob, reward, terminated, info["episode_done"],
                    info["episode_return"], info["episode_length"], bootstrap, final_value)
         dist = distribution_params(pi) if record_dist else None
         return EnvCarry(state, obs), (partial, dist)
 
     carry, (partial, dist) = jax.lax.scan(step, carry, jax.random.split(key, num_steps))
-    obs, action, log_prob, value, reward, terminated, done, ep_return, ep_length, bootstrap, final_value = partial
-    # V(s_t+1) is the next step's V(s_t), and after the last step one more critic pass over the envs' observations.
-    last_value = network.apply(params, preprocess(carry.obs), method=ActorCritic.value)
-    next_value = jnp.concatenate([value[1:], last_value[None]])
-    next_value = jnp.where(bootstrap, final_value, jnp.where(terminated, 0.0, next_value))
+    obs, action, log_prob, reward, terminated, done, ep_return, ep_length, bootstrap, final_value = partial
+    # The critic runs once over the whole batch and the envs' last observations, [T + 1, B], not step by step:
+    # one large pass costs less than T small ones. V(s_t+1) is then the next step's V(s_t).
+    values = network.apply(params, preprocess(jnp.concatenate([obs, carry.obs[None]])), method=ActorCritic.value)
+    value = values[:-1]
+    next_value = jnp.where(bootstrap, final_value, jnp.where(terminated, 0.0, values[1:]))
     return carry, Transition(obs, action, log_prob, value, reward, terminated, done, next_value, ep_return,
                              ep_length, dist)

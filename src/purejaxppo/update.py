@@ -11,6 +11,7 @@ from flax import struct
 
 from purejaxppo.config import PPOConfig
 from purejaxppo.losses import ppo_loss
+from purejaxppo.shuffle import permutation
 
 
 @struct.dataclass
@@ -79,7 +80,7 @@ def update(
         return (new_params, new_opt_state, stopped), (metrics, ~stopped)
 
     def epoch(carry, key):
-        order = jax.random.permutation(key, batch.returns.shape[minibatch_axis]).reshape(config.num_minibatches, -1)
+        order = permutation(key, batch.returns.shape[minibatch_axis]).reshape(config.num_minibatches, -1)
         # minibatches lead: [num_minibatches, minibatch_size, ...], or [num_minibatches, T, B / num_minibatches, ...]
         take = lambda x: jnp.moveaxis(x[(slice(None),) * minibatch_axis + (order,)], minibatch_axis, 0)
         minibatches = jax.tree.map(take, batch)
