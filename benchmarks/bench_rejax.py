@@ -137,7 +137,6 @@ def build_rejax(env_id: str, hp: dict[str, Any]):
 def measure(implementation: str, name: str, seeds: int | None = None) -> dict[str, float]:
     """One measurement, in this process: compile, run once, evaluate; `seeds` runs instead of the workload's."""
     import jax
-    from jax.sharding import NamedSharding, PartitionSpec
 
     from purejaxppo.compilation import compiler_options, use_cpu_cores
 
@@ -147,7 +146,7 @@ def measure(implementation: str, name: str, seeds: int | None = None) -> dict[st
     import gymnax
     from rejax.evaluate import evaluate
 
-    from purejaxppo.parallel import runs_mesh
+    from purejaxppo.parallel import runs_sharding
 
     workload = dict(WORKLOADS[name], seeds=seeds or WORKLOADS[name]["seeds"])
     hp = hyperparameters(workload)
@@ -157,8 +156,7 @@ def measure(implementation: str, name: str, seeds: int | None = None) -> dict[st
     if workload["seeds"] == 1:
         program = jax.jit(train, compiler_options=options)
     elif ours:  # as purejaxppo's Sweep does: the seeds split over the devices, a core each on a CPU
-        seeds_split = NamedSharding(runs_mesh(num_runs=workload["seeds"]), PartitionSpec("runs"))
-        program = jax.jit(jax.vmap(train), in_shardings=seeds_split,
+        program = jax.jit(jax.vmap(train), in_shardings=runs_sharding(num_runs=workload["seeds"]),
                           compiler_options=options)
     else:
         program = jax.jit(jax.vmap(train))

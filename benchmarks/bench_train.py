@@ -17,21 +17,19 @@ import time
 
 import jax
 import jax.numpy as jnp
-from jax.sharding import NamedSharding, PartitionSpec
 
 from purejaxppo.compilation import compiler_options, use_cpu_cores
 
 use_cpu_cores()  # before gymnax's import computes
 from purejaxppo import PPOConfig, make_train  # noqa: E402
-from purejaxppo.parallel import runs_mesh  # noqa: E402
+from purejaxppo.parallel import runs_sharding  # noqa: E402
 
 
 def measure(config: PPOConfig, num_seeds: int, repeats: int) -> dict[str, float]:
     keys = jax.vmap(jax.random.key)(jnp.arange(num_seeds))
     start = time.perf_counter()
-    seeds_split = NamedSharding(runs_mesh(num_runs=num_seeds), PartitionSpec("runs"))
-    compiled = jax.jit(make_train(config), in_shardings=seeds_split, compiler_options=compiler_options()).lower(
-        keys).compile()
+    compiled = jax.jit(make_train(config), in_shardings=runs_sharding(num_runs=num_seeds),
+                       compiler_options=compiler_options()).lower(keys).compile()
     compile_seconds = time.perf_counter() - start
     runs = []
     for _ in range(repeats):

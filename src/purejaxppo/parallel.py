@@ -2,7 +2,7 @@
 
 Two kinds of parallelism:
 - many independent runs (configurations x seeds): their flat `[runs]` axis is split over every device of every
-  process (`runs_mesh`, `shard_rows`, `gather`); no run talks to another, so each device's share is computed
+  process (`runs_sharding`, `shard_rows`, `gather`); no run talks to another, so each device's share is computed
   exactly as it would be alone;
 - one large run (`env_sharding`, used by `Sweep(data_parallel=True)` and `make_data_parallel_train`): its `num_envs` envs are split over the devices and XLA's SPMD
   partitioner runs each device's share of the rollout and the minibatch gradients, then sums the gradient
@@ -24,14 +24,15 @@ from purejaxppo.config import PPOConfig
 from purejaxppo.train import TrainOutput, make_train
 
 
-def runs_mesh(devices: Sequence[jax.Device] | None = None, num_runs: int | None = None) -> Mesh:
-    """A one-axis mesh named "runs" over `devices` (default: every device of every process; in one process, no
-    more of them than `num_runs`, so that no device computes only padding)."""
+def runs_sharding(devices: Sequence[jax.Device] | None = None, num_runs: int | None = None) -> NamedSharding:
+    """A leading `[runs]` axis split over a one-axis mesh named "runs" (its `.mesh`) of `devices` (default: every
+    device of every process; in one process, no more of them than `num_runs`, so that no device computes only
+    padding)."""
     if devices is None:
         devices = jax.devices()
         if num_runs is not None and jax.process_count() == 1:
             devices = devices[:num_runs]
-    return Mesh(np.asarray(devices), ("runs",))
+    return NamedSharding(Mesh(np.asarray(devices), ("runs",)), PartitionSpec("runs"))
 
 
 def pad_rows(tree: Any, multiple: int) -> Any:

@@ -181,6 +181,14 @@ def _import_result_writers() -> None:
     import purejaxppo.checkpoint  # noqa: F401
 
 
+def open_checkpointer(directory: Path | str):
+    """A `purejaxppo.checkpoint.Checkpointer` on `directory`: orbax is imported when first needed, not at start-up
+    (`_import_result_writers` loads it on a thread while the program compiles and trains)."""
+    from purejaxppo.checkpoint import Checkpointer
+
+    return Checkpointer(directory)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.distributed or args.coordinator is not None:
@@ -199,9 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.log_every < 0:
             raise ValueError(f"--log-every {args.log_every} is invalid: must be >= 0 (0: every 1% of the run)")
         if args.resume is not None:
-            from purejaxppo.checkpoint import Checkpointer
-
-            checkpointer = Checkpointer(args.resume)
+            checkpointer = open_checkpointer(args.resume)
             meta = checkpointer.meta()
             config = resumed_config(args, meta)
             if meta["done"] >= config.num_updates:
@@ -274,9 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                    config.num_updates)
             if state.done % checkpoint_every == 0 or state.done == config.num_updates:
                 if checkpointer is None:
-                    from purejaxppo.checkpoint import Checkpointer
-
-                    checkpointer = Checkpointer(out)
+                    checkpointer = open_checkpointer(out)
                 checkpointer.save(job.to_host(state), meta)  # every process takes part; orbax writes from 0
             if loggers:
                 so_far = job.result(state, params=False)

@@ -3,8 +3,8 @@
 `jax.random.permutation` sorts the indices by random 32-bit keys, in as many rounds as make a tie (which would
 keep two indices in their old order) unlikely: `ceil(3 log n / log 2^32)`, so that n^3 <= 2^(32 rounds). Each of
 its rounds is a sort of (key, index) pairs, which XLA's CPU runtime runs through a generic comparator: 55 us for
-512 indices and 2.4 ms for 8192 on this project's CPU (benchmarks/README.md), as much as a sixth of a training
-run's time. `permutation` packs each pair into one 32-bit word instead, the random key in the high bits and the
+512 indices and 2.4 ms for 8192 on this project's CPU (benchmarks/README.md), up to a third of a training run's
+time. `permutation` packs each pair into one 32-bit word instead, the random key in the high bits and the
 index in the low `b = bit_length(n - 1)` bits, and sorts the words, a single-operand sort XLA runs 4-10x faster.
 The keys are then `32 - b` bits wide, so it takes `ceil(3 log2 n / (32 - b))` rounds, the same bound on ties.
 """
@@ -20,10 +20,14 @@ MAX_SIZE = 2**24
 """The largest n `permutation` takes: above it fewer than 8 bits of each word are left for the random key."""
 
 
+def _index_bits(n: int) -> int:
+    """The low bits of each word that hold an index below n."""
+    return max(1, (n - 1).bit_length())
+
+
 def rounds(n: int) -> int:
     """The sorts `permutation(key, n)` makes: enough that n^3 <= 2^(key bits of every round together)."""
-    index_bits = max(1, (n - 1).bit_length())
-    return max(1, math.ceil(3 * math.log2(max(n, 2)) / (32 - index_bits)))
+    return max(1, math.ceil(3 * math.log2(max(n, 2)) / (32 - _index_bits(n))))
 
 
 def permutation(key: jax.Array, n: int) -> jax.Array:
@@ -36,7 +40,7 @@ def permutation(key: jax.Array, n: int) -> jax.Array:
     """
     if not 1 <= n <= MAX_SIZE:
         raise ValueError(f"permutation needs 1 <= n <= {MAX_SIZE}, got {n}")
-    mask = jnp.uint32((1 << max(1, (n - 1).bit_length())) - 1)
+    mask = jnp.uint32((1 << _index_bits(n)) - 1)
     position = jnp.arange(n, dtype=jnp.uint32)
     order = position
     for round_key in jax.random.split(key, rounds(n)):

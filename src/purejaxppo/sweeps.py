@@ -21,7 +21,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from purejaxppo.compilation import compiler_options
 from purejaxppo.config import NUMERIC_FIELDS, STRUCTURAL_FIELDS, PPOConfig
-from purejaxppo.parallel import env_sharding, gather, pad_rows, runs_mesh, shard_rows
+from purejaxppo.parallel import env_sharding, gather, pad_rows, runs_sharding, shard_rows
 from purejaxppo.program_cache import load_or_export, program_key
 from purejaxppo.results import SweepResult
 from purejaxppo.train import TrainState, make_trainer
@@ -94,8 +94,9 @@ class Sweep:
             self.mesh, shard_envs = env_sharding(config, devices)
             self.row_sharding, self.row_multiple = NamedSharding(self.mesh, PartitionSpec()), 1
         else:  # runs split over the devices, padded to a multiple of their number
-            self.mesh, shard_envs = runs_mesh(devices, num_runs), None
-            self.row_sharding, self.row_multiple = NamedSharding(self.mesh, PartitionSpec("runs")), self.mesh.size
+            self.row_sharding, shard_envs = runs_sharding(devices, num_runs), None
+            self.mesh = self.row_sharding.mesh
+            self.row_multiple = self.mesh.size
         self.rows = shard_rows(pad_rows((values, keys), self.row_multiple), self.row_sharding)
         if callback is not None:  # drop the padding rows before the caller sees them
             user_callback = callback
