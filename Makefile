@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test bench bench-rejax results constraints clean
+.PHONY: run test test-fast lint bench bench-rejax bench-gpu results constraints clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,13 @@ run: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests $(ARGS)  # a file per worker: its fixtures run once
 
+# Every module's unit tests, none that trains a run or starts a command: the loop to run while editing.
+test-fast: $(BIN)/.installed
+	$(BIN)/python -m pytest -q -n 2 -m "not slow" tests $(ARGS)
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check src tests benchmarks experiments
+
 $(BIN)/.bench-installed: $(BIN)/.installed
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev,bench]"
 	touch $@
@@ -27,6 +34,9 @@ bench: $(BIN)/.installed
 
 bench-rejax: $(BIN)/.bench-installed
 	$(BIN)/python benchmarks/bench_rejax.py $(ARGS)
+
+bench-gpu: $(BIN)/.bench-installed
+	$(BIN)/python benchmarks/gpu.py $(ARGS)
 
 results: $(BIN)/.installed
 	$(BIN)/python experiments/core_results.py $(ARGS)

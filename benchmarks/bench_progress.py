@@ -18,8 +18,9 @@ import time
 import jax
 
 from purejaxppo import PPOConfig
-from purejaxppo.progress import Progress, report_interval
-from purejaxppo.sweeps import Sweep
+from purejaxppo.cli.progress import Progress
+from purejaxppo.scale.schedule import report_interval
+from purejaxppo.scale.sweep import Sweep
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 """purejaxppo beside rejax's PPO, side by side in one benchmark run, on matched work.
 
-    python benchmarks/bench_rejax.py [--workloads cartpole cartpole-8 breakout pendulum] [--repeats 3] [--return-seeds 8]
+    python benchmarks/bench_rejax.py [--workloads cartpole cartpole-8 breakout pendulum] [--repeats 3]
+        [--return-seeds 8]
     make bench-rejax ARGS="--repeats 3"
 
 Each measurement runs in a fresh process (cold in-process caches, the persistent compilation cache off, its own
@@ -19,7 +20,7 @@ kept). What stays each library's own: rejax trains actor and critic with two
 Adam optimizers (each clipped to max_grad_norm) and flax's default initializers, and treats every episode end as
 terminal; purejaxppo uses one Adam over both networks and orthogonal initializers, and bootstraps truncated
 episodes from their final observation. And each is compiled and placed as its library does it: purejaxppo's
-programs at LLVM -O2 (`purejaxppo.compilation.compiler_options`), its seeds split over one XLA device per CPU core
+programs at LLVM -O2 (`purejaxppo.scale.compilation.compiler_options`), its seeds split over one XLA device per CPU core
 (`use_cpu_cores`, as its CLI and `Sweep` do); rejax's through a plain `jax.jit` on one device, where XLA's
 default -O3 applies. The final return is measured the same way for both, after training and
 outside the timings: rejax's own `evaluate` (128 episodes per seed, sampled actions), averaged over seeds.
@@ -43,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from purejaxppo.stats import mean_ci95
+from purejaxppo.scale.stats import mean_ci95
 
 WORKLOADS: dict[str, dict[str, Any]] = {
     # PureJaxRL's CartPole settings: 4 envs x 128 steps, 4 epochs x 4 minibatches, 64x64 tanh, ~5e5 steps.
@@ -91,17 +92,18 @@ def build_purejaxppo(env_id: str, hp: dict[str, Any]):
     import jax.numpy as jnp
 
     from purejaxppo import PPOConfig, make_train
-    from purejaxppo.envs import GymnaxEnv
-    from purejaxppo.networks import env_action, make_network
+    from purejaxppo.core.envs import GymnaxEnv
+    from purejaxppo.core.networks import env_action
+    from purejaxppo.core.policy_kinds import make_policy_kind
 
     config = PPOConfig(env=env_id, anneal_lr=False, clip_value=True, **hp)
     train = make_train(config)
     spec = GymnaxEnv(env_id).action_spec
-    network = make_network(config, spec)
+    policy = make_policy_kind(config, spec)
 
     def act_fn(params):
         def act(obs, rng):
-            pi, _ = network.apply(params, jnp.ravel(obs).astype(jnp.float32))
+            pi = policy.act(params, jnp.ravel(obs).astype(jnp.float32), None, None).pi
             return env_action(pi.sample(seed=rng), spec)
         return act
 
@@ -138,7 +140,7 @@ def measure(implementation: str, name: str, seeds: int | None = None) -> dict[st
     """One measurement, in this process: compile, run once, evaluate; `seeds` runs instead of the workload's."""
     import jax
 
-    from purejaxppo.compilation import compiler_options, use_cpu_cores
+    from purejaxppo.scale.compilation import compiler_options, use_cpu_cores
 
     ours = implementation == "purejaxppo"
     if ours:
@@ -146,7 +148,7 @@ def measure(implementation: str, name: str, seeds: int | None = None) -> dict[st
     import gymnax
     from rejax.evaluate import evaluate
 
-    from purejaxppo.parallel import runs_sharding
+    from purejaxppo.scale.parallel import runs_sharding
 
     workload = dict(WORKLOADS[name], seeds=seeds or WORKLOADS[name]["seeds"])
     hp = hyperparameters(workload)

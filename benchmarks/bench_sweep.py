@@ -17,8 +17,8 @@ import jax
 import numpy as np
 
 from purejaxppo import PPOConfig, make_train
-from purejaxppo.stats import final_returns
-from purejaxppo.sweeps import Sweep
+from purejaxppo.scale.stats import final_returns
+from purejaxppo.scale.sweep import Sweep
 
 LRS = (1e-4, 2.5e-4, 1e-3)
 

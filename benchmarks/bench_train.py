@@ -18,11 +18,11 @@ import time
 import jax
 import jax.numpy as jnp
 
-from purejaxppo.compilation import compiler_options, use_cpu_cores
+from purejaxppo.scale.compilation import compiler_options, use_cpu_cores
 
 use_cpu_cores()  # before gymnax's import computes
 from purejaxppo import PPOConfig, make_train  # noqa: E402
-from purejaxppo.parallel import runs_sharding  # noqa: E402
+from purejaxppo.scale.parallel import runs_sharding  # noqa: E402
 
 
 def measure(config: PPOConfig, num_seeds: int, repeats: int) -> dict[str, float]:

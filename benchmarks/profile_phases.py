@@ -20,12 +20,12 @@ import jax
 import jax.numpy as jnp
 
 from purejaxppo import PPOConfig
-from purejaxppo.envs import make_env
-from purejaxppo.gae import gae
-from purejaxppo.networks import make_network
-from purejaxppo.rollout import rollout
-from purejaxppo.train import make_trainer
-from purejaxppo.update import Batch, make_optimizer, update
+from purejaxppo.core.envs import make_env
+from purejaxppo.core.gae import gae
+from purejaxppo.core.policy_kinds import make_policy_kind
+from purejaxppo.core.rollout import rollout
+from purejaxppo.core.train import make_trainer
+from purejaxppo.core.update import make_optimizer, update
 
 
 def hlo_size(compiled) -> str:
@@ -62,18 +62,17 @@ def main() -> None:
     n = args.updates
     trainer = make_trainer(config)
     env = make_env(config.env)
-    network, tx = make_network(config, env.action_spec), make_optimizer(config)
+    policy, tx = make_policy_kind(config, env.action_spec), make_optimizer(config)
     state, _ = jax.jit(trainer.update_step)(jax.jit(trainer.init)(jax.random.key(0)))
 
-    envs, tr = jax.jit(lambda s: rollout(env, network, s.params, s.env, s.key, config.num_steps))(state)
+    envs, tr = jax.jit(lambda s: rollout(env, policy, s.params, s.env, s.key, config.num_steps))(state)
     advantages, returns = gae(tr.reward, tr.value, tr.next_value, tr.terminated, tr.done, config.gamma,
                               config.gae_lambda)
-    flat = lambda x: x.reshape((config.batch_size,) + x.shape[2:])
-    batch = Batch(*map(flat, (tr.obs, tr.action, tr.log_prob, tr.value, advantages, returns)))
+    batch = policy.batch(tr, tr.obs, advantages, returns)
 
     def rollout_phase(s):
         def body(carry, key):
-            carry, tr = rollout(env, network, s.params, carry, key, config.num_steps)
+            carry, tr = rollout(env, policy, s.params, carry, key, config.num_steps)
             return carry, tr.reward.sum() + tr.next_value.sum()
         return jax.lax.scan(body, s.env, jax.random.split(s.key, n))[1].sum()
 
@@ -86,7 +85,7 @@ def main() -> None:
     def update_phase(s):
         def body(carry, key):
             params, opt_state = carry
-            params, opt_state, metrics = update(params, opt_state, batch, key, network.apply, tx, config)
+            params, opt_state, metrics = update(params, opt_state, batch, key, policy, tx, config)
             return (params, opt_state), metrics["policy_loss"]
         return jax.lax.scan(body, (s.params, s.opt_state), jax.random.split(s.key, n))[1].sum()
 

@@ -1,9 +1,62 @@
+"""Helpers every test module may use: the commands run in subprocesses, their environment and timeouts, and the
+one solved CartPole run that the learning, evaluation and checkpoint tests share.
+
+Commands run in a subprocess with a timeout: jax 0.10.x deadlocked in vmapped multi-seed runs on CPU, and a
+hang must fail a test rather than stall CI.
+"""
+
+import csv
+import fcntl
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+
+TIMEOUT = 420
+"""Seconds a command may take before its test fails."""
+
+SOLVED_CARTPOLE = ["--env", "CartPole-v1", "--num-seeds", "2", "--checkpoint-every", "244", "--quiet"]
+"""The CLI's CartPole defaults (5e5 steps, 976 updates), two seeds, a checkpoint every quarter of the run."""
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment commands run in: this process's, unbuffered (so a killed command's output is whole)."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1", **extra}
+
+
+def run_cli(*args: str, module: str | None = "purejaxppo.run", cwd=None, env=None,
+            timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
+    """`python -m <module> args...` in a fresh process (`python args...` with no module); its output captured as
+    text."""
+    command = [sys.executable, *(["-m", module] if module else []), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env or cli_env(), cwd=cwd)
+
+
+def read_metrics(path) -> list[dict[str, str]]:
+    """metrics.csv's rows, as strings by column."""
+    with open(path) as f:
+        return list(csv.DictReader(f))
 
 
 @pytest.fixture(scope="session", autouse=True)
 def compile_cache(tmp_path_factory):
     """CLI runs in the tests share one fresh compilation cache: hermetic, yet warm after the first compile."""
     os.environ["PUREJAXPPO_CACHE"] = str(tmp_path_factory.mktemp("jax-cache"))
+
+
+@pytest.fixture(scope="session")
+def solved_cartpole(tmp_path_factory, worker_id) -> Path:
+    """The run directory of `SOLVED_CARTPOLE`, trained once per test session however many workers ask for it
+    (the first trains it under a lock, the others wait and reuse it). Tests must not change it: copy it first."""
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":  # pytest-xdist: every worker's base folder sits in the session's own
+        shared = shared.parent
+    out = shared / "solved-cartpole"
+    with open(shared / "solved-cartpole.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "summary.json").is_file():
+            result = run_cli(*SOLVED_CARTPOLE, "--out", str(out))
+            assert result.returncode == 0, result.stderr
+    return out

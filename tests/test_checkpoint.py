@@ -1,26 +1,33 @@
-"""Checkpoints and resume through the CLI: a killed run resumes to the bits of an uninterrupted one."""
+"""Checkpoints and resume through the CLI: a killed run resumes to the bits of an uninterrupted one (the shared
+solved CartPole run, `conftest.solved_cartpole`)."""
 
 import hashlib
+import json
 import shutil
-import signal
-import subprocess
-import sys
-import time
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
+from conftest import SOLVED_CARTPOLE, run_cli
 
-from purejaxppo.run import main
+from purejaxppo.cli.run import main
+from purejaxppo.io.checkpoint import Checkpointer
 
-ARGS = ["--env", "CartPole-v1", "--num-seeds", "4", "--total-timesteps", "204800", "--quiet"]
-FINAL = 400  # updates of 4 envs x 128 steps: checkpoints at 50, 100, ..., 400
+FINAL = 976  # updates of the shared solved CartPole run (`conftest.solved_cartpole`): checkpoints every 244
 
-
-def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "purejaxppo.run", *args], capture_output=True, text=True,
-                          timeout=timeout)
+KILLED_AFTER_FIRST_CHECKPOINT = """
+import os, signal, sys
+from purejaxppo.io.checkpoint import Checkpointer
+save = Checkpointer.save
+def save_then_die(self, *args, **kwargs):
+    save(self, *args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+Checkpointer.save = save_then_die
+from purejaxppo.cli.run import main
+sys.exit(main(sys.argv[1:]))
+"""
+"""The training command, killed (SIGKILL) the moment its first checkpoint is complete."""
 
 
 def saved_arrays(run) -> list[np.ndarray]:
@@ -34,44 +41,32 @@ def tree_digest(path) -> dict[str, str]:
             for p in sorted(path.rglob("*")) if p.is_file()}
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "whole"
-    result = cli(*ARGS, "--checkpoint-every", "50", "--out", str(out))
-    assert result.returncode == 0, result.stderr
-    return out
-
-
-def test_killed_run_resumes_to_identical_results(uninterrupted, tmp_path):
+@pytest.mark.slow
+def test_killed_run_resumes_to_identical_results(solved_cartpole, tmp_path):
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "purejaxppo.run", *ARGS, "--checkpoint-every", "50",
-                             "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 300
-    while not (out / "checkpoints" / "50" / "digests.json").is_file():  # the first checkpoint, complete
-        assert proc.poll() is None, proc.stderr.read().decode()
-        assert time.monotonic() < deadline, "no checkpoint within 300 s"
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    killed = run_cli("-c", KILLED_AFTER_FIRST_CHECKPOINT, *SOLVED_CARTPOLE, "--out", str(out), module=None)
+    assert killed.returncode == -9, killed.stderr
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["244"]
     assert not (out / "metrics.csv").exists()  # killed midway, before its results
-    assert FINAL not in [int(p.name) for p in (out / "checkpoints").iterdir() if p.name.isdigit()]
 
-    resumed = cli("--resume", str(out), "--quiet")
+    resumed = run_cli("--resume", str(out), "--quiet")
     assert resumed.returncode == 0, resumed.stderr
-    assert "resumed from" in resumed.stdout
-    assert (out / "metrics.csv").read_bytes() == (uninterrupted / "metrics.csv").read_bytes()
-    a, b = saved_arrays(uninterrupted), saved_arrays(out)
+    assert "resumed from" in resumed.stdout and f"at update 244/{FINAL}" in resumed.stdout
+    assert (out / "metrics.csv").read_bytes() == (solved_cartpole / "metrics.csv").read_bytes()
+    a, b = saved_arrays(solved_cartpole), saved_arrays(out)
     assert len(a) == len(b) > 10
     for x, y in zip(a, b):  # every saved array (params, optimizer, envs, keys, metrics), bit for bit
         assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes()
 
 
-def test_chunked_run_equals_one_call(uninterrupted, tmp_path):
+@pytest.mark.slow
+def test_chunked_run_equals_one_call(solved_cartpole, tmp_path):
     """The CLI's chunks of --checkpoint-every updates compute what one call of the program computes."""
     out = tmp_path / "one-call"
-    result = cli(*ARGS, "--out", str(out))
+    args = [a for a in SOLVED_CARTPOLE if a not in ("--checkpoint-every", "244")]
+    result = run_cli(*args, "--out", str(out))
     assert result.returncode == 0, result.stderr
-    assert (out / "metrics.csv").read_bytes() == (uninterrupted / "metrics.csv").read_bytes()
+    assert (out / "metrics.csv").read_bytes() == (solved_cartpole / "metrics.csv").read_bytes()
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [str(FINAL)]  # only the final one
 
 
@@ -82,15 +77,16 @@ def _resume_error(capsys, *args) -> str:
     return err
 
 
-def test_resume_errors_leave_everything_as_it_was(uninterrupted, tmp_path, capsys):
+@pytest.mark.slow
+def test_resume_errors_leave_everything_as_it_was(solved_cartpole, tmp_path, capsys):
     run = tmp_path / "run"
-    shutil.copytree(uninterrupted, run)
+    shutil.copytree(solved_cartpole, run)
     before = tree_digest(run)
 
     assert "num_envs=4, not 8" in _resume_error(capsys, "--resume", str(run), "--num-envs", "8")
     assert "env='CartPole-v1', not 'Acrobot-v1'" in _resume_error(capsys, "--resume", str(run), "--env",
                                                                    "Acrobot-v1")
-    assert "--num-seeds 4, not 2" in _resume_error(capsys, "--resume", str(run), "--num-seeds", "2")
+    assert "--num-seeds 2, not 3" in _resume_error(capsys, "--resume", str(run), "--num-seeds", "3")
     assert f"is complete ({FINAL}/{FINAL} updates)" in _resume_error(capsys, "--resume", str(run))
     assert tree_digest(run) == before
 
@@ -100,14 +96,14 @@ def test_resume_errors_leave_everything_as_it_was(uninterrupted, tmp_path, capsy
     assert "no complete checkpoint" in _resume_error(capsys, "--resume", str(empty))
 
 
-def test_partial_and_corrupt_checkpoints(uninterrupted, tmp_path, capsys):
+@pytest.mark.slow
+def test_partial_and_corrupt_checkpoints(solved_cartpole, tmp_path, capsys):
     run = tmp_path / "run"
-    shutil.copytree(uninterrupted, run)
+    shutil.copytree(solved_cartpole, run)
     # A save killed midway leaves only orbax's temporary folder: it is not a checkpoint, the latest complete
     # one is used.
     latest = run / "checkpoints" / str(FINAL)
     shutil.copytree(latest, run / "checkpoints" / f"{FINAL + 1}.orbax-checkpoint-tmp-1")
-    from purejaxppo.checkpoint import Checkpointer
     assert Checkpointer(run).latest() == FINAL
     # Killed after orbax finished but before the digests were written: not complete either.
     shutil.copytree(latest, run / "checkpoints" / str(FINAL + 4), ignore=shutil.ignore_patterns("digests*"))
@@ -122,6 +118,53 @@ def test_partial_and_corrupt_checkpoints(uninterrupted, tmp_path, capsys):
     assert tree_digest(run) == before
 
 
+@pytest.mark.slow
 def test_bad_checkpoint_interval(capsys, tmp_path):
     assert "--checkpoint-every -1" in _resume_error(capsys, "--checkpoint-every", "-1", "--out", str(tmp_path / "x"))
     assert not (tmp_path / "x").exists()
+
+
+# --- the checkpointer alone, on a small pytree ----------------------------------------------------------------
+
+
+META = {"config": {"env": "CartPole-v1"}, "seeds": [0], "sweep": {}}
+TREE = {"params": np.arange(6, dtype=np.float32).reshape(2, 3), "count": np.int32(7)}
+
+
+def test_save_and_restore_a_pytree_with_its_update_count(tmp_path):
+    checkpointer = Checkpointer(tmp_path)
+    assert checkpointer.latest() is None
+    checkpointer.save(TREE, 5, META)
+    checkpointer.save(jax.tree.map(lambda x: x + 1, TREE), 9, META)
+    assert checkpointer.latest() == 9
+    template = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype), TREE)
+    restored, done = Checkpointer(tmp_path).restore(template)
+    assert done == 9 and Checkpointer(tmp_path).meta()["format"] == 1
+    np.testing.assert_array_equal(restored["params"], TREE["params"] + 1)
+    assert restored["count"] == 8 and isinstance(restored["params"], np.ndarray)
+
+
+def test_a_checkpoint_of_a_newer_format_is_refused_in_one_line(tmp_path):
+    Checkpointer(tmp_path).save(TREE, 1, META)
+    step = tmp_path / "checkpoints" / "1"
+    meta_file = next((step / "meta").glob("metadata"))
+    meta_file.write_text(meta_file.read_text().replace('"format": 1', '"format": 2'))
+    digests = step / "digests.json"  # the edit is made to look like the writer's own
+    saved = json.loads(digests.read_text())
+    saved["meta/metadata"] = hashlib.sha256(meta_file.read_bytes()).hexdigest()
+    digests.write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match=r"^checkpoint .* was written by a newer purejaxppo \(checkpoint format 2, "
+                                         r"this version reads up to 1\): upgrade purejaxppo to read it$"):
+        Checkpointer(tmp_path).meta()
+
+
+def test_an_edited_file_and_foreign_metadata_are_refused(tmp_path):
+    Checkpointer(tmp_path / "a").save(TREE, 1, META)
+    meta_file = tmp_path / "a" / "checkpoints" / "1" / "meta" / "metadata"
+    meta_file.write_text(meta_file.read_text().replace("CartPole", "Acrobot"))
+    with pytest.raises(ValueError, match="is corrupt: meta/metadata does not match its saved digest"):
+        Checkpointer(tmp_path / "a").meta()
+    Checkpointer(tmp_path / "b").save(TREE, 1, {"something": "else"})
+    with pytest.raises(ValueError, match="is not a purejaxppo run's: its metadata lacks config, seeds, sweep"):
+        Checkpointer(tmp_path / "b").meta()
+

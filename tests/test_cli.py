@@ -1,33 +1,16 @@
 """The command line: bad input fails early and cleanly; real runs write their results and learn.
 
-Training runs go through a subprocess with a timeout, so a hang (jax 0.10.x deadlocked in vmapped multi-seed
-runs on CPU) fails the test instead of stalling CI.
+Training runs go through a subprocess with a timeout (`conftest.run_cli`).
 """
 
-import csv
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from conftest import read_metrics, run_cli
 
-from purejaxppo.compilation import cpu_cores
-from purejaxppo.run import main
-
-TIMEOUT = 420
-
-
-def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, "-m", "purejaxppo.run", *args], capture_output=True, text=True,
-                          timeout=TIMEOUT, env=env, cwd=cwd)
-
-
-def read_metrics(path) -> list[dict[str, str]]:
-    with open(path) as f:
-        return list(csv.DictReader(f))
+from purejaxppo.cli.run import main
+from purejaxppo.scale.compilation import cpu_cores
 
 
 @pytest.mark.parametrize("args, message", [
@@ -56,6 +39,7 @@ def test_refuses_to_overwrite_results(tmp_path, capsys):
     assert (tmp_path / "summary.json").read_text() == "{}"
 
 
+@pytest.mark.slow
 def test_multi_seed_run_writes_results_and_matches_single_seed_runs(tmp_path):
     common = ["--env", "Acrobot-v1", "--total-timesteps", "16384", "--quiet"]
     multi = run_cli(*common, "--num-seeds", "4", "--seed", "3", "--out", str(tmp_path / "multi"))
@@ -95,6 +79,7 @@ def test_multi_seed_run_writes_results_and_matches_single_seed_runs(tmp_path):
             assert float(a[name]) == pytest.approx(float(b[name]), rel=1e-4, abs=1e-6, nan_ok=True)
 
 
+@pytest.mark.slow
 def test_sweep_runs_the_product_grid_and_ranks_it(tmp_path):
     result = run_cli("--total-timesteps", "5120", "--num-seeds", "3", "--sweep", "lr=1e-4,1e-3",
                      "--sweep", "ent-coef=0,0.01", "--quiet", "--out", str(tmp_path))

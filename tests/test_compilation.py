@@ -1,4 +1,4 @@
-"""purejaxppo.compilation: a CPU device per core for multi-run programs, and the options programs compile with."""
+"""purejaxppo.scale.compilation: a CPU device per core for multi-run programs, and the options programs compile with."""
 
 import json
 import os
@@ -6,15 +6,16 @@ import subprocess
 import sys
 
 import jax
-import numpy as np
+import pytest
 
+import purejaxppo.scale.compilation
 from purejaxppo import PPOConfig, Sweep
-from purejaxppo.compilation import compiler_options, cpu_cores, use_cpu_cores
+from purejaxppo.scale.compilation import compiler_options, cpu_cores, use_cpu_cores
 
 DEVICES = """
 import json, sys
 import jax
-from purejaxppo.compilation import use_cpu_cores
+from purejaxppo.scale.compilation import use_cpu_cores
 first = use_cpu_cores(int(sys.argv[1]) if len(sys.argv) > 1 else None)
 jax.numpy.ones(1).block_until_ready()
 print(json.dumps([first, use_cpu_cores(), len(jax.devices())]))
@@ -46,11 +47,19 @@ def test_in_a_process_that_has_computed_the_devices_stay():
     assert jax.devices() == before
 
 
-def test_cpu_programs_compile_at_llvm_o2():
-    assert jax.default_backend() == "cpu"
-    assert compiler_options() == {"xla_backend_optimization_level": 2}
+@pytest.mark.slow
+def test_sweeps_compile_with_the_compiler_options(monkeypatch):
+    """The options reach XLA: an option XLA does not know makes the sweep's compilation fail, and LLVM -O2 (the
+    CPU's option) compiles."""
+    assert jax.default_backend() == "cpu" and compiler_options() == {"xla_backend_optimization_level": 2}
+    config = PPOConfig(env="CartPole-v1", total_timesteps=512)
+    assert Sweep(config).compile() > 0
+    monkeypatch.setattr(purejaxppo.scale.compilation, "CPU_COMPILER_OPTIONS", {"xla_no_such_option": 1})
+    with pytest.raises(Exception, match="xla_no_such_option"):
+        Sweep(config).compile()
 
 
+@pytest.mark.slow
 def test_a_sweep_uses_no_more_devices_than_it_has_runs():
     config = PPOConfig(env="CartPole-v1", total_timesteps=512)
     assert Sweep(config, num_seeds=1).mesh.size == 1

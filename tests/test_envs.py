@@ -10,8 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purejaxppo.config import PPOConfig
-from purejaxppo.envs import make_env
+from purejaxppo.core.config import PPOConfig
+from purejaxppo.core.envs import make_env
+from purejaxppo.core.train import make_train
 
 DOWNLOADS = "MNISTBandit-bsuite"  # fetches MNIST on creation
 ENV_IDS = [e for e in gymnax.registered_envs if e != DOWNLOADS]
@@ -55,14 +56,15 @@ def test_reset_and_step_a_vmapped_batch(env_id):
     np.testing.assert_array_equal(np.asarray(info["episode_done"]), np.asarray(terminated | truncated))
 
 
-def test_mnist_bandit_works_or_raises_value_error():
-    try:
-        env = make_env(DOWNLOADS)
-    except ValueError as e:
-        assert DOWNLOADS in str(e)
-    else:
-        obs, _ = env.reset(jax.random.PRNGKey(0))
-        assert obs.dtype == jnp.float32 and obs.shape == (env.observation_size,)
+def test_an_env_that_fails_on_creation_is_one_value_error_naming_it_and_why(monkeypatch):
+    """MNISTBandit-bsuite downloads MNIST when it is created: offline, gymnax raises whatever its download
+    raised. purejaxppo turns any such failure into a ValueError that names the env and the cause."""
+    def offline(env_id, **kwargs):
+        raise ConnectionError("no route to host")
+
+    monkeypatch.setattr(gymnax, "make", offline)
+    with pytest.raises(ValueError, match=rf"^could not create env '{DOWNLOADS}': ConnectionError: no route to host$"):
+        make_env(DOWNLOADS)
 
 
 def test_unknown_env_id_suggests_close_match():
@@ -78,7 +80,7 @@ def test_brax_id_without_the_brax_extra(monkeypatch):
     with pytest.raises(ValueError, match=message):
         make_env("brax:ant")
     with pytest.raises(ValueError, match=message):
-        PPOConfig(env="brax:ant")
+        make_train(PPOConfig(env="brax:ant"))
 
 
 def _run(env, action, num_steps, seed=0):
@@ -153,12 +155,14 @@ def test_continuous_action_reshaped_for_scalar_box():
     np.testing.assert_allclose(float(r1), float(raw_r), rtol=1e-6)
 
 
-def test_renderer_imports_wait_until_used():
-    """gymnax imports matplotlib.pyplot and seaborn for its renderers; purejaxppo defers them (~2 s of start-up)
-    until first used, when they are the real modules."""
+def test_the_commands_defer_renderer_imports_until_used():
+    """gymnax imports matplotlib.pyplot and seaborn for its renderers; the commands defer them (seconds of
+    start-up) until first used, when they are the real modules."""
     code = """
 import sys
-import purejaxppo.sweeps
+from purejaxppo.cli.startup import defer_renderer_imports
+defer_renderer_imports()
+import purejaxppo.scale.sweep
 assert "pandas" not in sys.modules and "matplotlib.figure" not in sys.modules, "imported at start-up"
 import seaborn as sns
 assert len(sns.color_palette("cubehelix", 3)) == 3 and "pandas" in sys.modules
@@ -167,5 +171,20 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 assert type(sys.modules["matplotlib.pyplot"]).__name__ == "module" and plt.figure().number == 1
 """
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_process_that_imports_the_library_gets_the_real_modules():
+    """The stand-ins live only in the commands' own processes: a notebook that imports purejaxppo and trains has
+    the real matplotlib.pyplot in sys.modules, never a stand-in."""
+    code = """
+import sys
+import jax
+from purejaxppo import PPOConfig, make_train
+make_train(PPOConfig(total_timesteps=512))
+print(type(sys.modules["matplotlib.pyplot"]).__name__, type(sys.modules["seaborn"]).__name__)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["module", "module"]

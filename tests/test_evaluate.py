@@ -1,37 +1,38 @@
 """Loading a trained policy from a run directory and evaluating it: `load_policy`, `evaluate` and the CLI
 `python -m purejaxppo.evaluate`.
 
-The runs are trained once, through the training CLI in subprocesses (with a timeout, as in test_cli.py), all at
-once: a CartPole run that solves it (the default 5e5 steps, 2 seeds) and tiny runs of a weak CartPole policy (short
-episodes: a cheap animation), Pendulum (continuous actions, normalized observations) and DeepSea (no renderer in
-gymnax's visualizer).
+The runs are trained once, through the training CLI in subprocesses (`conftest.run_cli`'s timeout), all at
+once: tiny runs of a weak CartPole policy (short episodes: a cheap animation), Pendulum (continuous actions,
+normalized observations) and DeepSea (no renderer in gymnax's visualizer); the CartPole run that solves it is the
+session's shared one (`conftest.solved_cartpole`).
 """
 
 import dataclasses
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import orbax.checkpoint as ocp
 import pytest
+from conftest import TIMEOUT, cli_env, run_cli
 
-from purejaxppo.checkpoint import Checkpointer
-from purejaxppo.config import PPOConfig
-from purejaxppo.envs import GymnaxEnv
-from purejaxppo.evaluate import RENDERABLE_ENVS, check_renderable, episode_states, evaluate, main
-from purejaxppo.networks import make_network
-from purejaxppo.policy import load_policy
-from purejaxppo.sweeps import Sweep
+from purejaxppo.cli.evaluate import main
+from purejaxppo.core.config import PPOConfig
+from purejaxppo.core.envs import GymnaxEnv
+from purejaxppo.core.policy_kinds import make_policy_kind
+from purejaxppo.io.checkpoint import Checkpointer
+from purejaxppo.io.evaluation import RENDERABLE_ENVS, check_renderable, episode_states, evaluate
+from purejaxppo.io.policy import load_policy
+from purejaxppo.scale.plan import make_plan
+from purejaxppo.scale.program import state_template
+from purejaxppo.scale.sweep import Sweep
 
-TIMEOUT = 420
 RUNS = {
-    "cartpole": ["--env", "CartPole-v1", "--num-seeds", "2"],
     "weak": ["--env", "CartPole-v1", "--total-timesteps", "2048"],
     "pendulum": ["--env", "Pendulum-v1", "--total-timesteps", "4096", "--normalize-obs"],
     "deepsea": ["--env", "DeepSea-bsuite", "--total-timesteps", "2048"],
@@ -41,29 +42,30 @@ LINE = re.compile(r"^(?P<env>\S+), run (?P<run>\d+) \(seed (?P<seed>\d+)\): "
                   r"95% CI \[(?P<low>-?[\d.]+), (?P<high>-?[\d.]+)\] over (?P<n>\d+) episodes$")
 
 
-def _env():
-    return {**os.environ, "PYTHONUNBUFFERED": "1"}
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, solved_cartpole):
     root = tmp_path_factory.mktemp("runs")
     procs = {name: subprocess.Popen([sys.executable, "-m", "purejaxppo.run", *args, "--quiet", "--out",
                                      str(root / name)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                    env=_env())
+                                    env=cli_env())
              for name, args in RUNS.items()}
     for name, proc in procs.items():
         out, err = proc.communicate(timeout=TIMEOUT)
         assert proc.returncode == 0, f"{name}: {err}"
-    return {name: root / name for name in RUNS}
+    return {"cartpole": solved_cartpole, **{name: root / name for name in RUNS}}
+
+
+def _checkpointed_state(run_dir):
+    """The latest checkpoint's state of every run, restored without purejaxppo.io.policy."""
+    meta = Checkpointer(run_dir).meta()
+    plan = make_plan(PPOConfig(**meta["config"]), len(meta["seeds"]), meta["seeds"][0], meta["sweep"])
+    state, _ = Checkpointer(run_dir).restore(state_template(plan))
+    return state.state
 
 
 def _checkpoint_params(run_dir, run):
-    """Run `run`'s params, restored from the checkpoint without purejaxppo.policy."""
-    meta = Checkpointer(run_dir).meta()
-    job = Sweep(PPOConfig(**meta["config"]), len(meta["seeds"]), meta["seeds"][0], **meta["sweep"])
-    state = Checkpointer(run_dir).restore(job.to_host(job.init()))
-    return jax.tree.map(lambda x: x[run], state.state.params)
+    """Run `run`'s params, restored from the checkpoint without purejaxppo.io.policy."""
+    return jax.tree.map(lambda x: x[run], _checkpointed_state(run_dir).params)
 
 
 def _observations(env_id, n, seed=0):
@@ -81,6 +83,7 @@ def _observations(env_id, n, seed=0):
         jax.random.key(seed))
 
 
+@pytest.mark.slow
 def test_trained_cartpole_policy_scores_at_least_475(runs):
     policy = load_policy(runs["cartpole"])
     summary = json.loads((runs["cartpole"] / "summary.json").read_text())
@@ -94,6 +97,7 @@ def test_trained_cartpole_policy_scores_at_least_475(runs):
     np.testing.assert_array_equal(evaluate(policy, episodes=100), returns)  # seeded: reproducible
 
 
+@pytest.mark.slow
 def test_policy_is_jittable_and_takes_single_batched_and_raw_observations(runs):
     policy = load_policy(runs["cartpole"])
     obs = _observations("CartPole-v1", 64)
@@ -109,18 +113,20 @@ def test_policy_is_jittable_and_takes_single_batched_and_raw_observations(runs):
         policy(jnp.zeros((3, 5)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("run", [0, 1])
 def test_deterministic_policy_is_the_argmax_of_the_checkpointed_network(runs, run):
     policy = load_policy(runs["cartpole"], run)
     assert policy.run == run and policy.seed == run
     params = _checkpoint_params(runs["cartpole"], run)
-    network = make_network(policy.config, GymnaxEnv("CartPole-v1").action_spec)
+    network = make_policy_kind(policy.config, GymnaxEnv("CartPole-v1").action_spec).network
     obs = _observations("CartPole-v1", 256, seed=run)
     pi, _ = network.apply(params, obs)
     np.testing.assert_array_equal(policy(obs), np.argmax(np.asarray(pi.logits), axis=-1))
     jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b), policy.params, params)
 
 
+@pytest.mark.slow
 def test_stochastic_policy_samples_from_its_distribution(runs):
     policy = load_policy(runs["cartpole"])
     obs = _observations("CartPole-v1", 512)
@@ -137,6 +143,7 @@ def test_stochastic_policy_samples_from_its_distribution(runs):
     assert set(np.unique(policy(batch, jax.random.key(2)))) == {0, 1}
 
 
+@pytest.mark.slow
 def test_continuous_policy_actions_lie_within_the_bounds(runs):
     policy = load_policy(runs["pendulum"])
     assert policy.env_id == "Pendulum-v1" and not policy.action_spec.discrete
@@ -152,23 +159,22 @@ def test_continuous_policy_actions_lie_within_the_bounds(runs):
     assert returns.shape == (4,) and np.all(np.isfinite(returns)) and np.all(returns < 0)
 
 
+@pytest.mark.slow
 def test_loaded_policy_normalizes_with_the_checkpointed_statistics(runs):
     policy = load_policy(runs["pendulum"])
-    meta = Checkpointer(runs["pendulum"]).meta()
-    job = Sweep(PPOConfig(**meta["config"]), 1, 0)
-    saved = Checkpointer(runs["pendulum"]).restore(job.to_host(job.init())).state.norm.obs
+    saved = _checkpointed_state(runs["pendulum"]).norm.obs
     np.testing.assert_array_equal(policy.obs_stats.mean, saved.mean[0])
     np.testing.assert_array_equal(policy.obs_stats.var, saved.var[0])
     assert float(policy.obs_stats.count) >= 4096  # every training observation was merged in
     obs = _observations("Pendulum-v1", 8)
-    pi, _ = make_network(policy.config, policy.action_spec).apply(
+    pi, _ = make_policy_kind(policy.config, policy.action_spec).network.apply(
         policy.params, (obs - saved.mean[0]) / np.sqrt(saved.var[0] + 1e-8))
     np.testing.assert_allclose(policy(obs), np.clip(pi.mean(), -2.0, 2.0), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_cli_prints_the_summary_line(runs):
-    proc = subprocess.run([sys.executable, "-m", "purejaxppo.evaluate", str(runs["cartpole"]), "--episodes", "100"],
-                          capture_output=True, text=True, timeout=TIMEOUT, env=_env())
+    proc = run_cli(str(runs["cartpole"]), "--episodes", "100", module="purejaxppo.evaluate")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == 1, proc.stdout
@@ -179,6 +185,7 @@ def test_cli_prints_the_summary_line(runs):
     assert "error" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_cli_renders_an_episode_as_a_gif(runs, tmp_path, capsys):
     gif = tmp_path / "episode.gif"
     status = main([str(runs["weak"]), "--episodes", "5", "--render", str(gif)])
@@ -200,6 +207,7 @@ def test_cli_renders_an_episode_as_a_gif(runs, tmp_path, capsys):
     assert len(states) == int(steps) and rewards.sum() == float(ret)
 
 
+@pytest.mark.slow
 def test_cli_refuses_to_render_an_env_without_renderer_before_evaluating(runs, tmp_path, capsys):
     assert "DeepSea-bsuite" not in RENDERABLE_ENVS
     gif = tmp_path / "episode.gif"
@@ -216,7 +224,8 @@ def test_render_check_names_a_missing_drawing_dependency(monkeypatch, tmp_path):
 
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pygame" else find_spec(name, *a))
-    with pytest.raises(ValueError, match="rendering CartPole-v1 needs pygame, which is not installed"):
+    with pytest.raises(ValueError, match=r"^rendering CartPole-v1 needs pygame, which is not installed: "
+                                         r"pip install 'purejaxppo\[render\]'$"):
         check_renderable("CartPole-v1", tmp_path / "episode.gif")
     check_renderable("Catch-bsuite", tmp_path / "episode.gif")  # drawn with matplotlib alone
     with pytest.raises(ValueError, match="directory .* does not exist"):
@@ -243,6 +252,7 @@ def _corrupt(runs, tmp_path, which):
     ("corrupt metadata", "is corrupt"),
     ("corrupt manifest", "is corrupt"),
 ])
+@pytest.mark.slow
 def test_bad_run_dirs_raise_valueerror_and_the_cli_exits_2(runs, tmp_path, capsys, monkeypatch, case, message):
     if case == "missing":
         run_dir = tmp_path / "nowhere"
@@ -255,6 +265,10 @@ def test_bad_run_dirs_raise_valueerror_and_the_cli_exits_2(runs, tmp_path, capsy
         run_dir = _corrupt(runs, tmp_path, case.split()[1])
     reports = []  # what orbax would leave if it read a damaged file: the digests keep it from trying
     monkeypatch.setattr(sys, "unraisablehook", reports.append)
+    restores = []  # so it never reads a file of the checkpoint: no read can be left in flight to report later
+    restore = ocp.CheckpointManager.restore
+    monkeypatch.setattr(ocp.CheckpointManager, "restore",
+                        lambda self, *a, **k: restores.append(a) or restore(self, *a, **k))
     with pytest.raises(ValueError, match=message) as error:
         load_policy(run_dir)
     assert "\n" not in str(error.value)
@@ -262,19 +276,19 @@ def test_bad_run_dirs_raise_valueerror_and_the_cli_exits_2(runs, tmp_path, capsy
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.startswith("error: ") and message in captured.err and captured.err.count("\n") == 1
-    time.sleep(0.5 if case.startswith("corrupt") else 0)  # reads left in flight, if any, would report by now
-    assert reports == []
+    assert restores == [] and reports == []
 
 
+@pytest.mark.slow
 def test_cli_corrupt_checkpoint_prints_one_line_in_a_real_process(runs, tmp_path):
     run_dir = _corrupt(runs, tmp_path, "manifest")
-    proc = subprocess.run([sys.executable, "-m", "purejaxppo.evaluate", str(run_dir)], capture_output=True,
-                          text=True, timeout=TIMEOUT, env=_env())
+    proc = run_cli(str(run_dir), module="purejaxppo.evaluate")
     assert proc.returncode == 2 and proc.stdout == ""
     errors = [line for line in proc.stderr.splitlines() if "Warning" not in line and "warn(" not in line]
     assert len(errors) == 1 and errors[0].startswith("error: checkpoint ") and "is corrupt" in errors[0], proc.stderr
 
 
+@pytest.mark.slow
 def test_run_out_of_range(runs, capsys):
     for run in (2, -1):
         with pytest.raises(ValueError, match=f"run {run} is out of range: .* has 2 runs, 0 to 1"):
@@ -284,7 +298,7 @@ def test_run_out_of_range(runs, capsys):
     assert err.startswith("error: run 5 is out of range") and err.count("\n") == 1
 
 
-def test_swept_run_loads_the_configuration_of_its_index(runs, tmp_path):
+def test_swept_run_loads_the_configuration_of_its_index(tmp_path):
     """A sweep's runs are configuration-major: run = c * num_seeds + s, with config c's hyperparameters."""
     run_dir = tmp_path / "sweep"
     config = PPOConfig(env="CartPole-v1", total_timesteps=512)
@@ -292,8 +306,8 @@ def test_swept_run_loads_the_configuration_of_its_index(runs, tmp_path):
     state = job.to_host(job.init())  # zeros: give each run's params its own values instead
     params = jax.tree.map(lambda x: np.arange(x.size, dtype=x.dtype).reshape(x.shape) + 0.5, state.state.params)
     state = state.replace(state=state.state.replace(params=params))
-    Checkpointer(run_dir).save(state, {"config": config.to_dict(), "seeds": [5, 6], "sweep": {"lr": [1e-3, 1e-4]},
-                                       "num_updates": 1})
+    Checkpointer(run_dir).save(state, state.done, {"config": config.to_dict(), "seeds": [5, 6],
+                                                   "sweep": {"lr": [1e-3, 1e-4]}, "num_updates": 1})
     (run_dir / "config.json").write_text("{}")
     (run_dir / "summary.json").write_text(json.dumps({"configs": [{"config": 1}, {"config": 0}]}))
     best = load_policy(run_dir)

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purejaxppo.gae import gae
+from purejaxppo.core.gae import gae
 
 
 def reference_gae(rewards, values, next_values, terminations, dones, gamma, lam):

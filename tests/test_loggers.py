@@ -19,7 +19,7 @@ import pytest
 
 import purejaxppo
 from purejaxppo import PPOConfig
-from purejaxppo.loggers import Logger, TensorBoardLogger, WandbLogger, make_loggers, run_name
+from purejaxppo.io.loggers import Logger, TensorBoardLogger, WandbLogger, make_loggers, run_name
 
 NUM_UPDATES = 6
 
@@ -156,8 +156,8 @@ WANDB_SCRIPT = textwrap.dedent("""
     import dataclasses, json, os, sys
     import numpy as np
     from purejaxppo import PPOConfig
-    from purejaxppo.loggers import WandbLogger, make_loggers
-    from purejaxppo.results import SweepResult
+    from purejaxppo.io.loggers import WandbLogger, make_loggers
+    from purejaxppo.scale.results import SweepResult
 
     out = sys.argv[1]
     data = np.load(os.path.join(out, "result.npz"))
@@ -233,6 +233,7 @@ def wandb_out(tmp_path_factory, result):
     return out
 
 
+@pytest.mark.slow
 def test_wandb_offline_one_run_per_config_and_seed(wandb_out, result):
     run_dirs = sorted((wandb_out / "cli" / "wandb").glob("offline-run-*"))
     assert len(run_dirs) == 4
@@ -260,6 +261,7 @@ def test_wandb_offline_one_run_per_config_and_seed(wandb_out, result):
     assert not any(p.name.endswith(".tmp") for p in (wandb_out / "cli" / "wandb").iterdir())
 
 
+@pytest.mark.slow
 def test_wandb_resumed_logger_continues_the_same_runs(wandb_out, result):
     wandb_dir = wandb_out / "resumed" / "wandb"
     ids = json.loads((wandb_dir / WandbLogger.IDS_FILE).read_text())
@@ -279,5 +281,10 @@ def test_make_loggers(tmp_path, monkeypatch):
     assert isinstance(tb, TensorBoardLogger) and tb.log_dir == tmp_path / "tensorboard"
     assert not (tmp_path / "tensorboard").exists()  # nothing is written before the first log
     monkeypatch.setitem(sys.modules, "wandb", None)  # as if not installed
-    with pytest.raises(ValueError, match=r"--wandb needs the wandb package: pip install 'purejaxppo\[wandb\]'"):
+    with pytest.raises(ValueError, match=r"^--wandb needs wandb, which is not installed: pip install "
+                                         r"'purejaxppo\[wandb\]'$"):
         make_loggers(tmp_path, tensorboard=True, wandb=True, wandb_project="p", base_config={})
+    monkeypatch.setitem(sys.modules, "tensorboardX", None)
+    with pytest.raises(ValueError, match=r"^--tensorboard needs tensorboardX, which is not installed: pip install "
+                                         r"'purejaxppo\[tensorboard\]'$"):
+        make_loggers(tmp_path, tensorboard=True, wandb=False, wandb_project="p", base_config={})

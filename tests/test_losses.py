@@ -6,10 +6,18 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purejaxppo.config import PPOConfig
-from purejaxppo.losses import (adapt_kl_beta, approx_kl, clip_fraction, clipped_surrogate_loss, kl_penalty_loss,
-                               normalize, ppo_loss, value_loss)
-from purejaxppo.update import Batch
+from purejaxppo.core.config import PPOConfig
+from purejaxppo.core.losses import (
+    adapt_kl_beta,
+    approx_kl,
+    clip_fraction,
+    clipped_surrogate_loss,
+    kl_penalty_loss,
+    normalize,
+    ppo_loss,
+    value_loss,
+)
+from purejaxppo.core.records import Batch
 
 # ratio, advantage -> the term min(ratio * A, clip(ratio, 0.8, 1.2) * A) picks, with clip_eps = 0.2:
 SURROGATE_CASES = [
@@ -138,7 +146,7 @@ def test_ppo_loss_combines_its_parts(norm_adv, clip_value, vf_clip_eps, objectiv
                   advantages=jnp.asarray(rng.normal(1.0, 2.0, size=n), jnp.float32),
                   returns=jnp.asarray(rng.normal(size=n), jnp.float32),
                   dist_params=(jnp.asarray(rng.normal(size=(n, k)), jnp.float32),))  # the rollout's logits
-    apply_fn = lambda params, obs: (distrax.Categorical(logits=params["logits"]), params["values"])
+    apply_fn = lambda params, batch: (distrax.Categorical(logits=params["logits"]), params["values"])
     params = {"logits": jnp.asarray(logits), "values": jnp.asarray(values)}
     config = PPOConfig(norm_adv=norm_adv, clip_value=clip_value, clip_eps=0.2, vf_coef=0.7, ent_coef=0.03,
                        vf_clip_eps=vf_clip_eps, objective=objective)

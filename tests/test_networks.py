@@ -5,9 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purejaxppo.config import PPOConfig
-from purejaxppo.envs import ActionSpec
-from purejaxppo.networks import env_action, make_network
+from purejaxppo.core.config import PPOConfig
+from purejaxppo.core.envs import ActionSpec
+from purejaxppo.core.networks import env_action
+from purejaxppo.core.policy_kinds import make_policy_kind
 
 DISCRETE = ActionSpec(discrete=True, num_actions=3)
 CONTINUOUS = ActionSpec(discrete=False, shape=(2,), low=(-1.0, -2.0), high=(1.0, 2.0))
@@ -20,7 +21,7 @@ def _obs(n=8, seed=0):
 
 
 def _init(action_spec, seed=0, **config):
-    net = make_network(PPOConfig(**config), action_spec)
+    net = make_policy_kind(PPOConfig(**config), action_spec).network
     return net, net.init(jax.random.PRNGKey(seed), _obs())
 
 

@@ -5,15 +5,15 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
-from purejaxppo.config import PPOConfig
-from purejaxppo.envs import GymnaxEnv, make_env
-from purejaxppo.networks import make_network
-from purejaxppo.normalization import (discounted_returns, init_stats, normalize_obs, scale_rewards,
-                                      update_stats)
-from purejaxppo.policy import Policy
-from purejaxppo.rollout import rollout
-from purejaxppo.train import make_train, make_trainer
+from purejaxppo.core.config import PPOConfig
+from purejaxppo.core.envs import GymnaxEnv, make_env
+from purejaxppo.core.normalization import discounted_returns, init_stats, normalize_obs, scale_rewards, update_stats
+from purejaxppo.core.policy_kinds import make_policy_kind
+from purejaxppo.core.rollout import rollout
+from purejaxppo.core.train import make_train, make_trainer
+from purejaxppo.io.policy import Policy
 
 
 def test_running_stats_merged_in_chunks_equal_numpy_over_everything():
@@ -55,6 +55,7 @@ def test_scale_rewards_divides_by_return_std_without_centring():
     np.testing.assert_allclose(scale_rewards(jnp.array([1.0, -5.0, 1000.0]), stats), [0.2, -1.0, 10.0], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_training_with_normalized_observations_feeds_the_network_standardized_inputs():
     # MountainCar's raw velocity has std ~0.01 and its position mean ~-0.5: far from standardized.
     config = PPOConfig(env="MountainCar-v0", num_envs=8, num_steps=64, num_minibatches=2, update_epochs=1,
@@ -64,9 +65,10 @@ def test_training_with_normalized_observations_feeds_the_network_standardized_in
     step = jax.jit(trainer.update_step)
     for _ in range(config.num_updates):
         state, _ = step(state)
-    env, network = make_env(config.env), make_network(config, make_env(config.env).action_spec)
+    env = make_env(config.env)
+    policy = make_policy_kind(config, env.action_spec)
     preprocess = lambda obs: normalize_obs(obs, state.norm.obs)
-    _, tr = rollout(env, network, state.params, state.env, jax.random.key(1), 64, preprocess)
+    _, tr = rollout(env, policy, state.params, state.env, jax.random.key(1), 64, preprocess)
     raw = np.asarray(tr.obs).reshape(-1, 2)
     seen = np.asarray(preprocess(tr.obs)).reshape(-1, 2)
     assert raw[:, 1].std() < 0.05  # without normalization the network would see this
@@ -75,6 +77,7 @@ def test_training_with_normalized_observations_feeds_the_network_standardized_in
     assert float(state.norm.obs.count) >= 8 * 64 * 6  # every observation of every update, merged over envs
 
 
+@pytest.mark.slow
 def test_reward_normalization_scales_the_targets_but_logs_raw_returns():
     base = PPOConfig(env="CartPole-v1", num_envs=4, num_steps=128, total_timesteps=512 * 8)
     plain = jax.jit(make_train(base))(jax.random.key(0))
@@ -94,11 +97,11 @@ def test_reward_normalization_scales_the_targets_but_logs_raw_returns():
 def test_policy_applies_the_saved_observation_statistics():
     config = PPOConfig(env="CartPole-v1", normalize_obs=True)
     env = GymnaxEnv(config.env)
-    params = make_network(config, env.action_spec).init(jax.random.key(0), jnp.zeros(4))
+    params = make_policy_kind(config, env.action_spec).network.init(jax.random.key(0), jnp.zeros(4))
     stats = init_stats((4,)).replace(mean=jnp.array([0.0, 0.0, 0.2, 0.0]), var=jnp.array([1.0, 4.0, 0.01, 9.0]))
     policy = Policy(config, params, env, obs_stats=stats)
     obs = jnp.array([[0.1, -0.5, 0.25, 1.0], [-0.2, 0.3, 0.1, -2.0]])
-    expected, _ = make_network(config, env.action_spec).apply(params, normalize_obs(obs, stats))
+    expected, _ = make_policy_kind(config, env.action_spec).network.apply(params, normalize_obs(obs, stats))
     np.testing.assert_allclose(policy.distribution(obs).logits, expected.logits, rtol=1e-6)
-    unnormalized, _ = make_network(config, env.action_spec).apply(params, obs)
+    unnormalized, _ = make_policy_kind(config, env.action_spec).network.apply(params, obs)
     assert not np.allclose(policy.distribution(obs).logits, unnormalized.logits)

@@ -13,8 +13,6 @@ import pytest
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
-pytest.importorskip("purejaxppo.policy")
-pytest.importorskip("purejaxppo.evaluate")
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "experiments" / "quickstart.ipynb"
 
@@ -32,6 +30,7 @@ def test_saved_without_outputs():
     assert "QUICKSTART_TIMESTEPS" in params.source and "QUICKSTART_SEEDS" in params.source
 
 
+@pytest.mark.slow
 def test_quickstart_runs(tmp_path, monkeypatch):
     kernel_dir = tmp_path / "jupyter" / "kernels" / "python3"
     kernel_dir.mkdir(parents=True)

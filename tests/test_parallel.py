@@ -6,6 +6,7 @@ loopback coordinator). Each subprocess saves its results to tmp_path; the test c
 turns a hang into a failure.
 """
 
+import contextlib
 import csv
 import json
 import os
@@ -73,8 +74,8 @@ SHARDED_SWEEP = """
     import sys
     import jax
     import numpy as np
-    from purejaxppo.config import PPOConfig
-    from purejaxppo.sweeps import Sweep
+    from purejaxppo.core.config import PPOConfig
+    from purejaxppo.scale.sweep import Sweep
 
     assert len(jax.devices()) == 4, jax.devices()
     config = PPOConfig(env="CartPole-v1", total_timesteps=512 * 5)
@@ -104,6 +105,7 @@ SHARDED_SWEEP = """
 """
 
 
+@pytest.mark.slow
 def test_sweep_sharded_over_four_devices_equals_one_device(tmp_path):
     r = run_script(tmp_path, SHARDED_SWEEP)
     # 6 runs padded to 8, two per device; on one device, the 6 runs alone
@@ -138,9 +140,9 @@ DATA_PARALLEL = """
     import sys
     import jax
     import numpy as np
-    from purejaxppo.config import PPOConfig
-    from purejaxppo.parallel import make_data_parallel_train
-    from purejaxppo.train import make_train
+    from purejaxppo.core.config import PPOConfig
+    from purejaxppo.scale.parallel import make_data_parallel_train
+    from purejaxppo.core.train import make_train
 
     assert len(jax.devices()) == 4, jax.devices()
     config = PPOConfig(env="CartPole-v1", num_envs=8, total_timesteps=1024 * 5)
@@ -172,6 +174,7 @@ DATA_PARALLEL = """
 """
 
 
+@pytest.mark.slow
 def test_data_parallel_over_four_devices_equals_one_device_run(tmp_path):
     r = run_script(tmp_path, DATA_PARALLEL)
     # the envs are split over the 4 devices, 2 each; the parameters are replicated
@@ -197,17 +200,43 @@ def test_data_parallel_over_four_devices_equals_one_device_run(tmp_path):
 # --- two processes (hosts) ----------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
+@contextlib.contextmanager
+def reserved_port():
+    """A loopback port that stays reserved for the block: this socket holds it with SO_REUSEPORT, which JAX's
+    coordinator (a gRPC server, which sets SO_REUSEPORT too) shares, while no other program can take it between
+    here and the coordinator's start. The socket never listens, so every connection reaches the coordinator."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        yield s.getsockname()[1]
 
 
 SWEEP_ARGS = ["--total-timesteps", "5120", "--sweep", "lr=1e-4,1e-3", "--num-seeds", "3", "--quiet"]
 
 
+@pytest.mark.slow
 def test_two_process_sweep_equals_single_process(tmp_path):
-    port = _free_port()
+    with reserved_port() as port:
+        codes, output = _run_two_processes(tmp_path, port)
+    assert codes == [0, 0], output
+
+    single = run_cli(*SWEEP_ARGS, "--out", str(tmp_path / "single"), num_devices=1)
+    assert single.returncode == 0, single.stdout + single.stderr
+
+    assert not (tmp_path / "p1").exists()  # only process 0 writes
+    assert "on 2 cpu device(s)" in output[0]
+    info = json.loads((tmp_path / "p0" / "summary.json").read_text())
+    assert info["num_processes"] == 2 and info["num_devices"] == 2
+    single_info = json.loads((tmp_path / "single" / "summary.json").read_text())
+    assert single_info["num_processes"] == 1 and single_info["num_devices"] == 1
+    assert info["num_configs"] == 2 and info["num_seeds"] == 3
+    assert_same_metrics_csv(tmp_path / "p0" / "metrics.csv", tmp_path / "single" / "metrics.csv", rtol=1e-5)
+    _, rows = read_metrics_csv(tmp_path / "p0" / "metrics.csv")
+    assert len(rows) == 2 * 3 * 10
+
+
+def _run_two_processes(tmp_path, port: int) -> tuple[list[int], list[str]]:
+    """The sweep as two processes joined by a coordinator on `port`: their exit codes and outputs."""
     procs, logs = [], []
     for i in range(2):
         log = open(tmp_path / f"log{i}.txt", "w")
@@ -227,27 +256,13 @@ def test_two_process_sweep_equals_single_process(tmp_path):
     finally:
         for log in logs:
             log.close()
-    output = [(tmp_path / f"log{i}.txt").read_text() for i in range(2)]
-    assert codes == [0, 0], output
-
-    single = run_cli(*SWEEP_ARGS, "--out", str(tmp_path / "single"), num_devices=1)
-    assert single.returncode == 0, single.stdout + single.stderr
-
-    assert not (tmp_path / "p1").exists()  # only process 0 writes
-    assert "on 2 cpu device(s)" in output[0]
-    info = json.loads((tmp_path / "p0" / "summary.json").read_text())
-    assert info["num_processes"] == 2 and info["num_devices"] == 2
-    single_info = json.loads((tmp_path / "single" / "summary.json").read_text())
-    assert single_info["num_processes"] == 1 and single_info["num_devices"] == 1
-    assert info["num_configs"] == 2 and info["num_seeds"] == 3
-    assert_same_metrics_csv(tmp_path / "p0" / "metrics.csv", tmp_path / "single" / "metrics.csv", rtol=1e-5)
-    _, rows = read_metrics_csv(tmp_path / "p0" / "metrics.csv")
-    assert len(rows) == 2 * 3 * 10
+    return codes, [(tmp_path / f"log{i}.txt").read_text() for i in range(2)]
 
 
 # --- the CLI's --data-parallel ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_data_parallel_equals_one_device_run(tmp_path):
     common = ["--num-envs", "8", "--total-timesteps", "5120", "--quiet"]
     dp = run_cli("--data-parallel", *common, "--out", str(tmp_path / "dp"), num_devices=4)

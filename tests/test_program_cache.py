@@ -1,17 +1,16 @@
 """The cache of traced programs: a warm start loads the program instead of tracing it, and trains the same bits."""
 
-import os
-import subprocess
-import sys
+import shutil
 
 import numpy as np
 import pytest
+from conftest import cli_env, run_cli
 
-import purejaxppo.program_cache
-import purejaxppo.sweeps
-from purejaxppo.config import PPOConfig
-from purejaxppo.program_cache import load_or_export, program_key
-from purejaxppo.sweeps import Sweep
+import purejaxppo.scale.program
+import purejaxppo.scale.program_cache
+from purejaxppo.core.config import PPOConfig
+from purejaxppo.scale.program_cache import PACKAGE_DIR, load_or_export, program_key
+from purejaxppo.scale.sweep import Sweep
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -29,6 +28,7 @@ def traced():
     return _metrics(Sweep(CONFIG, num_seeds=2, lr=[1e-3, 3e-3]))
 
 
+@pytest.mark.slow
 def test_a_cached_program_is_loaded_untraced_and_trains_the_same_bits(tmp_path, traced, monkeypatch):
     first = Sweep(CONFIG, num_seeds=2, lr=[1e-3, 3e-3])
     first.compile(tmp_path)
@@ -38,7 +38,7 @@ def test_a_cached_program_is_loaded_untraced_and_trains_the_same_bits(tmp_path, 
     def no_tracing(*args, **kwargs):
         raise AssertionError("traced the training step")
 
-    monkeypatch.setattr(purejaxppo.sweeps, "make_trainer", no_tracing)
+    monkeypatch.setattr(purejaxppo.scale.program, "make_trainer", no_tracing)
     second.compile(tmp_path)
     assert second.program_cached
     for metrics in (_metrics(first), _metrics(second)):
@@ -63,19 +63,40 @@ def test_the_key_names_the_program_and_its_environment(monkeypatch):
     assert program_key(dict(program)) == key
     assert program_key({**program, "runs": 4}) != key
     assert program_key({**program, "config": CONFIG.replace(lr=1e-3).to_dict()}) != key
-    monkeypatch.setattr(purejaxppo.program_cache, "_version", lambda name: "0.0.0")
+    monkeypatch.setattr(purejaxppo.scale.program_cache, "_version", lambda name: "0.0.0")
     assert program_key(program) != key  # another version of a library that traces into it
 
 
+@pytest.mark.slow
+def test_an_edit_to_a_source_file_in_a_sub_package_misses_the_cache(tmp_path, monkeypatch):
+    """The key covers every source file of the package, sub-packages included: after an edit to the core's GAE,
+    the program is traced again rather than loaded."""
+    sources = tmp_path / "purejaxppo"
+    shutil.copytree(PACKAGE_DIR, sources, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(purejaxppo.scale.program_cache, "PACKAGE_DIR", sources)
+    cache = tmp_path / "cache"
+    first = Sweep(CONFIG, num_seeds=1)
+    first.compile(cache)
+    again = Sweep(CONFIG, num_seeds=1)
+    again.compile(cache)
+    assert not first.program_cached and again.program_cached
+
+    gae = sources / "core" / "gae.py"
+    gae.write_text(gae.read_text() + "\n# an edit\n")
+    edited = Sweep(CONFIG, num_seeds=1)
+    edited.compile(cache)
+    assert not edited.program_cached and len(list(cache.glob("*.program"))) == 2
+
+
+@pytest.mark.slow
 def test_cli_warm_start_in_a_fresh_process_trains_the_same_run(tmp_path):
     """A fresh process runs a loaded program (no trace has set jaxlib up, e.g. loaded LAPACK for the initializer's
     QR): the CLI twice on one cache, the second run from the cache, the same metrics. (One run: several go to a
     device each, and only one-device programs are cached.)"""
-    env = {**os.environ, "PUREJAXPPO_CACHE": str(tmp_path / "cache")}
+    env = cli_env(PUREJAXPPO_CACHE=str(tmp_path / "cache"))
     args = ["--env", "CartPole-v1", "--total-timesteps", "2048", "--quiet"]
     for run in ("cold", "warm"):
-        result = subprocess.run([sys.executable, "-m", "purejaxppo.run", *args, "--out", str(tmp_path / run)],
-                                capture_output=True, text=True, timeout=240, env=env)
+        result = run_cli(*args, "--out", str(tmp_path / run), env=env, timeout=240)
         assert result.returncode == 0, result.stderr
     assert len(list((tmp_path / "cache" / "programs").glob("*.program"))) == 1
     assert (tmp_path / "cold" / "metrics.csv").read_text() == (tmp_path / "warm" / "metrics.csv").read_text()

@@ -6,7 +6,6 @@ The MemoryChain runs go through the training CLI in subprocesses with a timeout,
 """
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -15,18 +14,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import TIMEOUT, cli_env
 
-from purejaxppo.config import PPOConfig
-from purejaxppo.envs import ActionSpec, EpisodeStatistics, make_env
-from purejaxppo.evaluate import evaluate
-from purejaxppo.networks import make_network
-from purejaxppo.policy import load_policy
-from purejaxppo.recurrent import RecurrentActorCritic, apply_sequences, recurrent_rollout, reset_recurrent_envs
-from purejaxppo.run import build_parser
-from purejaxppo.train import make_train
-from purejaxppo.update import Batch, make_optimizer, update
+from purejaxppo.cli.args import build_parser
+from purejaxppo.core.config import PPOConfig
+from purejaxppo.core.envs import ActionSpec, EpisodeStatistics, make_env
+from purejaxppo.core.policy_kinds import Recurrent, make_policy_kind
+from purejaxppo.core.records import Batch
+from purejaxppo.core.recurrent import RecurrentActorCritic
+from purejaxppo.core.rollout import reset_envs, rollout
+from purejaxppo.core.train import make_train
+from purejaxppo.core.update import make_optimizer, update
+from purejaxppo.io.evaluation import evaluate
+from purejaxppo.io.policy import load_policy
 
-TIMEOUT = 420
 DISCRETE = ActionSpec(discrete=True, num_actions=2)
 CONTINUOUS = ActionSpec(discrete=False, shape=(2,), low=(-1.0, -1.0), high=(1.0, 1.0))
 # MemoryChain's default: the context bit is shown at the first two steps and rewarded (+1 if the action matches,
@@ -43,24 +44,33 @@ def _perturb(params, scale=0.5, seed=1):
 
 
 def _setup(env, config, seed=0):
-    """The recurrent network of `config` on `env`, perturbed params and `config.num_envs` fresh envs."""
-    network = make_network(config, env.action_spec)
+    """The recurrent policy kind of `config` on `env`, perturbed params and `config.num_envs` fresh envs."""
+    policy = make_policy_kind(config, env.action_spec)
+    assert isinstance(policy, Recurrent)
 
     @jax.jit
     def init(key):
         key_env, key_net = jax.random.split(key)
-        envs = reset_recurrent_envs(env, network, key_env, config.num_envs)
-        return _perturb(network.init(key_net, envs.hidden, envs.obs, envs.first)), envs
+        envs = reset_envs(env, policy, key_env, config.num_envs)
+        return _perturb(policy.init_params(key_net, envs)), envs
 
-    return network, *init(jax.random.key(seed))
+    return policy, *init(jax.random.key(seed))
 
 
-def _two_rollouts(env, network, params, envs, num_steps):
-    """Two successive rollouts; returns the second's carry in and out, Transition and Sequences."""
-    roll = jax.jit(lambda envs, key: recurrent_rollout(env, network, params, envs, key, num_steps))
-    envs, _, _ = roll(envs, jax.random.key(10))
-    after, tr, seq = roll(envs, jax.random.key(11))
-    return envs, after, tr, seq
+def _two_rollouts(env, policy, params, envs, num_steps):
+    """Two successive rollouts; returns the second's carry in and out, and its Transition (`tr.memory` holds
+    what the update reruns the GRU from)."""
+    roll = jax.jit(lambda envs, key: rollout(env, policy, params, envs, key, num_steps))
+    envs, _ = roll(envs, jax.random.key(10))
+    after, tr = roll(envs, jax.random.key(11))
+    return envs, after, tr
+
+
+def _batch(tr, memory=None, advantages=None):
+    """The update's batch of whole sequences from `tr` (with `memory` in place of the recorded one)."""
+    advantages = jnp.zeros_like(tr.reward) if advantages is None else advantages
+    return Batch(tr.obs, tr.action, tr.log_prob, tr.value, advantages, advantages + tr.value,
+                 memory=tr.memory if memory is None else memory)
 
 
 def test_config_field_cli_flag_and_minibatches_that_split_envs():
@@ -78,7 +88,7 @@ def test_config_field_cli_flag_and_minibatches_that_split_envs():
 
 @pytest.mark.parametrize("spec", [DISCRETE, CONTINUOUS], ids=["discrete", "continuous"])
 def test_network_step_resets_the_hidden_state_where_first(spec):
-    network = make_network(PPOConfig(recurrent=True, hidden_sizes=(8, 16)), spec)
+    network = make_policy_kind(PPOConfig(recurrent=True, hidden_sizes=(8, 16)), spec).network
     assert isinstance(network, RecurrentActorCritic)
     hidden = jax.random.normal(jax.random.key(0), (5, 8))
     obs = jax.random.normal(jax.random.key(1), (5, 3))
@@ -103,13 +113,15 @@ def test_network_step_resets_the_hidden_state_where_first(spec):
     assert p["heads"]["actor_torso"]["Dense_0"]["kernel"].shape == (8, 16)  # hidden_sizes[1:] after the GRU
 
 
+@pytest.mark.slow
 def test_update_recomputes_the_rollout_exactly_and_would_not_with_misaligned_resets():
     """With the params the rollout used, rerunning the GRU over the recorded sequences gives the recorded
     log-probs and values (ratio 1): resets at first_t = done_t-1, and the hidden state recorded at the start."""
     config = PPOConfig(env="MemoryChain-bsuite", recurrent=True, num_envs=8, num_steps=16, num_minibatches=4)
     env = make_env(config.env)
-    network, params, envs = _setup(env, config)
-    before, after, tr, seq = _two_rollouts(env, network, params, envs, config.num_steps)
+    policy, params, envs = _setup(env, config)
+    before, after, tr = _two_rollouts(env, policy, params, envs, config.num_steps)
+    seq = tr.memory
 
     # The second rollout starts mid-episode (episodes last 6 steps) from a remembered state, and ends some.
     assert np.any(np.asarray(before.hidden) != 0) and not np.any(before.first)
@@ -120,48 +132,50 @@ def test_update_recomputes_the_rollout_exactly_and_would_not_with_misaligned_res
     np.testing.assert_array_equal(after.first, tr.done[-1])
 
     @jax.jit
-    def recompute(seq, action):  # log pi(a_t | history) and V, [T, B] each
-        pi, value = apply_sequences(network, params, seq)
-        return pi.log_prob(action), value
+    def recompute(batch):  # log pi(a_t | history) and V, [T, B] each
+        pi, value = policy.evaluate(params, batch)
+        return pi.log_prob(batch.action), value
 
-    log_prob, value = recompute(seq, tr.action)
+    log_prob, value = recompute(_batch(tr))
     np.testing.assert_allclose(log_prob, tr.log_prob, atol=1e-5)
     np.testing.assert_allclose(jnp.exp(log_prob - tr.log_prob), 1.0, atol=1e-5)
     np.testing.assert_allclose(value, tr.value, atol=1e-5)
     envs_subset = jnp.array([5, 0, 3])  # a minibatch of whole env sequences recomputes alone
-    log_prob, _ = recompute(jax.tree.map(lambda x: x[:, envs_subset], seq), tr.action[:, envs_subset])
+    log_prob, _ = recompute(jax.tree.map(lambda x: x[0], policy.take(_batch(tr), envs_subset[None])))
     np.testing.assert_allclose(log_prob, tr.log_prob[:, envs_subset], atol=1e-5)
 
     for wrong in (seq.replace(first=tr.done),  # reset one step early, at the episode's last observation
                   seq.replace(first=jnp.zeros_like(seq.first)),  # never reset
                   seq.replace(hidden=jnp.zeros_like(seq.hidden))):  # not the hidden state the rollout started from
-        assert np.abs(recompute(wrong, tr.action)[0] - tr.log_prob).max() > 0.05
+        assert np.abs(recompute(_batch(tr, wrong))[0] - tr.log_prob).max() > 0.05
 
 
+@pytest.mark.slow
 def test_update_minibatches_are_whole_env_sequences():
     """`update` on a recurrent batch with an imperceptible learning rate: every minibatch is [T, B / M] whole
     sequences whose recomputed ratio is 1 (no clipping); shuffling steps or misaligning resets would not be."""
     config = PPOConfig(env="MemoryChain-bsuite", recurrent=True, num_envs=8, num_steps=16, num_minibatches=4,
                        update_epochs=2, lr=1e-30)
     env = make_env(config.env)
-    network, params, envs = _setup(env, config)
-    _, _, tr, seq = _two_rollouts(env, network, params, envs, config.num_steps)
+    policy, params, envs = _setup(env, config)
+    _, _, tr = _two_rollouts(env, policy, params, envs, config.num_steps)
     advantages = jax.random.normal(jax.random.key(4), tr.reward.shape)
     shapes = []
 
-    def apply_fn(params, sequences):
-        shapes.append(jax.tree.map(jnp.shape, sequences))
-        return apply_sequences(network, params, sequences)
+    class Recorded(Recurrent):
+        def evaluate(self, params, batch):
+            shapes.append(jax.tree.map(jnp.shape, (batch.obs, batch.memory)))
+            return super().evaluate(params, batch)
 
     tx = make_optimizer(config)
-    run = lambda seq: update(params, tx.init(params), Batch(seq, tr.action, tr.log_prob, tr.value, advantages,
-                                                          advantages + tr.value), jax.random.key(5), apply_fn,
-                             tx, config, minibatch_axis=1)
-    new_params, _, metrics = jax.jit(run)(seq)
-    assert shapes[0].obs == (16, 2, 3) and shapes[0].first == (16, 2) and shapes[0].hidden == (1, 2, 64)
+    run = lambda memory: update(params, tx.init(params), _batch(tr, memory, advantages), jax.random.key(5),
+                                Recorded(policy.network), tx, config)
+    new_params, _, metrics = jax.jit(run)(tr.memory)
+    obs_shape, memory_shapes = shapes[0]
+    assert obs_shape == (16, 2, 3) and memory_shapes.first == (16, 2) and memory_shapes.hidden == (1, 2, 64)
     assert metrics["clip_fraction"] == 0 and metrics["approx_kl"] < 1e-9
     jax.tree.map(np.testing.assert_array_equal, new_params, params)
-    _, _, misaligned = jax.jit(run)(seq.replace(first=tr.done))
+    _, _, misaligned = jax.jit(run)(tr.memory.replace(first=tr.done))
     assert misaligned["clip_fraction"] > 0.05
 
 
@@ -183,11 +197,13 @@ class TimeLimitedEnv:
         return obs, state, action.astype(jnp.float32), jnp.bool_(False), truncated, {"final_observation": final}
 
 
+@pytest.mark.slow
 def test_next_value_of_a_truncated_episode_reads_its_final_observation_with_its_own_hidden_state():
     config = PPOConfig(recurrent=True, num_envs=4, hidden_sizes=(8, 8))
     env = EpisodeStatistics(TimeLimitedEnv())
-    network, params, envs = _setup(env, config)
-    _, after, tr, seq = _two_rollouts(env, network, params, envs, num_steps=10)
+    policy, params, envs = _setup(env, config)
+    network = policy.network
+    _, after, tr = _two_rollouts(env, policy, params, envs, num_steps=10)
 
     assert not np.any(tr.terminated)
     np.testing.assert_array_equal(tr.done, np.broadcast_to((np.arange(10, 20) % 3 == 2)[:, None], (10, 4)))
@@ -197,7 +213,7 @@ def test_next_value_of_a_truncated_episode_reads_its_final_observation_with_its_
         hidden = network.apply(params, hidden, *inputs, method=RecurrentActorCritic.recur)
         return hidden, hidden
 
-    _, hidden = jax.lax.scan(recur, seq.hidden[0], (seq.obs, seq.first))  # h_t, after step t
+    _, hidden = jax.lax.scan(recur, tr.memory.hidden[0], (tr.obs, tr.memory.first))  # h_t, after step t
 
     expected = network.apply(params, hidden, final_obs, method=RecurrentActorCritic.value)
     np.testing.assert_allclose(tr.next_value, expected, atol=1e-5)
@@ -208,6 +224,7 @@ def test_next_value_of_a_truncated_episode_reads_its_final_observation_with_its_
     assert np.all(np.abs(tr.next_value - from_reset)[truncated] > 1e-3)  # a reset state would be wrong here
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_recurrent_continuous_training_jits_and_vmaps_over_seeds():
     config = PPOConfig(env="Pendulum-v1", recurrent=True, num_envs=4, num_steps=8, num_minibatches=2,
@@ -230,7 +247,7 @@ def memory_runs(tmp_path_factory):
     """The CLI's MemoryChain defaults (recurrent) and the same with --no-recurrent, trained at once; their
     directories and wall seconds."""
     root = tmp_path_factory.mktemp("memory")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = cli_env()
     start = time.perf_counter()
     procs = {name: subprocess.Popen([sys.executable, "-m", "purejaxppo.run", "--env", "MemoryChain-bsuite",
                                      "--total-timesteps", str(MEMORY_STEPS), *flags, "--quiet", "--out",
@@ -243,6 +260,7 @@ def memory_runs(tmp_path_factory):
     return {name: root / name for name in procs}, time.perf_counter() - start
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(TIMEOUT)
 def test_recurrent_policy_solves_memory_chain_where_feedforward_is_at_chance(memory_runs):
     dirs, seconds = memory_runs
@@ -255,6 +273,7 @@ def test_recurrent_policy_solves_memory_chain_where_feedforward_is_at_chance(mem
     assert json.loads((dirs["recurrent"] / "config.json").read_text())["recurrent"] is True
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(TIMEOUT)
 def test_loaded_recurrent_policy_carries_its_memory_through_episodes(memory_runs):
     policy = load_policy(memory_runs[0]["recurrent"])

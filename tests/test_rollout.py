@@ -10,22 +10,24 @@ import numpy as np
 import pytest
 
 from purejaxppo import PPOConfig
-from purejaxppo.envs import make_env
-from purejaxppo.networks import ActorCritic, make_network
-from purejaxppo.rollout import reset_envs, rollout
+from purejaxppo.core.envs import make_env
+from purejaxppo.core.networks import ActorCritic
+from purejaxppo.core.policy_kinds import make_policy_kind
+from purejaxppo.core.rollout import reset_envs, rollout
 
 
 def run(env_id: str, num_envs: int, num_steps: int, batched: bool = False):
     """One rollout with freshly initialized params -> (network, params, envs' last obs, Transition); with
     `batched`, vmapped over two keys (the second returned)."""
     env = make_env(env_id)
-    network = make_network(PPOConfig(env=env_id), env.action_spec)
+    policy = make_policy_kind(PPOConfig(env=env_id), env.action_spec)
+    network = policy.network
 
     def one(key):
         key_env, key_net, key_roll = jax.random.split(key, 3)
-        envs = reset_envs(env, key_env, num_envs)
-        params = network.init(key_net, envs.obs)
-        after, tr = rollout(env, network, params, envs, key_roll, num_steps)
+        envs = reset_envs(env, policy, key_env, num_envs)
+        params = policy.init_params(key_net, envs)
+        after, tr = rollout(env, policy, params, envs, key_roll, num_steps)
         return params, after.obs, tr
 
     keys = jax.random.split(jax.random.key(3), 2)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from purejaxppo.shuffle import MAX_SIZE, permutation, rounds
+from purejaxppo.core.shuffle import MAX_SIZE, permutation, rounds
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 512, 1000, 8192])

@@ -5,7 +5,6 @@ single-run references it is compared with.
 """
 
 import dataclasses
-import logging
 import math
 
 import jax
@@ -15,10 +14,11 @@ import pytest
 import scipy.stats
 
 from purejaxppo import SweepResult
-from purejaxppo.config import NUMERIC_FIELDS, PPOConfig
-from purejaxppo.stats import mean_ci95
-from purejaxppo.sweeps import Sweep, sweep
-from purejaxppo.train import METRICS, make_train
+from purejaxppo.core.config import NUMERIC_FIELDS, PPOConfig
+from purejaxppo.core.metrics import METRICS
+from purejaxppo.core.train import make_train
+from purejaxppo.scale.stats import mean_ci95
+from purejaxppo.scale.sweep import Sweep, sweep
 
 pytestmark = pytest.mark.timeout(300)  # a hang (jax has deadlocked in vmapped CPU runs) fails instead
 
@@ -34,45 +34,40 @@ def _close(actual, desired, err_msg=""):
                                err_msg=err_msg)
 
 
-def _compile_records(records, fun="sweep_program"):
-    """One record per XLA compilation of `fun` (jax also logs tracing and lowering, each mentioning it)."""
-    return [r for r in records
-            if fun in r.getMessage() and r.getMessage().startswith("Finished XLA compilation")]
+class CompileCounter:
+    """Counts XLA compilations by the name of the function compiled, from the duration event JAX records for
+    each backend compilation (`jax.monitoring`), while in a `with` block."""
 
+    EVENT = "/jax/core/compile/backend_compile_duration"
 
-def _lowering_records(records, fun="sweep_program"):
-    return [r for r in records if fun in r.getMessage() and r.getMessage().startswith("Compiling")]
-
-
-class _ListHandler(logging.Handler):
     def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.records = []
+        self.names: list[str] = []
 
-    def emit(self, record):
-        self.records.append(record)
+    def _listen(self, event, duration, **kwargs):
+        if event == self.EVENT:
+            self.names.append(kwargs.get("fun_name", ""))
+
+    def __enter__(self):
+        jax.monitoring.register_event_duration_secs_listener(self._listen)
+        return self
+
+    def __exit__(self, *exc):
+        jax.monitoring.unregister_event_duration_listener(self._listen)
+
+    def count(self, fun_name: str) -> int:
+        """Compilations of the jitted function `fun_name`."""
+        return sum(name == f"jit({fun_name})" for name in self.names)
 
 
 @pytest.fixture(scope="module")
 def lr_sweep():
-    """sweep(BASE, 8 seeds, lr=3 values) with a callback, and every jax log record emitted while it ran, with
-    jax_log_compiles on (restored afterwards)."""
+    """sweep(BASE, 8 seeds, lr=3 values) with a callback, as a `Sweep` whose parts the tests read, the XLA
+    compilations it made, and the callback's calls."""
     calls = []
-    handler = _ListHandler()
-    jax_logger = logging.getLogger("jax")
-    old_level = jax_logger.level
-    previous = jax.config.jax_log_compiles
-    jax.config.update("jax_log_compiles", True)
-    jax_logger.addHandler(handler)
-    jax_logger.setLevel(logging.DEBUG)
-    try:
-        result = sweep(BASE, NUM_SEEDS, SEED, callback=lambda m: calls.append(jax.tree.map(np.array, m)),
-                       lr=list(LRS))
-    finally:
-        jax_logger.removeHandler(handler)
-        jax_logger.setLevel(old_level)
-        jax.config.update("jax_log_compiles", previous)
-    return result, handler.records, calls
+    job = Sweep(BASE, NUM_SEEDS, SEED, callback=lambda m: calls.append(jax.tree.map(np.array, m)), lr=list(LRS))
+    with CompileCounter() as compiles:
+        result = job.run()
+    return result, (job, compiles), calls
 
 
 _single_cache = {}
@@ -89,37 +84,27 @@ def single_run(config: PPOConfig, seed: int):
 # --- one compile --------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def log_compiles():
-    previous = jax.config.jax_log_compiles
-    jax.config.update("jax_log_compiles", True)
-    try:
-        yield
-    finally:
-        jax.config.update("jax_log_compiles", previous)
-
-
-def test_sweep_compiles_once(lr_sweep, log_compiles, caplog):
-    result, records, _ = lr_sweep
+@pytest.mark.slow
+def test_sweep_compiles_once(lr_sweep):
+    result, (job, compiles), _ = lr_sweep
     assert result.metrics["episode_return"].shape == (3, NUM_SEEDS, 5)
-    # 3 configurations x 8 seeds = 24 runs, one XLA compilation (logged at WARNING with jax_log_compiles)
-    compiles = _compile_records(records)
-    assert len(compiles) == 1, [r.getMessage() for r in compiles]
-    assert compiles[0].levelno == logging.WARNING
-    assert len(_lowering_records(records)) == 1
-    assert "float32[24]" in _lowering_records(records)[0].getMessage()  # all 24 runs in the one program
+    # 3 configurations x 8 seeds = 24 runs, one XLA compilation of the sweep's program, fed all 24 rows
+    assert compiles.count("sweep_program") == 1, compiles.names
+    rows, keys = job.rows
+    assert rows["lr"].shape == (24,) and keys.shape[0] == 24
+    assert job.compiled.advance.in_avals[0][0]["lr"].shape == (24,)
 
     # the counting would see a second compilation: a different total_timesteps is a new program
-    caplog.set_level(logging.WARNING, logger="jax")
-    other = sweep(dataclasses.replace(BASE, total_timesteps=512 * 2), 2, lr=list(LRS))
+    with CompileCounter() as again:
+        other = sweep(dataclasses.replace(BASE, total_timesteps=512 * 2), 2, lr=list(LRS))
     assert other.metrics["episode_return"].shape == (3, 2, 2)
-    assert len(_compile_records(records + caplog.records)) == 2
-    assert len(_compile_records(caplog.records)) == 1
+    assert again.count("sweep_program") == 1
 
 
 # --- each run of the sweep is the single run ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("c, s", [(0, 0), (1, 0), (2, 0), (1, 5), (2, 7)])
 def test_each_sweep_run_equals_the_single_run(lr_sweep, c, s):
     result, _, _ = lr_sweep
@@ -131,6 +116,7 @@ def test_each_sweep_run_equals_the_single_run(lr_sweep, c, s):
     jax.tree.map(lambda a, b: _close(a[c, s], b), result.params, single.params)
 
 
+@pytest.mark.slow
 def test_sweep_runs_differ(lr_sweep):
     """The comparisons above are not vacuous: lrs and seeds give different runs."""
     result, _, _ = lr_sweep
@@ -145,6 +131,7 @@ def test_sweep_runs_differ(lr_sweep):
 # --- SweepResult --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sweep_result_shapes(lr_sweep):
     result, _, _ = lr_sweep
     assert isinstance(result, SweepResult)
@@ -164,6 +151,7 @@ def test_sweep_result_shapes(lr_sweep):
     np.testing.assert_array_equal(result.metrics["env_steps"][1, 3], 512 * np.arange(1, 6))
 
 
+@pytest.mark.slow
 def test_summary_ranked_with_student_t_interval(lr_sweep):
     result, _, _ = lr_sweep
     rows = result.summary()
@@ -230,6 +218,7 @@ def test_mean_ci95_one_sample_has_no_interval():
 # --- the product grid ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_product_grid_is_configuration_major():
     config = dataclasses.replace(BASE, total_timesteps=512)  # one update
     lrs, ents = (1e-4, 1e-3), (0.0, 0.5)
@@ -306,6 +295,7 @@ def test_bad_num_seeds(num_seeds):
 # --- the plain JAX mechanism: a config with array leaves, vmapped -------------------------------------------
 
 
+@pytest.mark.slow
 def test_vmap_over_a_config_with_array_leaves():
     configs = dataclasses.replace(jax.tree.map(lambda x: jnp.full(3, x), BASE), lr=jnp.array(LRS))
     assert configs.num_envs == BASE.num_envs and configs.lr.shape == (3,)
@@ -332,6 +322,7 @@ def test_config_with_one_invalid_array_element_raises(array):
 # --- the callback -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_callback_once_per_update_with_every_run(lr_sweep):
     result, _, calls = lr_sweep
     num_runs = 3 * NUM_SEEDS
@@ -347,6 +338,7 @@ def test_callback_once_per_update_with_every_run(lr_sweep):
             np.testing.assert_array_equal(m[name], result.metrics[name][:, :, u].reshape(num_runs), err_msg=name)
 
 
+@pytest.mark.slow
 def test_a_field_that_defaults_to_another_can_be_swept():
     """vf_clip_eps is None (the value clip follows clip_eps) until a grid gives it values."""
     config = dataclasses.replace(BASE, total_timesteps=512 * 2)

@@ -1,12 +1,12 @@
 """make_train: jit/vmap equivalence, metrics, the progress callback, learning and per-env smoke runs."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purejaxppo.config import PPOConfig
-from purejaxppo.train import METRICS, make_train
+from purejaxppo.core.config import PPOConfig
+from purejaxppo.core.metrics import METRICS
+from purejaxppo.core.train import make_train
 
 TINY = dict(env="CartPole-v1", num_envs=4, num_steps=16, num_minibatches=2, update_epochs=2,
             total_timesteps=4 * 16 * 3)
@@ -33,6 +33,7 @@ def tiny_runs():
 
 
 # vmapped multi-seed training has deadlocked on CPU with some jax versions: fail instead of hanging
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_vmap_over_seeds_equals_single_jitted_runs(tiny_runs):
     train, single = tiny_runs
@@ -43,6 +44,7 @@ def test_vmap_over_seeds_equals_single_jitted_runs(tiny_runs):
     assert not np.allclose(np.asarray(single[0].metrics["value_loss"]), np.asarray(single[1].metrics["value_loss"]))
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_train_given_batch_of_keys_vmaps_itself(tiny_runs):
     train, single = tiny_runs
@@ -53,6 +55,7 @@ def test_train_given_batch_of_keys_vmaps_itself(tiny_runs):
         _assert_same_run(batched, i, single[i])
 
 
+@pytest.mark.slow
 def test_new_style_typed_keys():
     """A typed key (jax.random.key) is one run; a [N] array of typed keys is N runs, like [N, 2] raw keys."""
     cfg = PPOConfig(**TINY)
@@ -79,7 +82,6 @@ def test_metrics_shapes_env_steps_and_annealed_lr(tiny_runs):
     assert np.all(m["approx_kl"] >= 0)
     assert np.all((m["clip_fraction"] >= 0) & (m["clip_fraction"] <= 1))
     assert np.all((m["entropy"] > 0) & (m["entropy"] <= np.log(2) + 1e-6))  # 2 actions
-    assert np.all(m["explained_variance"] <= 1)
     assert single[0].state.update_count == cfg.num_updates
 
     # anneal_lr: linear from lr towards 0 over the run, each update's lr at its start
@@ -88,6 +90,7 @@ def test_metrics_shapes_env_steps_and_annealed_lr(tiny_runs):
     assert np.all(np.diff(lr) < 0)
 
 
+@pytest.mark.slow
 def test_learning_rate_anneals_to_near_zero_or_stays_constant():
     cfg = PPOConfig(**{**TINY, "total_timesteps": 4 * 16 * 20, "update_epochs": 1})
     lr = np.asarray(jax.jit(make_train(cfg))(KEYS[0]).metrics["learning_rate"])
@@ -124,6 +127,7 @@ def test_episode_return_nan_without_finished_episode_else_mean_of_finished():
         assert m["env_steps"][b] - m["env_steps"][a] - 3 <= ret[b] <= m["env_steps"][b] - m["env_steps"][a] + 3
 
 
+@pytest.mark.slow
 def test_episode_return_is_mean_over_several_finished_episodes():
     cfg = PPOConfig(env="CartPole-v1", num_envs=8, num_steps=32, num_minibatches=2, update_epochs=1,
                     total_timesteps=8 * 32 * 3)
@@ -135,6 +139,7 @@ def test_episode_return_is_mean_over_several_finished_episodes():
     assert np.all(m["episode_return"] * m["num_episodes"] <= np.asarray(m["env_steps"]))
 
 
+@pytest.mark.slow
 def test_callback_called_once_per_update_with_batched_metrics():
     cfg = PPOConfig(**TINY)
     calls = []
@@ -155,6 +160,7 @@ def test_callback_called_once_per_update_with_batched_metrics():
             _allclose(c[name], np.asarray(out.metrics[name])[:, u])
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(400)
 def test_learns_cartpole():
     cfg = PPOConfig(total_timesteps=100_000)
@@ -186,7 +192,7 @@ def test_smoke_runs(env_id, extra):
     for name in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "explained_variance"):
         assert m[name].shape == (cfg.num_updates,)
         assert np.all(np.isfinite(m[name])), (name, m[name])
-    assert np.all(m["approx_kl"] >= 0) and np.all(m["approx_kl"] > 0)  # the policy moved between minibatches
+    assert np.all(m["approx_kl"] > 0)  # the policy moved between minibatches
     for leaf in jax.tree.leaves(out.params):
         assert np.all(np.isfinite(np.asarray(leaf)))
     # Biases (and log_std) start at exactly 0 (see test_networks): after training every one has moved.

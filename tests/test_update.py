@@ -3,58 +3,60 @@
 import dataclasses
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
-from purejaxppo.config import PPOConfig
-from purejaxppo.envs import make_env
-from purejaxppo.losses import ppo_loss
-from purejaxppo.networks import make_network
-from purejaxppo.shuffle import permutation
-from purejaxppo.train import make_train
-from purejaxppo.update import Batch, make_optimizer, update
+from purejaxppo.core.config import PPOConfig
+from purejaxppo.core.envs import make_env
+from purejaxppo.core.losses import ppo_loss
+from purejaxppo.core.policy_kinds import make_policy_kind
+from purejaxppo.core.records import Batch
+from purejaxppo.core.shuffle import permutation
+from purejaxppo.core.train import make_train
+from purejaxppo.core.update import make_optimizer, update
 
 
 def constructed_batch(config, n=256):
     """A batch from a random CartPole-shaped policy: its log-probs are those of `params`, so the first
     minibatch step starts at ratio 1 (KL 0)."""
-    network = make_network(config, make_env(config.env).action_spec)
+    policy = make_policy_kind(config, make_env(config.env).action_spec)
     k_obs, k_init, k_act, k_adv = jax.random.split(jax.random.key(0), 4)
     obs = jax.random.normal(k_obs, (n, 4))
-    params = network.init(k_init, obs)
-    pi, values = network.apply(params, obs)
+    params = policy.network.init(k_init, obs)
+    pi, values = policy.network.apply(params, obs)
     action = pi.sample(seed=k_act)
     advantages = jax.random.normal(k_adv, (n,))
     batch = Batch(obs, action, pi.log_prob(action), values, advantages, values + advantages)
-    return network, params, batch
+    return policy, params, batch
 
 
+@pytest.mark.slow
 def test_kl_early_stop_keeps_only_the_steps_before_the_kl_exceeds_the_target():
     config = PPOConfig(num_envs=4, num_steps=64, num_minibatches=4, update_epochs=4, kl_early_stop=True,
                        kl_target=1e-7, lr=1e-2, anneal_lr=False)
-    network, params, batch = constructed_batch(config)
+    policy, params, batch = constructed_batch(config)
     tx = make_optimizer(config)
     key = jax.random.key(1)
     stopped_params, _, metrics = jax.jit(
-        lambda p, b: update(p, tx.init(p), b, key, network.apply, tx, config))(params, batch)
+        lambda p, b: update(p, tx.init(p), b, key, policy, tx, config))(params, batch)
     assert int(metrics["grad_steps"]) == 1  # the second step sees the first step's KL, far above 1e-7
 
     # The one step taken: the first minibatch of the first epoch, as `update` orders them.
     order = permutation(jax.random.split(key, config.update_epochs)[0], config.batch_size)
     first = jax.tree.map(lambda x: x[order[:config.minibatch_size]], batch)
-    grads = jax.grad(lambda p: ppo_loss(p, network.apply, first, config)[0])(params)
+    grads = jax.grad(lambda p: ppo_loss(p, policy.evaluate, first, config)[0])(params)
     updates, _ = tx.update(grads, tx.init(params), params)
     expected = optax.apply_updates(params, updates)
     # (steps are ~lr = 1e-2 each: 1e-6 tells one step from two)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), stopped_params, expected)
 
     loose = dataclasses.replace(config, kl_target=10.0)
-    _, _, metrics = jax.jit(lambda p, b: update(p, tx.init(p), b, key, network.apply, tx, loose))(params, batch)
+    _, _, metrics = jax.jit(lambda p, b: update(p, tx.init(p), b, key, policy, tx, loose))(params, batch)
     assert int(metrics["grad_steps"]) == config.update_epochs * config.num_minibatches
 
 
+@pytest.mark.slow
 def test_without_early_stop_every_step_runs_in_training():
     config = PPOConfig(total_timesteps=512 * 3)
     out = jax.jit(make_train(config))(jax.random.key(0))
@@ -64,6 +66,7 @@ def test_without_early_stop_every_step_runs_in_training():
     assert np.all(stopped.metrics["grad_steps"] < 16) and np.all(stopped.metrics["grad_steps"] >= 1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kl_target, direction", [(1e-6, 1), (1.0, -1)])
 def test_kl_beta_follows_the_measured_kl(kl_target, direction):
     config = PPOConfig(objective="kl_penalty", kl_target=kl_target, kl_beta=1.0, total_timesteps=512 * 4)

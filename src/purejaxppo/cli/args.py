@@ -1,0 +1,124 @@
+"""The training command's arguments: the parser (every `PPOConfig` field is a flag), and what they ask for."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from purejaxppo.core.config import PPOConfig, field_docs
+from purejaxppo.scale.compilation import cpu_cores
+from purejaxppo.scale.plan import count_runs
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m purejaxppo.run", description="Train PPO on a gymnax environment.")
+    parser.add_argument("--env", help="gymnax env id, or brax:<name> with the brax extra (default CartPole-v1)")
+    parser.add_argument("--seed", type=int, help="seed of the first run; run i uses seed + i (default 0)")
+    parser.add_argument("--num-seeds", type=int, help="seeds trained at once in one vmapped program (default 1)")
+    parser.add_argument("--out", type=Path, default=None, help="output directory (default runs/<env>-<time>/)")
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+    parser.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
+                        help="save a checkpoint every N updates (default 0: only at the end)")
+    parser.add_argument("--resume", type=Path, metavar="DIR",
+                        help="continue the run in DIR from its latest checkpoint; its results go to DIR")
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="also log every metric of every run as TensorBoard events, in <out>/tensorboard")
+    parser.add_argument("--wandb", action="store_true",
+                        help="also log to Weights & Biases, one W&B run per configuration and seed, files in "
+                             "<out>/wandb (WANDB_MODE=offline works without a network)")
+    parser.add_argument("--wandb-project", default="purejaxppo", help="W&B project (default purejaxppo)")
+    parser.add_argument("--log-every", type=int, default=0, metavar="N",
+                        help="with --tensorboard or --wandb: log every N updates (default: every 1%% of the run)")
+    parser.add_argument("--no-compile-cache", dest="compile_cache", action="store_false",
+                        help="do not use JAX's persistent compilation cache nor the cache of traced programs "
+                             "(default: on, in ~/.cache/purejaxppo/jax)")
+    parser.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2,...",
+                        help="sweep a numeric hyperparameter (repeatable: the product grid is trained, every "
+                             "configuration with every seed, in one compiled program)")
+    parallel = parser.add_argument_group("devices and hosts")
+    parallel.add_argument("--data-parallel", action="store_true",
+                          help="split one run's envs over the local devices (num_envs must divide evenly)")
+    parallel.add_argument("--coordinator", metavar="HOST:PORT",
+                          help="multi-host: address of process 0's coordinator service")
+    parallel.add_argument("--num-processes", type=int, help="multi-host: number of processes")
+    parallel.add_argument("--process-id", type=int, help="multi-host: this process's index, 0 to N-1")
+    parallel.add_argument("--distributed", action="store_true",
+                          help="multi-host, with the coordinator and process ids read from the cluster's "
+                               "environment (SLURM, Open MPI, Kubernetes)")
+    config_args = parser.add_argument_group("PPO hyperparameters (default: the env's tuned value)")
+    docs = field_docs()
+    for f in dataclasses.fields(PPOConfig):
+        if f.name == "env":
+            continue
+        kwargs: dict[str, Any] = dict(default=None, help=docs.get(f.name, ""), dest=f.name)
+        if f.type in ("bool", bool):
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif f.name == "hidden_sizes":
+            kwargs.update(type=int, nargs="+", metavar="WIDTH")
+        else:
+            kwargs["type"] = {"int": int, "float": float, "float | None": float, "str": str}[str(f.type)]
+        config_args.add_argument("--" + f.name.replace("_", "-"), **kwargs)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> PPOConfig:
+    """The env's defaults with every flag the user gave on top; raises ValueError for bad values."""
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(PPOConfig)
+                 if f.name != "env" and getattr(args, f.name) is not None}
+    return PPOConfig.for_env(args.env or "CartPole-v1", **overrides)
+
+
+def parse_sweeps(specs: Sequence[str]) -> dict[str, list[float]]:
+    """`["lr=1e-4,3e-4", "ent_coef=0,0.01"]` -> `{"lr": [1e-4, 3e-4], "ent_coef": [0.0, 0.01]}`."""
+    grid = {}
+    for spec in specs:
+        name, sep, values = spec.partition("=")
+        name = name.strip().replace("-", "_")
+        try:
+            if not sep or not name:
+                raise ValueError
+            grid[name] = [float(v) for v in values.split(",")]
+        except ValueError:
+            raise ValueError(f"--sweep {spec!r} is invalid: write NAME=V1,V2,... e.g. --sweep lr=1e-4,3e-4") from None
+    return grid
+
+
+def output_dir(out: Path | None, env: str) -> Path:
+    """Where results go; refuses a directory that already holds files, so nothing saved is overwritten."""
+    # brax:ant -> runs/brax-ant-<time>: Windows forbids ":" in a path, and scp reads it as a host separator.
+    out = out or Path("runs") / f"{env.replace(':', '-')}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"--out {out} already exists and is not empty; choose another directory")
+    return out
+
+
+def resumed_config(args: argparse.Namespace, meta: dict[str, Any]) -> PPOConfig:
+    """The checkpointed run's config; a flag that contradicts the checkpoint is a ValueError naming it."""
+    saved = PPOConfig(**meta["config"])
+    for f in dataclasses.fields(PPOConfig):
+        given = getattr(args, f.name)
+        if given is not None and PPOConfig(**{**meta["config"], f.name: given}) != saved:
+            raise ValueError(f"--resume: the checkpoint is of a run with {f.name}={getattr(saved, f.name)!r}, "
+                             f"not {given!r}; a resumed run keeps its config (drop the flag)")
+    for flag, given, kept in (("--num-seeds", args.num_seeds, len(meta["seeds"])),
+                              ("--seed", args.seed, meta["seeds"][0]),
+                              ("--sweep", parse_sweeps(args.sweep) or None, meta["sweep"])):
+        if given is not None and given != kept:
+            raise ValueError(f"--resume: the checkpoint is of a run with {flag} {kept}, not {given}")
+    return saved
+
+
+def requested_runs(args: argparse.Namespace) -> int:
+    """How many runs the arguments ask for, read before anything is validated (bad values count as one run, and
+    fail validation later); a resumed run's are in its checkpoint, so as many as there are CPU cores."""
+    if args.resume is not None:
+        return cpu_cores()
+    try:
+        grid = parse_sweeps(args.sweep)
+    except ValueError:
+        grid = {}
+    return count_runs(max(args.num_seeds or 1, 1), grid)

@@ -1,0 +1,70 @@
+"""Progress of a compiled training run, shown on the host while it runs.
+
+An instance is called with an update's metrics: by the CLI between chunks of the updates
+(`purejaxppo.scale.schedule`: about half a second of training each, at least 1% of the run), or, given as
+`make_train(config, callback=Progress(...))`, after every update from inside the compiled program (a
+`jax.debug.callback`; JAX's persistent compilation cache then skips the program). It only does host work and
+redraws at most every `min_interval` seconds.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+import numpy as np
+from tqdm import tqdm
+
+
+class Progress:
+    """A progress bar on a terminal, a line every `line_interval` seconds otherwise, nothing when quiet."""
+
+    def __init__(self, num_updates: int, batch_size: int, num_runs: int = 1, quiet: bool = False,
+                 stream: TextIO | None = None, min_interval: float = 0.2, line_interval: float = 5.0):
+        self.num_updates, self.batch_size, self.num_runs = num_updates, batch_size, num_runs
+        self.total_steps = num_updates * batch_size * num_runs
+        self.quiet = quiet
+        self.stream = stream or sys.stdout
+        self.interactive = self.stream.isatty()
+        self.min_interval = min_interval if self.interactive else line_interval
+        self.recent_return = float("nan")
+        self.steps = self.start_steps = 0
+        self.bar: tqdm | None = None
+        self.start = self.last = 0.0
+
+    def start_timer(self, updates_done: int = 0) -> None:
+        """Marks the start of training (after compilation, and after `updates_done` updates of a resumed run):
+        steps/s counts from here."""
+        self.start = self.last = time.perf_counter()
+        self.steps = self.start_steps = updates_done * self.batch_size * self.num_runs
+        if self.interactive and not self.quiet:
+            self.bar = tqdm(total=self.total_steps, initial=self.steps, unit="step", unit_scale=True,
+                            file=self.stream, dynamic_ncols=True, mininterval=self.min_interval)
+
+    def __call__(self, metrics: dict[str, Any]) -> None:
+        returns = np.asarray(metrics["episode_return"])
+        if not np.all(np.isnan(returns)):
+            self.recent_return = float(np.nanmean(returns))
+        update = int(np.asarray(metrics["env_steps"]).ravel()[0]) // self.batch_size  # same in every run
+        steps = update * self.batch_size * self.num_runs
+        now = time.perf_counter()
+        done = steps >= self.total_steps
+        if self.quiet or (now - self.last < self.min_interval and not done):
+            self.steps = steps
+            return
+        self.last = now
+        if self.bar is not None:
+            self.bar.update(steps - self.steps)
+            self.bar.set_postfix_str(f"update {update}/{self.num_updates}, return {self.recent_return:.1f}",
+                                     refresh=False)
+        else:
+            rate = (steps - self.start_steps) / max(now - self.start, 1e-9)
+            print(f"update {update:>{len(str(self.num_updates))}}/{self.num_updates}  steps {steps:>10,}/"
+                  f"{self.total_steps:,}  return {self.recent_return:8.1f}  {rate:,.0f} steps/s",
+                  file=self.stream, flush=True)
+        self.steps = steps
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,225 @@
+"""`PPOConfig`: every hyperparameter of a run, validated once, immutable.
+
+Fields fall in two groups. *Structural* fields (the env, sizes, counts, switches) decide array shapes and the
+program's structure; they are static (`pytree_node=False`) and a change recompiles. *Numeric* hyperparameters
+(learning rate, discount, coefficients) are pytree leaves: `make_train` reads them as traced values, so a config
+whose numeric leaves are arrays can be `jax.vmap`-ed over without recompiling.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from typing import Any
+
+import jax
+import numpy as np
+from flax import struct
+
+ACTIVATIONS = ("tanh", "relu", "gelu", "swish")
+OBJECTIVES = ("clip", "kl_penalty")
+
+
+@struct.dataclass
+class PPOConfig:
+    """Hyperparameters of one PPO run. Defaults are the classic CartPole settings (4 envs x 128 steps)."""
+
+    # --- structural (static): changing one recompiles ---
+    env: str = struct.field(pytree_node=False, default="CartPole-v1")
+    """A gymnax env id, e.g. "CartPole-v1", "Breakout-MinAtar", "Catch-bsuite", or "brax:<name>" (brax extra)."""
+    total_timesteps: int = struct.field(pytree_node=False, default=500_000)
+    """Env steps to train for, over all envs; rounded down to whole updates."""
+    num_envs: int = struct.field(pytree_node=False, default=4)
+    """Envs stepped in parallel (vmapped)."""
+    num_steps: int = struct.field(pytree_node=False, default=128)
+    """Rollout length per env per update: a batch is num_envs * num_steps transitions."""
+    num_minibatches: int = struct.field(pytree_node=False, default=4)
+    """Minibatches the batch is split into, each epoch."""
+    update_epochs: int = struct.field(pytree_node=False, default=4)
+    """Passes over the batch per update."""
+    anneal_lr: bool = struct.field(pytree_node=False, default=True)
+    """Decay the learning rate linearly to 0 over all gradient steps."""
+    clip_value: bool = struct.field(pytree_node=False, default=True)
+    """Clip the value update like the policy ratio (with clip_eps)."""
+    norm_adv: bool = struct.field(pytree_node=False, default=True)
+    """Normalize advantages within each minibatch."""
+    hidden_sizes: tuple[int, ...] = struct.field(pytree_node=False, default=(64, 64))
+    """Widths of the MLP hidden layers (actor and critic alike)."""
+    activation: str = struct.field(pytree_node=False, default="tanh")
+    """Hidden-layer nonlinearity: one of tanh, relu, gelu, swish."""
+    shared_torso: bool = struct.field(pytree_node=False, default=False)
+    """One MLP torso with a policy head and a value head, instead of two networks."""
+    recurrent: bool = struct.field(pytree_node=False, default=False)
+    """A GRU torso (width hidden_sizes[0]) that remembers the episode so far; minibatches are whole env sequences."""
+    objective: str = struct.field(pytree_node=False, default="clip")
+    """Policy objective: "clip" (clipped surrogate) or "kl_penalty" (surrogate minus an adaptive KL penalty)."""
+    kl_early_stop: bool = struct.field(pytree_node=False, default=False)
+    """End an update's minibatch steps early once the approx-KL to the rollout policy exceeds kl_target."""
+    normalize_obs: bool = struct.field(pytree_node=False, default=False)
+    """Normalize observations by running mean and variance over all envs (clipped to +-10)."""
+    normalize_reward: bool = struct.field(pytree_node=False, default=False)
+    """Scale rewards by the running std of the discounted return (clipped to +-10)."""
+
+    # --- numeric (pytree leaves): vmappable, no recompile ---
+    lr: float = 2.5e-4
+    """Adam learning rate (its initial value when anneal_lr)."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE lambda: 0 is one-step TD, 1 is Monte Carlo."""
+    clip_eps: float = 0.2
+    """Policy ratio clip range: ratio is kept within [1 - clip_eps, 1 + clip_eps]."""
+    ent_coef: float = 0.01
+    """Weight of the entropy bonus."""
+    vf_coef: float = 0.5
+    """Weight of the value loss."""
+    max_grad_norm: float = 0.5
+    """Gradients are clipped to this global norm."""
+    vf_clip_eps: float | None = None
+    """Value clip range when clip_value; None: the same as clip_eps."""
+    kl_target: float = 0.01
+    """Target KL(pi_old || pi_new) per update, for the kl_penalty objective and for kl_early_stop."""
+    kl_beta: float = 1.0
+    """Initial KL penalty coefficient of the kl_penalty objective (then adapted each update)."""
+
+    def __post_init__(self):
+        # jax rebuilds configs with tracers or placeholders as leaves (jit, vmap); only real values are checked.
+        object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        _validate(self)
+
+    @property
+    def value_clip_eps(self) -> float | jax.Array | None:
+        """The value clip range in force: None without clip_value, else vf_clip_eps, defaulting to clip_eps."""
+        if not self.clip_value:
+            return None
+        return self.clip_eps if self.vf_clip_eps is None else self.vf_clip_eps
+
+    @property
+    def batch_size(self) -> int:
+        """Transitions per update: num_envs * num_steps."""
+        return self.num_envs * self.num_steps
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.batch_size // self.num_minibatches
+
+    @property
+    def num_updates(self) -> int:
+        """Whole updates that fit in total_timesteps."""
+        return self.total_timesteps // self.batch_size
+
+    @classmethod
+    def for_env(cls, env: str, **overrides: Any) -> "PPOConfig":
+        """The tuned defaults for `env` (see ENV_DEFAULTS), with `overrides` on top."""
+        return cls(**{"env": env, **ENV_DEFAULTS.get(env, {}), **overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python fields, JSON-ready (numeric leaves as floats or lists)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, tuple):
+                v = list(v)
+            elif f.name in NUMERIC_FIELDS:
+                v = np.asarray(v).tolist()
+            out[f.name] = v
+        return out
+
+
+# Tuned defaults per env, used by `PPOConfig.for_env` and the CLI. CartPole uses the class defaults.
+ENV_DEFAULTS: dict[str, dict[str, Any]] = {
+    "Acrobot-v1": dict(total_timesteps=500_000, num_envs=16),
+    "MountainCar-v0": dict(total_timesteps=1_000_000, num_envs=16),
+    "Pendulum-v1": dict(
+        total_timesteps=1_000_000, num_envs=16, num_steps=128, num_minibatches=8, update_epochs=10,
+        lr=1e-3, gamma=0.95, ent_coef=0.0, clip_value=False),
+    # Without normalization PPO only learns to spend less force: it never finds the goal's +100 in 1e6 steps.
+    "MountainCarContinuous-v0": dict(total_timesteps=1_000_000, num_envs=16, ent_coef=0.0, normalize_obs=True,
+                                     normalize_reward=True),
+    **{f"{game}-MinAtar": dict(total_timesteps=10_000_000, num_envs=64, num_minibatches=8, lr=5e-3,
+                                activation="relu")
+       for game in ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders")},
+    # Rewards the context bit seen 5 steps before: a feed-forward policy cannot beat chance (return 0).
+    "MemoryChain-bsuite": dict(recurrent=True, total_timesteps=50_000, num_envs=16, num_steps=32, lr=1e-3),
+    # Brax (the brax extra): the PPO paper's MuJoCo settings (2048 steps per update, 10 epochs of 64-sample
+    # minibatches, lr 3e-4, no entropy bonus, 1M steps) as 16 envs x 128 steps, a CPU-sized batch; on an
+    # accelerator raise num_envs (Brax's own PPO steps thousands of envs at once).
+    **{f"brax:{name}": dict(total_timesteps=1_000_000, num_envs=16, num_steps=128, num_minibatches=32,
+                            update_epochs=10, lr=3e-4, ent_coef=0.0)
+       for name in ("ant", "halfcheetah", "hopper", "humanoid", "humanoidstandup", "inverted_double_pendulum",
+                    "inverted_pendulum", "pusher", "reacher", "swimmer", "walker2d")},
+}
+
+NUMERIC_FIELDS = tuple(f.name for f in dataclasses.fields(PPOConfig) if f.metadata.get("pytree_node", True))
+STRUCTURAL_FIELDS = tuple(f.name for f in dataclasses.fields(PPOConfig) if f.name not in NUMERIC_FIELDS)
+
+
+def _concrete(value: Any) -> np.ndarray | None:
+    """`value` as a numpy array if it is a real number or array, None for tracers and placeholders."""
+    if isinstance(value, jax.core.Tracer):
+        return None
+    if isinstance(value, (numbers.Number, np.ndarray, np.generic, jax.Array)):
+        return np.asarray(value)
+    return None
+
+
+def _check(ok: bool, field: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ValueError(f"PPOConfig.{field}={value!r} is invalid: {allowed}.")
+
+
+def _validate(c: PPOConfig) -> None:
+    # The env id is checked where the env is made (`purejaxppo.core.envs.make_env`, before anything compiles):
+    # checking it here would import every env suite whenever a config is created.
+    _check(isinstance(c.env, str) and c.env.strip() != "", "env", c.env, "must be a non-empty env id, e.g. CartPole-v1")
+    for name in ("total_timesteps", "num_envs", "num_steps", "num_minibatches", "update_epochs"):
+        v = getattr(c, name)
+        _check(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1, name, v,
+               "must be a positive integer")
+    _check(c.batch_size % c.num_minibatches == 0, "num_minibatches", c.num_minibatches,
+           f"must divide the batch num_envs * num_steps = {c.num_envs} * {c.num_steps} = {c.batch_size}"
+           " (change num_minibatches, num_envs or num_steps)")
+    _check(c.total_timesteps >= c.batch_size, "total_timesteps", c.total_timesteps,
+           f"must be at least one batch, num_envs * num_steps = {c.batch_size}")
+    _check(len(c.hidden_sizes) >= 1 and all(isinstance(h, numbers.Integral) and h >= 1 for h in c.hidden_sizes),
+           "hidden_sizes", c.hidden_sizes, "must be one or more positive integers, e.g. (64, 64)")
+    _check(c.activation in ACTIVATIONS, "activation", c.activation, f"must be one of {', '.join(ACTIVATIONS)}")
+    _check(c.objective in OBJECTIVES, "objective", c.objective, f"must be one of {', '.join(OBJECTIVES)}")
+    for name in ("anneal_lr", "clip_value", "norm_adv", "shared_torso", "recurrent", "kl_early_stop",
+                 "normalize_obs", "normalize_reward"):
+        _check(isinstance(getattr(c, name), (bool, np.bool_)), name, getattr(c, name), "must be True or False")
+    if c.recurrent:  # a recurrent update recomputes whole env sequences, so minibatches split the envs
+        _check(c.num_envs % c.num_minibatches == 0, "num_minibatches", c.num_minibatches,
+               f"with recurrent=True it must divide num_envs = {c.num_envs}, as each minibatch holds whole env"
+               " sequences (change num_minibatches or num_envs)")
+
+    ranges = {
+        "lr": (lambda x: x > 0, "must be > 0"),
+        "gamma": (lambda x: (0 <= x) & (x <= 1), "must be in [0, 1]"),
+        "gae_lambda": (lambda x: (0 <= x) & (x <= 1), "must be in [0, 1]"),
+        "clip_eps": (lambda x: x > 0, "must be > 0"),
+        "ent_coef": (lambda x: x >= 0, "must be >= 0"),
+        "vf_coef": (lambda x: x >= 0, "must be >= 0"),
+        "max_grad_norm": (lambda x: x > 0, "must be > 0"),
+        "vf_clip_eps": (lambda x: x > 0, "must be > 0, or None for the same as clip_eps"),
+        "kl_target": (lambda x: x > 0, "must be > 0"),
+        "kl_beta": (lambda x: x > 0, "must be > 0"),
+    }
+    for name, (ok, allowed) in ranges.items():
+        v = _concrete(getattr(c, name))
+        if v is not None:
+            _check(bool(np.all(np.isfinite(v) & ok(v))), name, getattr(c, name), allowed)
+
+
+def field_docs() -> dict[str, str]:
+    """Each field's one-line docstring (the string literal under it in `PPOConfig`), for the CLI's --help."""
+    import ast
+    import inspect
+
+    body = ast.parse(inspect.getsource(PPOConfig)).body[0].body
+    docs = {}
+    for node, after in zip(body, body[1:]):
+        if (isinstance(node, ast.AnnAssign) and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str)):
+            docs[node.target.id] = after.value.value
+    return docs

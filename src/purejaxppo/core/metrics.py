@@ -1,0 +1,40 @@
+"""The per-update metrics: their names, in the order they are reported, and the two that are statistics of a
+whole rollout rather than of the loss."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+METRICS = ("episode_return", "episode_length", "num_episodes", "env_steps", "policy_loss", "value_loss",
+           "entropy", "approx_kl", "clip_fraction", "explained_variance", "learning_rate", "grad_steps")
+"""Every update's metrics, each a scalar per update (`[num_updates]` over a run)."""
+
+KL_PENALTY_METRICS = ("kl", "kl_beta")
+"""Also reported with the kl_penalty objective: the update's exact KL, and the coefficient it was trained with."""
+
+
+def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
+    """Mean of `x` where `mask` (same shape, any); NaN when nothing is masked in (no episode ended)."""
+    count = mask.sum()
+    return jnp.where(count > 0, jnp.sum(jnp.where(mask, x, 0)) / jnp.maximum(count, 1), jnp.nan)
+
+
+def explained_variance(values: jax.Array, returns: jax.Array) -> jax.Array:
+    """`1 - Var(R - V) / Var(R)` over all of `values` and `returns` (same shape, e.g. `[T, B]`): 1 is a perfect
+    critic, 0 no better than a constant; NaN when Var(R) is 0."""
+    var = jnp.var(returns)
+    return jnp.where(var > 0, 1.0 - jnp.var(returns - values) / jnp.where(var > 0, var, 1.0), jnp.nan)
+
+
+def rollout_metrics(episode_return: jax.Array, episode_length: jax.Array, done: jax.Array, value: jax.Array,
+                    returns: jax.Array) -> dict[str, jax.Array]:
+    """A rollout's episode statistics and how well its critic explained the value targets, from `[T, B]` arrays:
+    the mean return and length of the episodes that ended in it (NaN when none did), their number, and the
+    explained variance of the targets `returns` by the values `value`."""
+    return {
+        "episode_return": masked_mean(episode_return, done),
+        "episode_length": masked_mean(episode_length, done),
+        "num_episodes": done.sum(),
+        "explained_variance": explained_variance(value, returns),
+    }

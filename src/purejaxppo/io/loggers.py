@@ -1,0 +1,250 @@
+"""Experiment loggers for the CLI: TensorBoard and Weights & Biases, fed from host arrays after each chunk.
+
+A logger gets the whole `SweepResult` so far and the range of updates to log, `start` to `stop - 1`, of every
+run (configuration x seed). Each run is a run of its own in the logger, named after its configuration and seed,
+e.g. `c1-lr=0.001-ent_coef=0.01-seed3`, with its hyperparameters and seed recorded. The x axis is env steps
+(per run); updates in which no episode ended (NaN episode return) leave that point out.
+
+    loggers = make_loggers(out, tensorboard=True, wandb=False, wandb_project="purejaxppo",
+                           base_config=config.to_dict())
+    for logger in loggers:
+        logger.log(result, start, stop)      # after each chunk of updates
+    for logger in loggers:
+        logger.close()
+
+Both are optional extras (`pip install 'purejaxppo[tensorboard]'`, `pip install 'purejaxppo[wandb]'`), imported only
+when asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from purejaxppo.core.metrics import METRICS
+from purejaxppo.scale.results import SweepResult
+
+STEP_METRIC = "env_steps"  # the x axis; not logged as a curve of its own in TensorBoard
+
+
+@runtime_checkable
+class Logger(Protocol):
+    def log(self, result: SweepResult, start: int, stop: int) -> None:
+        """Logs updates `start` to `stop - 1` of every run of `result` (metrics `[C, S, U_so_far]`)."""
+
+    def close(self) -> None:
+        """Flushes and releases everything; the logger is not used afterwards."""
+
+
+def run_name(result: SweepResult, c: int, s: int) -> str:
+    """`c<config>-<name>=<value>-...-seed<seed>`, e.g. `c1-lr=0.001-ent_coef=0.01-seed3` (`c0-seed3` unswept)."""
+    swept = [f"{k}={float(v[c]):g}" for k, v in result.hyperparams.items()]
+    return "-".join([f"c{c}", *swept, f"seed{int(result.seeds[s])}"])
+
+
+def run_config(result: SweepResult, c: int, s: int, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The full config of run (c, s) as plain Python values: `base` (default `result.config.to_dict()`) with the
+    configuration's swept values, plus `seed` and `config_index`."""
+    config = dict(result.config.to_dict() if base is None else base)
+    config.update({k: float(v[c]) for k, v in result.hyperparams.items()})
+    config.update(seed=int(result.seeds[s]), config_index=c)
+    return config
+
+
+def _metric_names(result: SweepResult) -> list[str]:
+    """The metrics to log, in METRICS order, then any others; the step metric excluded."""
+    known = [m for m in METRICS if m in result.metrics]
+    return [m for m in known + sorted(set(result.metrics) - set(known)) if m != STEP_METRIC]
+
+
+def _check_range(result: SweepResult, start: int, stop: int) -> None:
+    done = result.metrics[STEP_METRIC].shape[-1]
+    if not 0 <= start <= stop <= done:
+        raise ValueError(f"cannot log updates {start}..{stop - 1}: the result holds updates 0..{done - 1}")
+
+
+class TensorBoardLogger:
+    """TensorBoard event files, one run directory per configuration and seed: `<log_dir>/<run_name>/`.
+
+    Each metric is a scalar `metrics/<name>` at global step = env steps. A run's hyperparameters are written at
+    its first log both for the HParams dashboard (every config field, the seed and the configuration index,
+    with metric `metrics/episode_return`) and as text (`config`, JSON).
+    """
+
+    def __init__(self, log_dir: str | os.PathLike):
+        self.tensorboardx = _import_extra("tensorboardX", "--tensorboard", "tensorboard")
+        self.log_dir = Path(log_dir)
+        self.writers: dict[tuple[int, int], Any] = {}
+
+    def _writer(self, result: SweepResult, c: int, s: int):
+        if (c, s) not in self.writers:
+            from tensorboardX.summary import hparams
+
+            writer = self.tensorboardx.SummaryWriter(str(self.log_dir / run_name(result, c, s)), flush_secs=30)
+            config = run_config(result, c, s)
+            values = {k: v if isinstance(v, (bool, int, float, str)) else json.dumps(v) for k, v in config.items()}
+            experiment, session_start, _ = hparams(values, {"metrics/episode_return": 0.0})
+            for summary in (experiment, session_start):
+                writer.file_writer.add_summary(summary)
+            writer.add_text("config", "```\n" + json.dumps(config, indent=2) + "\n```")
+            self.writers[c, s] = writer
+        return self.writers[c, s]
+
+    def log(self, result: SweepResult, start: int, stop: int) -> None:
+        _check_range(result, start, stop)
+        names = _metric_names(result)
+        steps = result.metrics[STEP_METRIC]
+        num_configs, num_seeds = steps.shape[:2]
+        for c in range(num_configs):
+            for s in range(num_seeds):
+                writer = self._writer(result, c, s)
+                for u in range(start, stop):
+                    step = int(steps[c, s, u])
+                    for name in names:
+                        value = float(result.metrics[name][c, s, u])
+                        if math.isfinite(value):  # NaN: no episode ended (returns), or undefined (variance)
+                            writer.add_scalar(f"metrics/{name}", value, step)
+                writer.flush()
+
+    def close(self) -> None:
+        from tensorboardX.summary import hparams
+
+        _, _, session_end = hparams({}, {})
+        for writer in self.writers.values():
+            writer.file_writer.add_summary(session_end)
+            writer.close()
+        self.writers.clear()
+
+
+class WandbLogger:
+    """Weights & Biases: one W&B run per configuration and seed, all in `group` (default: `run_dir`'s name).
+
+    Each run's `config` is the full PPOConfig dict (`config`, default the result's) with that configuration's
+    swept values, its `seed` and `config_index`; its name is `run_name`. Metrics are logged as `metrics/<name>`
+    against `env_steps` (W&B's own step is the update number, 1-based). Files go under `<run_dir>/wandb/`.
+
+    `mode` is W&B's ("online", "offline", "disabled"); None leaves it to W&B: the WANDB_MODE environment
+    variable, else `wandb offline`/`wandb online`'s setting, else online. Offline, nothing touches the network:
+    sync later with `wandb sync <run_dir>/wandb/offline-run-*`. Online without an API key (and no terminal to
+    prompt on) is a ValueError here, at construction, rather than after the first chunk has trained.
+
+    The runs' ids are kept in `<run_dir>/wandb/purejaxppo_runs.json`, so a logger made again on the same
+    `run_dir` (a resumed CLI run) continues the same W&B runs instead of starting new ones. (W&B ignores steps
+    at or below a run's last logged step: updates logged again after a resume are dropped there.)
+    """
+
+    IDS_FILE = "purejaxppo_runs.json"
+
+    def __init__(self, project: str, run_dir: str | os.PathLike, mode: str | None = None,
+                 config: dict[str, Any] | None = None, group: str | None = None, entity: str | None = None):
+        self.wandb = wandb = _import_extra("wandb", "--wandb", "wandb")
+        self.project, self.mode, self.entity = project, mode, entity
+        effective = mode if mode is not None else wandb.setup().settings.mode  # WANDB_MODE, settings files
+        if effective not in ("offline", "dryrun", "disabled"):
+            # Online needs credentials: fail now, not after compiling and training the first chunk. No network
+            # (verify=False); a terminal gets W&B's login prompt.
+            interactive = sys.stdin is not None and sys.stdin.isatty()
+            try:
+                if "prompt" in inspect.signature(wandb.login).parameters:  # recent wandb
+                    logged_in = wandb.login(verify=False, prompt=interactive)
+                else:  # older: prompts when it can, raises UsageError when it cannot
+                    logged_in = wandb.login(verify=False)
+            except wandb.errors.UsageError:
+                logged_in = False
+            if not logged_in:
+                if wandb.run is None:
+                    wandb.teardown()
+                raise ValueError("W&B is in online mode and no API key is configured: run `wandb login`, set "
+                                 "WANDB_API_KEY, or log offline with WANDB_MODE=offline (and `wandb sync` later)")
+        self.run_dir = Path(run_dir).absolute()
+        self.group = group or self.run_dir.name
+        self.base_config = config
+        self.runs: dict[tuple[int, int], Any] = {}
+
+    def _ids(self) -> dict[str, str]:
+        path = self.run_dir / "wandb" / self.IDS_FILE
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def _save_ids(self, ids: dict[str, str]) -> None:
+        path = self.run_dir / "wandb" / self.IDS_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(ids, indent=2) + "\n")
+        tmp.replace(path)
+
+    def _start_runs(self, result: SweepResult) -> None:
+        wandb = self.wandb
+        (self.run_dir / "wandb").mkdir(parents=True, exist_ok=True)
+        ids = self._ids()
+        settings = wandb.Settings(
+            console="off",  # many runs in one process: none of them captures stdout/stderr
+            silent=True,  # no banner per run
+            x_disable_stats=True,  # no system-metrics sampler per run
+        )
+        num_configs, num_seeds = result.metrics[STEP_METRIC].shape[:2]
+        for c in range(num_configs):
+            for s in range(num_seeds):
+                name = run_name(result, c, s)
+                resumed = name in ids
+                run = wandb.init(
+                    project=self.project, entity=self.entity, dir=str(self.run_dir), mode=self.mode,
+                    group=self.group, job_type="train", name=name,
+                    config=run_config(result, c, s, self.base_config),
+                    id=ids.get(name), resume="allow" if resumed else None,
+                    reinit="create_new",  # every run stays open side by side; wandb.run is left alone
+                    settings=settings,
+                )
+                run.define_metric(STEP_METRIC)
+                run.define_metric("metrics/*", step_metric=STEP_METRIC)
+                ids[name] = run.id
+                self.runs[c, s] = run
+        self._save_ids(ids)
+
+    def log(self, result: SweepResult, start: int, stop: int) -> None:
+        _check_range(result, start, stop)
+        if not self.runs:
+            self._start_runs(result)
+        names = _metric_names(result)
+        steps = result.metrics[STEP_METRIC]
+        for (c, s), run in self.runs.items():
+            for u in range(start, stop):
+                row = {STEP_METRIC: int(steps[c, s, u])}
+                for name in names:
+                    value = float(result.metrics[name][c, s, u])
+                    if math.isfinite(value):
+                        row[f"metrics/{name}"] = value
+                run.log(row, step=u + 1)
+
+    def close(self) -> None:
+        for run in self.runs.values():
+            run.finish()
+        self.runs.clear()
+        if self.wandb.run is None:  # no run of the caller's own is active: stop W&B's service process now
+            self.wandb.teardown()
+
+
+def _import_extra(module: str, flag: str, extra: str):
+    """`module`, or a one-line ValueError naming the extra that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ValueError(f"{flag} needs {module}, which is not installed: pip install 'purejaxppo[{extra}]'") from None
+
+
+def make_loggers(out_dir: str | os.PathLike, tensorboard: bool, wandb: bool, wandb_project: str,
+                 base_config: dict[str, Any]) -> list[Logger]:
+    """The CLI's loggers for a run writing to `out_dir`: TensorBoard under `<out_dir>/tensorboard/`, W&B under
+    `<out_dir>/wandb/` (runs grouped by `out_dir`'s name; mode from WANDB_MODE). Raises ValueError, before
+    anything is written, if either is asked for and its extra is not installed."""
+    out_dir = Path(out_dir)
+    loggers: list[Logger] = []
+    if tensorboard:
+        loggers.append(TensorBoardLogger(out_dir / "tensorboard"))
+    if wandb:
+        loggers.append(WandbLogger(wandb_project, out_dir, config=base_config))
+    return loggers

@@ -1,0 +1,44 @@
+"""How purejaxppo's programs are compiled and spread over a CPU's cores. Imports nothing that starts a backend.
+
+On a CPU a training program is many small kernels run one after another on one thread (benchmarks/README.md):
+XLA's intra-op threads rarely help, so a multi-run program uses the other cores only when they are separate
+XLA devices over which its runs are split (`Sweep` does this over every device).
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+
+CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 2}
+"""LLVM's -O2 rather than XLA's default -O3: a training program compiles faster on CPU, and runs as fast (measured
+in benchmarks/README.md)."""
+
+
+def compiler_options() -> dict[str, int]:
+    """The XLA options to compile a training program with on the default backend: `jax.jit(f,
+    compiler_options=compiler_options())`. `CPU_COMPILER_OPTIONS` on CPU; none elsewhere."""
+    return dict(CPU_COMPILER_OPTIONS) if jax.default_backend() == "cpu" else {}
+
+
+def cpu_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it, else the machine's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def use_cpu_cores(count: int | None = None) -> bool:
+    """Makes the CPU backend `count` devices (default: one per core), so that runs split over devices run on
+    separate cores. Must come before JAX's first computation (importing gymnax computes), and leaves a device
+    count set by the user (`XLA_FLAGS=--xla_force_host_platform_device_count`, `JAX_NUM_CPU_DEVICES`) alone.
+
+    Returns whether the count was set: False when the user set it or JAX has computed already.
+    """
+    user_set = "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")
+    if user_set or jax.config.jax_num_cpu_devices > 0:
+        return False
+    try:
+        jax.config.update("jax_num_cpu_devices", count or cpu_cores())
+    except RuntimeError:  # the backends exist already (an earlier computation in this process): keep them
+        return False
+    return True

@@ -1,0 +1,87 @@
+"""A sweep's plan: which runs it trains. Every configuration of a grid of numeric hyperparameters with every
+seed, as rows of one flat `[runs]` axis, configuration-major (run `c * num_seeds + s` is configuration `c` with
+seed `s`). Only numeric hyperparameters (pytree leaves of `PPOConfig`) can be swept in one program: a structural
+field changes array shapes, so each of its values needs a program of its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import Any, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from purejaxppo.core.config import NUMERIC_FIELDS, STRUCTURAL_FIELDS, PPOConfig
+
+
+def check_grid(config: PPOConfig, grid: dict[str, Sequence[float]]) -> dict[str, tuple[float, ...]]:
+    """Validates a grid: numeric fields only, each with one or more values that are valid for `config`."""
+    checked = {}
+    for name, values in grid.items():
+        if name in STRUCTURAL_FIELDS:
+            raise ValueError(
+                f"cannot sweep {name}: it is a structural field that changes array shapes or the program, so "
+                f"each value needs its own compiled program; run one sweep per value. Sweepable: "
+                f"{', '.join(NUMERIC_FIELDS)}")
+        if name not in NUMERIC_FIELDS:
+            raise ValueError(f"cannot sweep {name}: not a PPOConfig field. Sweepable: {', '.join(NUMERIC_FIELDS)}")
+        values = tuple(float(v) for v in np.atleast_1d(values))
+        if not values:
+            raise ValueError(f"the sweep of {name} has no values")
+        for v in values:
+            dataclasses.replace(config, **{name: v})  # raises ValueError for a bad value
+        checked[name] = values
+    return checked
+
+
+def count_runs(num_seeds: int, grid: dict[str, Any]) -> int:
+    """Runs of a sweep: every configuration of the product grid with every seed."""
+    return num_seeds * int(np.prod([len(v) for v in grid.values()]))
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepPlan:
+    """The runs of a sweep: `config` with every configuration of `grid`, each with every seed of `seeds`."""
+
+    config: PPOConfig
+    grid: dict[str, tuple[float, ...]]  # swept field -> its values, in the order given
+    seeds: tuple[int, ...]  # configuration c, seed s trains with jax.random.key(seeds[s])
+
+    @property
+    def num_seeds(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def combos(self) -> list[tuple[float, ...]]:
+        """Every configuration's swept values, in the order of `grid`; `[()]` for an empty grid."""
+        return list(itertools.product(*self.grid.values()))
+
+    @property
+    def num_runs(self) -> int:
+        return count_runs(self.num_seeds, self.grid)
+
+    def hyperparams(self) -> dict[str, np.ndarray]:
+        """Each swept field's value per configuration, `[C]`."""
+        return {name: np.asarray([c[i] for c in self.combos]) for i, name in enumerate(self.grid)}
+
+    def rows(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The `[runs]` rows on the host: every numeric field's value per run (swept or not; a None field, which
+        defaults to another, stays absent unless swept), float32, and every run's raw key (uint32)."""
+        num_runs, combos = self.num_runs, self.combos
+        values = {name: np.full(num_runs, getattr(self.config, name), np.float32) for name in NUMERIC_FIELDS
+                  if getattr(self.config, name) is not None}
+        for i, name in enumerate(self.grid):
+            values[name] = np.repeat(np.asarray([combo[i] for combo in combos], np.float32), self.num_seeds)
+        keys = np.asarray(jax.random.key_data(jax.vmap(jax.random.key)(jnp.asarray(self.seeds))))
+        return values, np.tile(keys, (len(combos),) + (1,) * (keys.ndim - 1))
+
+
+def make_plan(config: PPOConfig, num_seeds: int = 1, seed: int = 0,
+              grid: dict[str, Sequence[float]] | None = None) -> SweepPlan:
+    """The plan of `num_seeds` seeds from `seed` of every configuration of `grid`; ValueError for bad input."""
+    if isinstance(num_seeds, bool) or not isinstance(num_seeds, (int, np.integer)) or num_seeds < 1:
+        raise ValueError(f"num_seeds={num_seeds} is invalid: must be at least 1")
+    return SweepPlan(config, check_grid(config, grid or {}), tuple(range(seed, seed + num_seeds)))

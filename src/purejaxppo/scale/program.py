@@ -1,0 +1,165 @@
+"""A sweep's program: every run's training as one pure function over the `[runs]` rows, where those rows live on
+the devices, and its compilation (traced, or loaded from the cache of traced programs).
+
+    sweep_init(values, keys) -> (state, metrics buffer)
+    sweep_program(values, keys, state, metrics, start, stop) -> (state, metrics)
+
+`sweep_program` runs updates `start` to `stop` (traced, so one compilation serves every chunk), initializing
+first when `start` is 0, in the same program as the updates (which compiles faster than two programs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any, Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from purejaxppo.core.config import PPOConfig
+from purejaxppo.core.train import TrainState, make_trainer
+from purejaxppo.scale.compilation import compiler_options
+from purejaxppo.scale.parallel import env_sharding, runs_sharding
+from purejaxppo.scale.plan import SweepPlan
+from purejaxppo.scale.program_cache import load_or_export, program_key
+from purejaxppo.scale.schedule import one_percent
+
+
+@struct.dataclass
+class SweepState:
+    """Where a sweep stands: every run's training state and the metrics so far, all with leading `[runs]`."""
+
+    state: TrainState  # its key as raw key data (uint32), so that it can be saved
+    metrics: dict[str, jax.Array]  # [runs, num_updates]; entries past `done` are zeros
+    done: int = struct.field(pytree_node=False)  # updates done
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """Where a sweep's `[runs]` rows live: split over a mesh's devices (padded to a multiple of their number), or
+    for data parallelism replicated, one run whose envs the sharding constraint `shard_envs` splits instead."""
+
+    mesh: Mesh
+    rows: NamedSharding
+    multiple: int  # the rows are padded to a multiple of this
+    shard_envs: Callable[[Any], Any] | None = None
+
+
+def place_runs(num_runs: int, devices: Sequence[jax.Device] | None = None) -> Placement:
+    """Runs split over `devices` (default: every device of every process; in one process, no more of them than
+    there are runs)."""
+    rows = runs_sharding(devices, num_runs)
+    return Placement(rows.mesh, rows, rows.mesh.size)
+
+
+def place_envs(config: PPOConfig, devices: Sequence[jax.Device] | None = None) -> Placement:
+    """One run, replicated, its envs split over `devices` (default: every local device)."""
+    mesh, shard_envs = env_sharding(config, devices)
+    return Placement(mesh, NamedSharding(mesh, PartitionSpec()), 1, shard_envs)
+
+
+def sweep_functions(config: PPOConfig, placement: Placement, callback: Callable | None = None):
+    """`(sweep_init, sweep_program)` for `config` on `placement` (see the module docstring). `callback`, if
+    given, gets the metrics of every hundredth update and of the last, each `[runs]` (padding rows included)."""
+    report_every = one_percent(config.num_updates)
+    replicated = NamedSharding(placement.mesh, PartitionSpec())
+
+    def trainer(row_values):
+        return make_trainer(dataclasses.replace(config, **row_values), placement.shard_envs)
+
+    # Jitted, so that their traces are cached: every driver's init and the program's init share one of each
+    # (tracing an update takes about a second; the program's loop, traced under the runs' mesh, traces its own).
+    init = jax.jit(jax.vmap(lambda v, k: trainer(v).init(jax.random.wrap_key_data(k))))
+    step = jax.jit(jax.vmap(lambda v, s: trainer(v).update_step(s)))
+
+    def sweep_init(row_values, row_keys):
+        state = init(row_values, row_keys)
+        _, metrics = jax.eval_shape(step, row_values, state)
+        buffer = {k: jnp.zeros((m.shape[0], config.num_updates), m.dtype) for k, m in metrics.items()}
+        return state.replace(key=jax.random.key_data(state.key)), buffer
+
+    def sweep_program(row_values, row_keys, state, metrics, start, stop):
+        state, metrics = jax.lax.cond(start == 0, lambda: sweep_init(row_values, row_keys), lambda: (state, metrics))
+
+        def report(m):  # one all-gather of the few metrics, rather than XLA's fallback per value
+            jax.debug.callback(callback, jax.lax.with_sharding_constraint(m, replicated))
+
+        def body(i, carry):
+            state, buffer = carry
+            state, m = step(row_values, state)
+            if callback is not None:  # a host round-trip per report: at most 100 a run, and the last update
+                due = ((i + 1) % report_every == 0) | (i + 1 == config.num_updates)
+                jax.lax.cond(due, report, lambda m: None, m)
+            buffer = {k: buffer[k].at[:, i].set(m[k]) for k in buffer}
+            return state, buffer
+
+        state = state.replace(key=jax.random.wrap_key_data(state.key))
+        state, metrics = jax.lax.fori_loop(start, stop, body, (state, metrics))
+        return state.replace(key=jax.random.key_data(state.key)), metrics
+
+    return sweep_init, sweep_program
+
+
+def state_template(plan: SweepPlan) -> SweepState:
+    """The shapes and dtypes of a sweep's state on the host (`Sweep.to_host`), `[runs]` leading, as
+    `jax.ShapeDtypeStruct`s: what a checkpoint of it is restored into. Traces; computes and compiles nothing."""
+    init, _ = sweep_functions(plan.config, place_runs(1, jax.devices()[:1]))
+    state, metrics = jax.eval_shape(init, *plan.rows())
+    return SweepState(state, metrics, 0)
+
+
+class Compiled(NamedTuple):
+    """A compiled sweep program: `advance(*rows, state, metrics, start, stop) -> (state, metrics)`."""
+
+    advance: Callable[..., Any]
+    seconds: float  # how long compiling (or loading and compiling) took
+    cached: bool  # whether the traced program came from the cache of traced programs
+    state_shapes: Any  # (state, metrics) as a loaded program takes them; None when traced here
+
+
+class SweepProgram:
+    """The program of `plan` on `placement`, ready to compile."""
+
+    def __init__(self, plan: SweepPlan, placement: Placement, callback: Callable | None = None):
+        self.plan = plan
+        self.init_fn, self.fn = sweep_functions(plan.config, placement, callback)
+        # A host callback cannot be exported; on one device, no sharding needs to be part of the cache key.
+        self.cacheable = callback is None and placement.mesh.size == 1
+
+    def compile(self, make_args: Callable[[], tuple[Any, ...]], cache: Path | None = None) -> Compiled:
+        """Compiles for the arguments `make_args()` returns (the rows, an initial state and metrics, start, stop).
+
+        With `cache`, a directory, the traced program is kept there (`purejaxppo.scale.program_cache`) and a
+        later sweep of the same program loads it rather than tracing it again: with JAX's compilation cache on
+        too, a warm start neither traces nor compiles. Cacheable programs only; others trace as usual.
+        """
+        start = time.perf_counter()
+        if cache is not None and self.cacheable:
+            advance, cached, shapes = self._compile_cached(Path(cache), make_args)
+        else:
+            jitted = jax.jit(self.fn, donate_argnums=(2, 3), compiler_options=compiler_options())
+            advance, cached, shapes = jitted.lower(*make_args()).compile(), False, None
+        return Compiled(advance, time.perf_counter() - start, cached, shapes)
+
+    def _compile_cached(self, directory: Path, make_args: Callable[[], tuple[Any, ...]]):
+        plan = self.plan
+        key = program_key({"kind": "sweep", "config": plan.config.to_dict(), "swept": list(plan.grid),
+                           "runs": plan.num_runs})
+        exported, (in_tree, out_tree), cached = load_or_export(directory, key, self.fn, make_args)
+        *rows, state, metrics, _, _ = jax.tree.unflatten(in_tree, exported.in_avals)
+        num_rows = len(jax.tree.leaves(rows))
+        compiled = jax.jit(exported.call, donate_argnums=tuple(range(num_rows, len(exported.in_avals) - 2)),
+                           compiler_options=compiler_options()).lower(
+            *[jax.ShapeDtypeStruct(a.shape, a.dtype) for a in exported.in_avals]).compile()
+
+        def advance(*args):
+            *arrays, start, stop = args
+            flat = jax.tree.leaves((*arrays, np.int32(start), np.int32(stop)))
+            return jax.tree.unflatten(out_tree, compiled(*flat))
+
+        return advance, cached, (state, metrics)

@@ -1,0 +1,160 @@
+"""Sweeps: a grid of numeric hyperparameters x seeds, trained as ONE jit-compiled, vmapped program.
+
+A sweep is a plan (`purejaxppo.scale.plan`: which runs), a program (`purejaxppo.scale.program`: their training
+as one function over the `[runs]` rows, placed on devices, compiled) and this module's driver, which moves the
+rows' state through the program in chunks of updates and gathers the result.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import jax
+import numpy as np
+
+from purejaxppo.core.config import PPOConfig
+from purejaxppo.core.train import make_trainer
+from purejaxppo.scale.parallel import gather, pad_rows, shard_rows
+from purejaxppo.scale.plan import make_plan
+from purejaxppo.scale.program import Compiled, SweepProgram, SweepState, place_envs, place_runs
+from purejaxppo.scale.results import SweepResult
+
+
+class Sweep:
+    """A sweep prepared to run. `Sweep(...).run()` is `sweep(...)`; the parts are there for callers that time
+    compilation apart (`compile`) or stop and resume between updates (`init`, `advance`, `result`), as the CLI
+    does to checkpoint. However it is split, a sweep computes the same bits."""
+
+    def __init__(
+        self,
+        config: PPOConfig,
+        num_seeds: int = 1,
+        seed: int = 0,
+        callback: Callable[[dict[str, Any]], None] | None = None,
+        devices: Sequence[jax.Device] | None = None,
+        data_parallel: bool = False,
+        **grid: Sequence[float],
+    ):
+        """See `sweep`. `callback` is called after every hundredth of the run's updates and after the last.
+        With `data_parallel`, the sweep is one run whose envs are split over `devices` (default: all local)."""
+        self.plan = plan = make_plan(config, num_seeds, seed, grid)
+        if data_parallel and (plan.num_seeds > 1 or plan.grid):
+            raise ValueError("data parallelism trains one run: use it without a sweep grid and with one seed")
+        make_trainer(config)  # an env that cannot be made fails here, before anything compiles
+        self.placement = place_envs(config, devices) if data_parallel else place_runs(plan.num_runs, devices)
+        self.rows = shard_rows(pad_rows(plan.rows(), self.placement.multiple), self.placement.rows)
+        if callback is not None:  # drop the padding rows before the caller sees them
+            user_callback = callback
+            callback = lambda metrics: user_callback(jax.tree.map(lambda x: x[:plan.num_runs], metrics))
+        self.program = SweepProgram(plan, self.placement, callback)
+        self.compiled: Compiled | None = None
+
+    # The plan's and placement's figures, under the names callers have used.
+    config = property(lambda self: self.plan.config)
+    grid = property(lambda self: self.plan.grid)
+    num_seeds = property(lambda self: self.plan.num_seeds)
+    num_runs = property(lambda self: self.plan.num_runs)
+    combos = property(lambda self: self.plan.combos)
+    seeds = property(lambda self: np.asarray(self.plan.seeds))
+    mesh = property(lambda self: self.placement.mesh)
+    compile_seconds = property(lambda self: self.compiled.seconds if self.compiled else 0.0)
+    program_cached = property(lambda self: bool(self.compiled and self.compiled.cached))
+
+    def compile(self, program_cache: Path | None = None) -> float:
+        """Compiles the program (any number of updates, from the start or not); returns the seconds it took.
+        With `program_cache`, a directory, the traced program is kept there (see `SweepProgram.compile`)."""
+
+        def make_args():
+            initial = self.init()
+            return (*self.rows, initial.state, initial.metrics, np.int32(0), np.int32(0))
+
+        self.compiled = self.program.compile(make_args, program_cache)
+        return self.compiled.seconds
+
+    def init(self) -> SweepState:
+        """The state before the first update: placeholder zeros, which the first `advance` initializes."""
+        shapes = self.compiled.state_shapes if self.compiled and self.compiled.state_shapes else jax.eval_shape(
+            self.program.init_fn, *self.rows)
+        zeros = jax.tree.map(lambda x: np.zeros((self.num_runs,) + x.shape[1:], x.dtype), shapes)
+        return self.to_devices(SweepState(*zeros, 0))
+
+    def advance(self, progress: SweepState, num_updates: int) -> SweepState:
+        """`num_updates` more updates of every run (at most the updates left); compiles first if need be."""
+        if self.compiled is None:
+            self.compile()
+        num_updates = min(num_updates, self.config.num_updates - progress.done)
+        state, metrics = self.compiled.advance(*self.rows, progress.state, progress.metrics, progress.done,
+                                               progress.done + num_updates)
+        return SweepState(state, metrics, progress.done + num_updates)
+
+    def to_host(self, progress: SweepState) -> SweepState:
+        """`progress` as numpy arrays on every process, without padding rows: what a checkpoint holds."""
+        state, metrics = jax.tree.map(lambda x: np.asarray(x)[:self.num_runs],
+                                      gather((progress.state, progress.metrics)))
+        return SweepState(state, metrics, progress.done)
+
+    def to_devices(self, progress: SweepState) -> SweepState:
+        """A host `progress` (from `to_host`, or restored from a checkpoint) back on this sweep's devices."""
+        state, metrics = shard_rows(pad_rows((progress.state, progress.metrics), self.placement.multiple),
+                                    self.placement.rows)
+        return SweepState(state, metrics, progress.done)
+
+    def latest_metrics(self, progress: SweepState) -> dict[str, np.ndarray]:
+        """The metrics of the last update done, each `[runs]`, on every process (what a progress display shows)."""
+        last = _update_column(progress.metrics, progress.done - 1)
+        return jax.tree.map(lambda x: np.asarray(x)[:self.num_runs], gather(last))
+
+    def result(self, progress: SweepState, train_seconds: float = 0.0, params: bool = True) -> SweepResult:
+        """The runs so far, gathered on every process, on named axes (configuration, seed); without the final
+        parameters (`params=None` in the result, and less to gather) when `params` is False."""
+        gathered = gather((progress.metrics, progress.state.params if params else None))
+        metrics, final_params = jax.tree.map(lambda x: np.asarray(x)[:self.num_runs], gathered)
+        by_config = lambda x: x.reshape((len(self.combos), self.num_seeds) + x.shape[1:])
+        return SweepResult(
+            config=self.config,
+            hyperparams=self.plan.hyperparams(),
+            seeds=self.seeds,
+            metrics=jax.tree.map(lambda x: by_config(x[:, :progress.done]), metrics),
+            params=jax.tree.map(by_config, final_params),
+            compile_seconds=self.compile_seconds,
+            train_seconds=train_seconds,
+        )
+
+    def run(self) -> SweepResult:
+        """Trains every run to the end and gathers the results on every process."""
+        if self.compiled is None:
+            self.compile()
+        start = time.perf_counter()
+        progress = self.advance(self.init(), self.config.num_updates)
+        jax.block_until_ready(progress.metrics)
+        return self.result(progress, time.perf_counter() - start)
+
+
+@jax.jit
+def _update_column(metrics: dict[str, jax.Array], update: jax.Array) -> dict[str, jax.Array]:
+    """Every run's metrics of one update, `[runs, num_updates]` -> `[runs]`; the update is traced, so one
+    compilation serves them all (eager `x[:, i]` would compile one program per index)."""
+    return jax.tree.map(lambda x: jax.lax.dynamic_index_in_dim(x, update, axis=1, keepdims=False), metrics)
+
+
+def sweep(
+    config: PPOConfig,
+    num_seeds: int = 1,
+    seed: int = 0,
+    callback: Callable[[dict[str, Any]], None] | None = None,
+    devices: Sequence[jax.Device] | None = None,
+    **grid: Sequence[float],
+) -> SweepResult:
+    """Trains every configuration of the product `grid` over `num_seeds` seeds in one compiled program.
+
+    Example: `sweep(config, num_seeds=16, lr=[1e-4, 3e-4, 1e-3], ent_coef=[0.0, 0.01])` trains 6 x 16 runs.
+    Seed s of every configuration uses `jax.random.key(seed + s)`, so each run equals
+    `make_train(result.config_at(c))(jax.random.key(seed + s))`. The runs are split over `devices` (default: all
+    devices of all processes; in one process, no more of them than there are runs), padded to a multiple of their
+    number. On a CPU, `purejaxppo.scale.compilation.use_cpu_cores()` before JAX's first computation makes each
+    core a device, so the runs spread over the cores. `callback` gets the metrics of every hundredth update and
+    of the last, each `[C * S]` (configuration-major).
+    """
+    return Sweep(config, num_seeds, seed, callback, devices, **grid).run()
