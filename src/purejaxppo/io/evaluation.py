@@ -146,7 +146,8 @@ def render(policy: Policy, path: str | Path, seed: int = 0, deterministic: bool 
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # pygame greets on stdout when imported
     # gymnasium draws each classic-control frame with a fresh pygame.init() and pygame.quit(). No display: the
     # dummy video driver (else SDL prints an error line per frame). No audio, which is never used: opening and
-    # closing even a dummy sound device costs ~40 ms per frame, and an unknown driver makes pygame skip it.
+    # closing even a dummy sound device costs milliseconds per frame (benchmarks/README.md), and an unknown driver
+    # makes pygame skip it.
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     os.environ.setdefault("SDL_AUDIODRIVER", "none")
     import matplotlib

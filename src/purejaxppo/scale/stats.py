@@ -28,7 +28,7 @@ def mean_ci95(samples: np.ndarray) -> tuple[float, float, float]:
     mean = float(x.mean())
     if x.size == 1:
         return mean, math.nan, math.nan
-    import scipy.stats  # here: importing it takes ~0.8 s, and a single run never needs it
+    import scipy.stats  # here: a single run never needs it, and the import is slow (benchmarks/README.md)
 
     half = float(scipy.stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
     return mean, mean - half, mean + half

@@ -1,0 +1,28 @@
+"""benchmarks/gpu.py, the benchmark for a lent GPU, runs end to end at smoke sizes on the CPU and writes its
+table: every workload a row, with figures that are numbers."""
+
+import re
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
+
+pytestmark = pytest.mark.slow
+
+
+def test_smoke_run_writes_a_row_per_workload(tmp_path):
+    table = tmp_path / "gpu.md"
+    result = run_cli(str(SCRIPT), "--smoke", "--no-rejax", "--out", str(table), module=None)
+    assert result.returncode == 0, result.stderr
+    assert table.read_text() == result.stdout
+    lines = result.stdout.splitlines()
+    assert "SMOKE sizes, not a measurement" in lines[0] and "rejax not installed or not asked for" in lines[0]
+    rows = [line for line in lines if re.match(r"\| (CartPole-v1|Breakout-MinAtar) \|", line)]
+    assert [r.split("|")[1:3] for r in rows] == [[" CartPole-v1 ", " 1 "], [" CartPole-v1 ", " 4 "],
+                                               [" Breakout-MinAtar ", " 2 "]]
+    for r in rows:
+        steps_per_s, compile_s, final_return = (cell.split(" / ")[0].strip() for cell in r.split("|")[4:7])
+        assert float(steps_per_s.replace(",", "")) > 0 and float(compile_s) > 0
+        assert float(final_return) >= 0  # CartPole and Breakout pay no negative reward
