@@ -18,7 +18,7 @@ run: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests $(ARGS)  # a file per worker: its fixtures run once
 
-# Every module's unit tests, none that trains a run or starts a command: the loop to run while editing.
+# Every module's unit tests, none of those marked slow (training runs, most commands): the loop while editing.
 test-fast: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -n 2 -m "not slow" tests $(ARGS)
 

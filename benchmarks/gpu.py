@@ -2,7 +2,7 @@
 seeds and Breakout-MinAtar at 1 and 256 seeds. For each: compile seconds, env steps/s of one call of the compiled
 training program, and the final return; a markdown table on stdout (and in `--out`).
 
-    python benchmarks/gpu.py [--out docs/gpu-table.md] [--no-rejax]      # on a GPU: under 8 minutes on one
+    python benchmarks/gpu.py [--out gpu-table.md] [--no-rejax]      # on a GPU: under 8 minutes on one
     python benchmarks/gpu.py --smoke                                     # tiny sizes, any device (a test runs it)
 
 The work is matched as in `bench_rejax.py` (its workloads, hyperparameters and builders: constant learning rate,

@@ -225,7 +225,7 @@ def test_render_check_names_a_missing_drawing_dependency(monkeypatch, tmp_path):
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pygame" else find_spec(name, *a))
     with pytest.raises(ValueError, match=r"^rendering CartPole-v1 needs pygame, which is not installed: "
-                                         r"pip install 'purejaxppo\[render\]'$"):
+                                         r"pip install -e '\.\[render\]'$"):
         check_renderable("CartPole-v1", tmp_path / "episode.gif")
     check_renderable("Catch-bsuite", tmp_path / "episode.gif")  # drawn with matplotlib alone
     with pytest.raises(ValueError, match="directory .* does not exist"):

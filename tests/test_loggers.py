@@ -282,9 +282,9 @@ def test_make_loggers(tmp_path, monkeypatch):
     assert not (tmp_path / "tensorboard").exists()  # nothing is written before the first log
     monkeypatch.setitem(sys.modules, "wandb", None)  # as if not installed
     with pytest.raises(ValueError, match=r"^--wandb needs wandb, which is not installed: pip install "
-                                         r"'purejaxppo\[wandb\]'$"):
+                                         r"-e '\.\[wandb\]'$"):
         make_loggers(tmp_path, tensorboard=True, wandb=True, wandb_project="p", base_config={})
     monkeypatch.setitem(sys.modules, "tensorboardX", None)
     with pytest.raises(ValueError, match=r"^--tensorboard needs tensorboardX, which is not installed: pip install "
-                                         r"'purejaxppo\[tensorboard\]'$"):
+                                         r"-e '\.\[tensorboard\]'$"):
         make_loggers(tmp_path, tensorboard=True, wandb=False, wandb_project="p", base_config={})

@@ -9,7 +9,6 @@ turns a hang into a failure.
 import contextlib
 import csv
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -17,15 +16,15 @@ import textwrap
 
 import numpy as np
 import pytest
+from conftest import TIMEOUT, cli_env
+from conftest import run_cli as run_command
 
-TIMEOUT = 300
 pytestmark = pytest.mark.timeout(900)
 
 
 def _env(num_devices: int | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_PLATFORMS")}
-    env["PYTHONUNBUFFERED"] = "1"
-    env["JAX_PLATFORMS"] = "cpu"
+    """The commands' environment on the CPU, with `num_devices` devices (JAX's default where None)."""
+    env = {k: v for k, v in cli_env(JAX_PLATFORMS="cpu").items() if k != "XLA_FLAGS"}
     if num_devices is not None:
         env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={num_devices}"
     return env
@@ -44,8 +43,7 @@ def run_script(tmp_path, code: str, num_devices: int = 4) -> dict:
 
 
 def run_cli(*args: str, num_devices: int | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "purejaxppo.run", *args], capture_output=True, text=True,
-                          timeout=TIMEOUT, env=_env(num_devices))
+    return run_command(*args, env=_env(num_devices))
 
 
 def read_metrics_csv(path):

@@ -8,7 +8,9 @@ the module is callable and calls the function.
 import sys
 import types
 
-from purejaxppo.cli.evaluate import main
+from purejaxppo.cli.evaluate import build_parser, main
+
+__all__ = ["build_parser", "main"]
 
 
 class _CallableModule(types.ModuleType):

@@ -6,7 +6,7 @@ seed in one compiled, vmapped program split over all devices (and hosts), or one
 --data-parallel. Writes config.json, metrics.csv, learning_curve.png and summary.json to `--out` (default
 runs/<env>-<time>/). Bad input exits with status 2 and one line on stderr, before anything compiles or is written.
 
-    main: parse ─► start_backend ─► plan_run ─► start (compile, restore) ─► train_loop ─► write_outputs
+    main: parse ─► start_backend ─► plan_run ─► compile_and_restore ─► train_loop ─► write_outputs
 """
 
 from __future__ import annotations
@@ -49,7 +49,6 @@ class RunPlan:
     progress: Progress
     loggers: list[Any]
     checkpointer: Any = None  # opened at the first save, or at once to resume
-    resume_meta: dict[str, Any] | None = None
 
     @property
     def writer(self) -> bool:
@@ -92,11 +91,10 @@ def plan_run(args: argparse.Namespace) -> RunPlan:
     """Validates the arguments and prepares the run; raises ValueError (one line) for bad input, before
     anything compiles or is written."""
     from purejaxppo.io.loggers import make_loggers
-    from purejaxppo.scale.plan import check_grid, count_runs
     from purejaxppo.scale.sweep import Sweep
 
     _check_counts(args)
-    checkpointer, meta = None, None
+    checkpointer = None
     if args.resume is not None:
         checkpointer = open_checkpointer(args.resume)
         meta = checkpointer.meta()
@@ -109,16 +107,15 @@ def plan_run(args: argparse.Namespace) -> RunPlan:
         config = config_from_args(args)
         grid, out = parse_sweeps(args.sweep), output_dir(args.out, config.env)
         seeds = list(range(args.seed or 0, (args.seed or 0) + (args.num_seeds or 1)))
-    grid = check_grid(config, grid)
     if args.data_parallel and (len(seeds) > 1 or grid):
         raise ValueError("--data-parallel trains one run split over the devices: use it without --sweep and "
                          "--num-seeds, or drop it to spread the runs over the devices")
+    job = Sweep(config, len(seeds), seeds[0], data_parallel=args.data_parallel, **grid)  # checks the grid
+    grid = job.plan.grid
     writer = jax.process_index() == 0
-    progress = Progress(config.num_updates, config.batch_size, count_runs(len(seeds), grid),
-                        quiet=args.quiet or not writer)
-    job = Sweep(config, len(seeds), seeds[0], data_parallel=args.data_parallel, **grid)
+    progress = Progress(config.num_updates, config.batch_size, job.num_runs, quiet=args.quiet or not writer)
     loggers = make_loggers(out, args.tensorboard, args.wandb, args.wandb_project, config.to_dict()) if writer else []
-    return RunPlan(args, config, grid, seeds, out, job, progress, loggers, checkpointer, meta)
+    return RunPlan(args, config, grid, seeds, out, job, progress, loggers, checkpointer)
 
 
 def _import_result_writers() -> None:
@@ -130,9 +127,9 @@ def _import_result_writers() -> None:
     import purejaxppo.io.checkpoint  # noqa: F401
 
 
-def start(plan: RunPlan):
+def compile_and_restore(plan: RunPlan):
     """Compiles the program and returns the state training starts from: the first update's, or the resumed
-    checkpoint's. Raises ValueError when the checkpoint does not fit."""
+    checkpoint's. Raises CheckpointError (a ValueError) when the checkpoint does not fit."""
     args, config, job = plan.args, plan.config, plan.job
     if args.compile_cache:
         jax.config.update("jax_compilation_cache_dir", str(compile_cache_dir()))
@@ -226,9 +223,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as e:  # CheckpointError included
         return _fail(e)
     try:
-        state = start(plan)
-    except ValueError as e:  # a checkpoint that does not fit
-        return _fail(e)
+        state = compile_and_restore(plan)
+    except Exception as e:
+        for logger in plan.loggers:
+            logger.close()
+        from purejaxppo.io.checkpoint import CheckpointError
+
+        if isinstance(e, CheckpointError):  # a checkpoint that does not fit
+            return _fail(e)
+        raise
     resumed_at = state.done
     state, train_seconds = train_loop(plan, state)
     result = plan.job.result(state, train_seconds)

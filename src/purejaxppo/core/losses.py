@@ -73,18 +73,19 @@ def normalize(x: jax.Array, eps: float = 1e-8) -> jax.Array:
 
 
 def ppo_loss(
-    params: Any, apply_fn: Callable[[Any, Any], tuple[Any, jax.Array]], batch: Any, config: Any,
+    params: Any, evaluate: Callable[[Any, Any], tuple[Any, jax.Array]], batch: Any, config: Any,
     kl_beta: jax.Array | None = None,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """The whole PPO objective on one minibatch, to minimize, and its parts as metrics.
 
     `policy_loss + vf_coef * value_loss - ent_coef * entropy`, the policy loss being the clipped surrogate, or
     with `config.objective == "kl_penalty"` the KL-penalized surrogate at coefficient `kl_beta`. `batch` holds
-    `[N]`-leading arrays: obs, action, log_prob and value (as recorded in the rollout), advantages and returns
-    (from GAE), and for the KL penalty the rollout policy's distribution parameters. `apply_fn(params, batch)`
-    is the network's policy and values on the batch (`PolicyKind.evaluate`).
+    obs, action, log_prob and value (as recorded in the rollout), advantages and returns (from GAE), and for the
+    KL penalty the rollout policy's distribution parameters, all of one shape `[...]` (`[N]` transitions, or
+    `[T, B]` whole sequences of a recurrent policy); `evaluate(params, batch)` is the network's policy and values
+    on it (`PolicyKind.evaluate`), and the means are over all of `[...]`.
     """
-    pi, values = apply_fn(params, batch)
+    pi, values = evaluate(params, batch)
     log_prob = pi.log_prob(batch.action)
     advantages = normalize(batch.advantages) if config.norm_adv else batch.advantages
     metrics = {}

@@ -124,7 +124,7 @@ def check_renderable(env_id: str, path: Path) -> None:
     module = RENDERABLE_ENVS[env_id]
     if module and importlib.util.find_spec(module) is None:
         raise ValueError(f"rendering {env_id} needs {module}, which is not installed: "
-                         "pip install 'purejaxppo[render]'")
+                         "pip install -e '.[render]'")
     path = Path(path)
     if path.suffix.lower() == ".gif":
         if importlib.util.find_spec("PIL") is None:

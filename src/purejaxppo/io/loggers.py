@@ -12,8 +12,8 @@ e.g. `c1-lr=0.001-ent_coef=0.01-seed3`, with its hyperparameters and seed record
     for logger in loggers:
         logger.close()
 
-Both are optional extras (`pip install 'purejaxppo[tensorboard]'`, `pip install 'purejaxppo[wandb]'`), imported only
-when asked for.
+Both are optional extras (`pip install -e '.[tensorboard]'`, `pip install -e '.[wandb]'`), imported only when
+asked for.
 """
 
 from __future__ import annotations
@@ -233,7 +233,7 @@ def _import_extra(module: str, flag: str, extra: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise ValueError(f"{flag} needs {module}, which is not installed: pip install 'purejaxppo[{extra}]'") from None
+        raise ValueError(f"{flag} needs {module}, which is not installed: pip install -e '.[{extra}]'") from None
 
 
 def make_loggers(out_dir: str | os.PathLike, tensorboard: bool, wandb: bool, wandb_project: str,

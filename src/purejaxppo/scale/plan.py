@@ -7,6 +7,7 @@ field changes array shapes, so each of its values needs a program of its own.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from typing import Any, Sequence
 
@@ -54,12 +55,12 @@ class SweepPlan:
     def num_seeds(self) -> int:
         return len(self.seeds)
 
-    @property
+    @functools.cached_property
     def combos(self) -> list[tuple[float, ...]]:
         """Every configuration's swept values, in the order of `grid`; `[()]` for an empty grid."""
         return list(itertools.product(*self.grid.values()))
 
-    @property
+    @functools.cached_property
     def num_runs(self) -> int:
         return count_runs(self.num_seeds, self.grid)
 

@@ -73,7 +73,8 @@ def sweep_functions(config: PPOConfig, placement: Placement, callback: Callable 
         return make_trainer(dataclasses.replace(config, **row_values), placement.shard_envs)
 
     # Jitted, so that their traces are cached: every driver's init and the program's init share one of each
-    # (tracing an update takes about a second; the program's loop, traced under the runs' mesh, traces its own).
+    # (tracing an update is the slow part of a warm start; the program's loop, traced under the runs' mesh, traces
+    # its own).
     init = jax.jit(jax.vmap(lambda v, k: trainer(v).init(jax.random.wrap_key_data(k))))
     step = jax.jit(jax.vmap(lambda v, s: trainer(v).update_step(s)))
 

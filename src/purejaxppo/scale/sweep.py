@@ -7,6 +7,7 @@ rows' state through the program in chunks of updates and gathers the result.
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -57,7 +58,7 @@ class Sweep:
     num_seeds = property(lambda self: self.plan.num_seeds)
     num_runs = property(lambda self: self.plan.num_runs)
     combos = property(lambda self: self.plan.combos)
-    seeds = property(lambda self: np.asarray(self.plan.seeds))
+    seeds = functools.cached_property(lambda self: np.asarray(self.plan.seeds))
     mesh = property(lambda self: self.placement.mesh)
     compile_seconds = property(lambda self: self.compiled.seconds if self.compiled else 0.0)
     program_cached = property(lambda self: bool(self.compiled and self.compiled.cached))
