@@ -20,6 +20,9 @@ TIMEOUT = 420
 SOLVED_CARTPOLE = ["--env", "CartPole-v1", "--num-seeds", "2", "--checkpoint-every", "244", "--quiet"]
 """The CLI's CartPole defaults (5e5 steps, 976 updates), two seeds, a checkpoint every quarter of the run."""
 
+SHORT_RUN = ["--env", "CartPole-v1", "--total-timesteps", "16384", "--checkpoint-every", "8", "--quiet"]
+"""32 updates with a checkpoint every 8: what the reliability and fault tests stop, kill and restart."""
+
 
 def cli_env(**extra: str) -> dict[str, str]:
     """The environment commands run in: this process's, unbuffered (so a killed command's output is whole)."""
@@ -32,6 +35,13 @@ def run_cli(*args: str, module: str | None = "purejaxppo.run", cwd=None, env=Non
     text."""
     command = [sys.executable, *(["-m", module] if module else []), *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env or cli_env(), cwd=cwd)
+
+
+def run_patched(prelude: str, *args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
+    """The training command in a fresh process, after `prelude` (Python that patches it, e.g. to kill itself at a
+    chosen moment: a fault injected at a known point rather than by a timer from outside)."""
+    script = f"{prelude}\nimport sys\nfrom purejaxppo.cli.run import main\nsys.exit(main(sys.argv[1:]))\n"
+    return run_cli("-c", script, *args, module=None, timeout=timeout)
 
 
 def read_metrics(path) -> list[dict[str, str]]:
@@ -60,3 +70,18 @@ def solved_cartpole(tmp_path_factory, worker_id) -> Path:
             result = run_cli(*SOLVED_CARTPOLE, "--out", str(out))
             assert result.returncode == 0, result.stderr
     return out
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory) -> Path:
+    """`SHORT_RUN` trained without interruption: what a stopped and restarted run must end equal to."""
+    out = tmp_path_factory.mktemp("runs") / "whole"
+    result = run_cli(*SHORT_RUN, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def same_metrics(run: Path, reference: Path) -> None:
+    """The two runs' metrics.csv, byte for byte."""
+    assert (run / "metrics.csv").read_bytes() == (reference / "metrics.csv").read_bytes()
+

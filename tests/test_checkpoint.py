@@ -12,19 +12,21 @@ import pytest
 from conftest import SOLVED_CARTPOLE, run_cli
 
 from purejaxppo.cli.run import main
-from purejaxppo.io.checkpoint import Checkpointer
+from purejaxppo.cli.run_dir import LOCK_FILE
+from purejaxppo.io.checkpoint import FORMAT, Checkpointer
 
 FINAL = 976  # updates of the shared solved CartPole run (`conftest.solved_cartpole`): checkpoints every 244
 
 KILLED_AFTER_FIRST_CHECKPOINT = """
 import os, signal, sys
-from purejaxppo.io.checkpoint import Checkpointer
+from purejaxppo.io.checkpoint import FORMAT, Checkpointer
 save = Checkpointer.save
 def save_then_die(self, *args, **kwargs):
     save(self, *args, **kwargs)
     os.kill(os.getpid(), signal.SIGKILL)
 Checkpointer.save = save_then_die
 from purejaxppo.cli.run import main
+from purejaxppo.cli.run_dir import LOCK_FILE
 sys.exit(main(sys.argv[1:]))
 """
 """The training command, killed (SIGKILL) the moment its first checkpoint is complete."""
@@ -37,8 +39,9 @@ def saved_arrays(run) -> list[np.ndarray]:
 
 
 def tree_digest(path) -> dict[str, str]:
+    """Every file's digest but the lock's, which each attempt on the folder takes (writing its process id)."""
     return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(path.rglob("*")) if p.is_file()}
+            for p in sorted(path.rglob("*")) if p.is_file() and p.name != LOCK_FILE}
 
 
 @pytest.mark.slow
@@ -90,10 +93,12 @@ def test_resume_errors_leave_everything_as_it_was(solved_cartpole, tmp_path, cap
     assert f"is complete ({FINAL}/{FINAL} updates)" in _resume_error(capsys, "--resume", str(run))
     assert tree_digest(run) == before
 
-    assert "no complete checkpoint" in _resume_error(capsys, "--resume", str(tmp_path / "missing"))
+    assert "missing does not exist: there is no run to resume" in _resume_error(
+        capsys, "--resume", str(tmp_path / "missing"))
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert "no complete checkpoint" in _resume_error(capsys, "--resume", str(empty))
+    assert "holds no purejaxppo run: it has no config.json and no checkpoint" in _resume_error(
+        capsys, "--resume", str(empty))
 
 
 @pytest.mark.slow
@@ -139,7 +144,7 @@ def test_save_and_restore_a_pytree_with_its_update_count(tmp_path):
     assert checkpointer.latest() == 9
     template = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype), TREE)
     restored, done = Checkpointer(tmp_path).restore(template)
-    assert done == 9 and Checkpointer(tmp_path).meta()["format"] == 1
+    assert done == 9 and Checkpointer(tmp_path).meta()["format"] == FORMAT
     np.testing.assert_array_equal(restored["params"], TREE["params"] + 1)
     assert restored["count"] == 8 and isinstance(restored["params"], np.ndarray)
 
@@ -148,13 +153,14 @@ def test_a_checkpoint_of_a_newer_format_is_refused_in_one_line(tmp_path):
     Checkpointer(tmp_path).save(TREE, 1, META)
     step = tmp_path / "checkpoints" / "1"
     meta_file = next((step / "meta").glob("metadata"))
-    meta_file.write_text(meta_file.read_text().replace('"format": 1', '"format": 2'))
+    meta_file.write_text(meta_file.read_text().replace(f'"format": {FORMAT}', f'"format": {FORMAT + 1}'))
     digests = step / "digests.json"  # the edit is made to look like the writer's own
     saved = json.loads(digests.read_text())
     saved["meta/metadata"] = hashlib.sha256(meta_file.read_bytes()).hexdigest()
     digests.write_text(json.dumps(saved))
-    with pytest.raises(ValueError, match=r"^checkpoint .* was written by a newer purejaxppo \(checkpoint format 2, "
-                                         r"this version reads up to 1\): upgrade purejaxppo to read it$"):
+    with pytest.raises(ValueError, match=rf"^checkpoint .* was written by a newer purejaxppo \(checkpoint format "
+                                         rf"{FORMAT + 1}, this version reads up to {FORMAT}\): upgrade purejaxppo "
+                                         r"to read it$"):
         Checkpointer(tmp_path).meta()
 
 

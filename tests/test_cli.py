@@ -50,8 +50,8 @@ def test_multi_seed_run_writes_results_and_matches_single_seed_runs(tmp_path):
     assert "update 8/8  steps     16,384/16,384" in single.stdout and "steps/s" in single.stdout
 
     run = tmp_path / "multi"
-    assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.json", "learning_curve.png", "metrics.csv",
-                                                      "summary.json"]
+    assert sorted(p.name for p in run.iterdir()) == [".purejaxppo.lock", "checkpoints", "config.json",
+                                                      "learning_curve.png", "metrics.csv", "summary.json"]
     summary = json.loads((run / "summary.json").read_text())
     config = json.loads((run / "config.json").read_text())
     assert summary["env"] == config["env"] == "Acrobot-v1" and config["num_envs"] == 16

@@ -1,15 +1,19 @@
 """The cache of traced programs: a warm start loads the program instead of tracing it, and trains the same bits."""
 
+import pickle
 import shutil
+import stat
+from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import cli_env, run_cli
 
-import purejaxppo.scale.program
+import purejaxppo.core.train
 import purejaxppo.scale.program_cache
 from purejaxppo.core.config import PPOConfig
-from purejaxppo.scale.program_cache import PACKAGE_DIR, load_or_export, program_key
+from purejaxppo.scale import program_cache
+from purejaxppo.scale.program_cache import PACKAGE_DIR, program_key
 from purejaxppo.scale.sweep import Sweep
 
 pytestmark = pytest.mark.timeout(300)
@@ -38,7 +42,7 @@ def test_a_cached_program_is_loaded_untraced_and_trains_the_same_bits(tmp_path, 
     def no_tracing(*args, **kwargs):
         raise AssertionError("traced the training step")
 
-    monkeypatch.setattr(purejaxppo.scale.program, "make_trainer", no_tracing)
+    monkeypatch.setattr(purejaxppo.core.train, "rollout", no_tracing)  # every update step starts with it
     second.compile(tmp_path)
     assert second.program_cached
     for metrics in (_metrics(first), _metrics(second)):
@@ -53,8 +57,32 @@ def test_a_cached_program_is_loaded_untraced_and_trains_the_same_bits(tmp_path, 
     third.compile(tmp_path)
     assert not third.program_cached
     np.testing.assert_array_equal(_metrics(third)["episode_return"], traced["episode_return"])
-    untraceable = lambda: pytest.fail("traced a program the cache holds")
-    assert load_or_export(tmp_path, entry.stem, None, untraceable)[2]
+    assert program_cache.load(tmp_path, entry.stem) is not None
+
+
+@pytest.mark.slow
+def test_a_poisoned_cache_entry_runs_no_code_and_is_replaced(tmp_path):
+    """A file planted in the cache that would run code if it were unpickled is never unpickled: the program is
+    traced again, the run trains the same bits, and the folder and files are the user's alone."""
+    cache = tmp_path / "cache"
+    first = Sweep(CONFIG, num_seeds=1)
+    first.compile(cache)
+    (program,) = cache.glob("*.program")
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    for path in (program, program.with_suffix(".json")):
+        path.write_bytes(pickle.dumps(Payload()))
+    again = Sweep(CONFIG, num_seeds=1)
+    again.compile(cache)
+    assert not marker.exists() and not again.program_cached
+    np.testing.assert_array_equal(_metrics(again)["value_loss"], _metrics(first)["value_loss"])
+    assert program_cache.load(cache, program.stem) is not None  # replaced by a sound entry
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in cache.iterdir())
 
 
 def test_the_key_names_the_program_and_its_environment(monkeypatch):

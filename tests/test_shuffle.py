@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from purejaxppo.core import shuffle
 from purejaxppo.core.shuffle import MAX_SIZE, permutation, rounds
 
 
@@ -55,7 +56,18 @@ def test_rounds_are_the_fewest_that_make_a_tie_as_unlikely_as_jax_permutation_do
     assert r == 1 or 3 * math.log2(n) > (r - 1) * key_bits
 
 
-@pytest.mark.parametrize("n", [0, MAX_SIZE + 1])
-def test_sizes_out_of_range_are_refused(n):
-    with pytest.raises(ValueError, match="1 <= n"):
-        permutation(jax.random.key(0), n)
+def test_an_empty_permutation_is_refused():
+    with pytest.raises(ValueError, match="n >= 1"):
+        permutation(jax.random.key(0), 0)
+
+
+def test_a_batch_above_the_packed_words_limit_is_shuffled_too(monkeypatch):
+    """Above MAX_SIZE (a GPU-sized batch: 262,144 envs x 128 steps is twice it) it is jax.random.permutation's
+    draw: a permutation all the same, not an error. (Shown with the limit lowered: the sizes are a GPU's.)"""
+    monkeypatch.setattr(shuffle, "MAX_SIZE", 4096)
+    n = 4096 + 3
+    order = np.asarray(jax.jit(lambda k: permutation(k, n))(jax.random.key(1)))
+    np.testing.assert_array_equal(order, jax.random.permutation(jax.random.key(1), n))
+    assert order.dtype == np.int32 and order.shape == (n,)
+    assert np.array_equal(np.bincount(order, minlength=n), np.ones(n))  # every index exactly once
+    assert (order[:1000] != np.arange(1000)).mean() > 0.99

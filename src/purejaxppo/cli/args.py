@@ -8,13 +8,21 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from purejaxppo.cli.run_dir import holds_results
 from purejaxppo.core.config import PPOConfig, field_docs
 from purejaxppo.scale.compilation import cpu_cores
 from purejaxppo.scale.plan import count_runs
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr, exit status 2, as every other bad input."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} ({self.prog} --help lists the flags)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m purejaxppo.run", description="Train PPO on a gymnax environment.")
     parser.add_argument("--env", help="gymnax env id, or brax:<name> with the brax extra (default CartPole-v1)")
     parser.add_argument("--seed", type=int, help="seed of the first run; run i uses seed + i (default 0)")
@@ -24,7 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
                         help="save a checkpoint every N updates (default 0: only at the end)")
     parser.add_argument("--resume", type=Path, metavar="DIR",
-                        help="continue the run in DIR from its latest checkpoint; its results go to DIR")
+                        help="continue the run in DIR from its latest checkpoint (from its start if it has none; "
+                             "only its missing results if it finished); its results go to DIR")
+    parser.add_argument("--auto-resume", action="store_true",
+                        help="with --out DIR: start the run in DIR, or continue it there if this same command "
+                             "started it before (one command line for a job a cluster may stop and requeue)")
     parser.add_argument("--tensorboard", action="store_true",
                         help="also log every metric of every run as TensorBoard events, in <out>/tensorboard")
     parser.add_argument("--wandb", action="store_true",
@@ -66,14 +78,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> PPOConfig:
-    """The env's defaults with every flag the user gave on top; raises ValueError for bad values."""
+    """The env's defaults with every flag the user gave on top; raises ValueError for bad values, and for a
+    hyperparameter given both as a flag and in --sweep."""
+    if args.env is not None and not args.env.strip():
+        raise ValueError("--env '' is invalid: name an env, e.g. --env CartPole-v1")
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(PPOConfig)
                  if f.name != "env" and getattr(args, f.name) is not None}
-    return PPOConfig.for_env(args.env or "CartPole-v1", **overrides)
+    for name in parse_sweeps(args.sweep):
+        if name in overrides:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"{flag} {overrides[name]} and --sweep {name}=... both set {name}: give one of them")
+    return PPOConfig.for_env(args.env if args.env is not None else "CartPole-v1", **overrides)
 
 
 def parse_sweeps(specs: Sequence[str]) -> dict[str, list[float]]:
-    """`["lr=1e-4,3e-4", "ent_coef=0,0.01"]` -> `{"lr": [1e-4, 3e-4], "ent_coef": [0.0, 0.01]}`."""
+    """`["lr=1e-4,3e-4", "ent_coef=0,0.01"]` -> `{"lr": [1e-4, 3e-4], "ent_coef": [0.0, 0.01]}`; ValueError for
+    a malformed spec and for a field swept twice (`ent-coef` and `ent_coef` are one field)."""
     grid = {}
     for spec in specs:
         name, sep, values = spec.partition("=")
@@ -81,9 +101,12 @@ def parse_sweeps(specs: Sequence[str]) -> dict[str, list[float]]:
         try:
             if not sep or not name:
                 raise ValueError
-            grid[name] = [float(v) for v in values.split(",")]
+            parsed = [float(v) for v in values.split(",")]
         except ValueError:
             raise ValueError(f"--sweep {spec!r} is invalid: write NAME=V1,V2,... e.g. --sweep lr=1e-4,3e-4") from None
+        if name in grid:
+            raise ValueError(f"--sweep sets {name} twice: give all its values in one --sweep {name}=V1,V2,...")
+        grid[name] = parsed
     return grid
 
 
@@ -91,31 +114,31 @@ def output_dir(out: Path | None, env: str) -> Path:
     """Where results go; refuses a directory that already holds files, so nothing saved is overwritten."""
     # brax:ant -> runs/brax-ant-<time>: Windows forbids ":" in a path, and scp reads it as a host separator.
     out = out or Path("runs") / f"{env.replace(':', '-')}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and not out.is_dir() or holds_results(out):
         raise ValueError(f"--out {out} already exists and is not empty; choose another directory")
     return out
 
 
-def resumed_config(args: argparse.Namespace, meta: dict[str, Any]) -> PPOConfig:
-    """The checkpointed run's config; a flag that contradicts the checkpoint is a ValueError naming it."""
-    saved = PPOConfig(**meta["config"])
+def check_resumed_flags(args: argparse.Namespace, config: PPOConfig, seeds: Sequence[int],
+                        sweep: dict[str, Sequence[float]]) -> None:
+    """Raises ValueError naming the first flag that contradicts the run being resumed (its config, seeds and
+    sweep grid): a resumed run keeps what it was started with."""
     for f in dataclasses.fields(PPOConfig):
         given = getattr(args, f.name)
-        if given is not None and PPOConfig(**{**meta["config"], f.name: given}) != saved:
-            raise ValueError(f"--resume: the checkpoint is of a run with {f.name}={getattr(saved, f.name)!r}, "
+        if given is not None and dataclasses.replace(config, **{f.name: given}) != config:
+            raise ValueError(f"--resume: the run is one with {f.name}={getattr(config, f.name)!r}, "
                              f"not {given!r}; a resumed run keeps its config (drop the flag)")
-    for flag, given, kept in (("--num-seeds", args.num_seeds, len(meta["seeds"])),
-                              ("--seed", args.seed, meta["seeds"][0]),
-                              ("--sweep", parse_sweeps(args.sweep) or None, meta["sweep"])):
+    swept = {k: list(v) for k, v in parse_sweeps(args.sweep).items()} or None
+    for flag, given, kept in (("--num-seeds", args.num_seeds, len(seeds)), ("--seed", args.seed, seeds[0]),
+                              ("--sweep", swept, {k: list(v) for k, v in sweep.items()})):
         if given is not None and given != kept:
-            raise ValueError(f"--resume: the checkpoint is of a run with {flag} {kept}, not {given}")
-    return saved
+            raise ValueError(f"--resume: the run is one with {flag} {kept}, not {given}")
 
 
 def requested_runs(args: argparse.Namespace) -> int:
     """How many runs the arguments ask for, read before anything is validated (bad values count as one run, and
     fail validation later); a resumed run's are in its checkpoint, so as many as there are CPU cores."""
-    if args.resume is not None:
+    if args.resume is not None or args.auto_resume:
         return cpu_cores()
     try:
         grid = parse_sweeps(args.sweep)

@@ -13,11 +13,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from purejaxppo.cli.args import OneLineParser
 from purejaxppo.cli.startup import defer_renderer_imports
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m purejaxppo.evaluate", description="Evaluate a trained policy from a run directory.")
     parser.add_argument("run_dir", type=Path, metavar="DIR", help="a run directory (the --out of purejaxppo.run)")
     parser.add_argument("--episodes", type=int, default=100, help="episodes to run, one env each (default 100)")
@@ -45,11 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         policy = load_policy(args.run_dir, args.run)
         if args.render is not None:  # before evaluating: a render that cannot be done fails at once
             check_renderable(policy.env_id, args.render)
+        returns = evaluate(policy, args.episodes, args.seed, deterministic)  # checks its size before compiling
     except ValueError as e:  # CheckpointError included
         print(f"error: {e}", file=sys.stderr)
         return 2
-
-    returns = evaluate(policy, args.episodes, args.seed, deterministic)
     print(summary_line(policy, returns, deterministic), flush=True)
     if args.render is not None:
         print(f"rendering episode 0 to {args.render} ...", flush=True)  # frame by frame: slower than evaluating

@@ -3,11 +3,13 @@ whole rollout rather than of the loss."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
 METRICS = ("episode_return", "episode_length", "num_episodes", "env_steps", "policy_loss", "value_loss",
-           "entropy", "approx_kl", "clip_fraction", "explained_variance", "learning_rate", "grad_steps")
+           "entropy", "approx_kl", "clip_fraction", "explained_variance", "learning_rate", "grad_steps", "diverged")
 """Every update's metrics, each a scalar per update (`[num_updates]` over a run)."""
 
 KL_PENALTY_METRICS = ("kl", "kl_beta")
@@ -38,3 +40,13 @@ def rollout_metrics(episode_return: jax.Array, episode_length: jax.Array, done: 
         "num_episodes": done.sum(),
         "explained_variance": explained_variance(value, returns),
     }
+
+
+def diverged(losses: dict[str, jax.Array], params: Any) -> jax.Array:
+    """Whether a loss term or a parameter is non-finite after an update, `[]` bool: one reduction over the
+    parameters (their sum, which is non-finite when any of them is), so a diverged run is caught in the update
+    it happens."""
+    finite = jnp.isfinite(sum(jnp.sum(leaf) for leaf in jax.tree.leaves(params)))
+    for name in ("policy_loss", "value_loss", "entropy"):
+        finite &= jnp.isfinite(losses[name])
+    return ~finite

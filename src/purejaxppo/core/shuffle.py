@@ -17,7 +17,8 @@ import jax
 import jax.numpy as jnp
 
 MAX_SIZE = 2**24
-"""The largest n `permutation` takes: above it fewer than 8 bits of each word are left for the random key."""
+"""The largest n `permutation` sorts packed words for: above it fewer than 8 bits of each word are left for the
+random key, and it draws with `jax.random.permutation` instead (a batch that large is a GPU's)."""
 
 
 def _index_bits(n: int) -> int:
@@ -31,15 +32,17 @@ def rounds(n: int) -> int:
 
 
 def permutation(key: jax.Array, n: int) -> jax.Array:
-    """A uniformly random permutation of `range(n)`, `[n]` int32, for `n <= MAX_SIZE`.
+    """A uniformly random permutation of `range(n)`, `[n]` int32, `n >= 1`.
 
     Each round sorts the words `random_bits & ~mask | position`: every word is distinct, so the sort needs no
     stable tie-break, and indices whose random bits tie keep the order of the round before. A round applied to a
     uniformly random order leaves it uniformly random; the first round's order is uniform but for ties among its
     keys, and the later rounds shrink their chance as `jax.random.permutation`'s rounds do.
     """
-    if not 1 <= n <= MAX_SIZE:
-        raise ValueError(f"permutation needs 1 <= n <= {MAX_SIZE}, got {n}")
+    if n < 1:
+        raise ValueError(f"permutation needs n >= 1, got {n}")
+    if n > MAX_SIZE:
+        return jax.random.permutation(key, n).astype(jnp.int32)
     mask = jnp.uint32((1 << _index_bits(n)) - 1)
     position = jnp.arange(n, dtype=jnp.uint32)
     order = position

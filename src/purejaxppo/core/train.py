@@ -17,7 +17,7 @@ from purejaxppo.core.config import PPOConfig
 from purejaxppo.core.envs import make_env
 from purejaxppo.core.gae import gae
 from purejaxppo.core.losses import adapt_kl_beta
-from purejaxppo.core.metrics import rollout_metrics
+from purejaxppo.core.metrics import diverged, rollout_metrics
 from purejaxppo.core.networks import distribution
 from purejaxppo.core.normalization import NormState, init_stats, normalize_obs, normalize_rollout_rewards, update_stats
 from purejaxppo.core.policy_kinds import make_policy_kind
@@ -107,7 +107,7 @@ def make_trainer(config: PPOConfig, env_sharding: Callable[[Any], Any] | None = 
             metrics = {**metrics, "kl": kl, "kl_beta": state.kl_beta}
         count = state.update_count + 1
         metrics = {**metrics, **rollout_metrics(tr.episode_return, tr.episode_length, tr.done, tr.value, returns),
-                   "env_steps": count * config.batch_size,
+                   "env_steps": count * config.batch_size, "diverged": diverged(metrics, params),
                    "learning_rate": learning_rate(config, state.update_count * grad_steps_per_update)}
         return TrainState(params, opt_state, place(envs), key, count, norm, kl_beta), metrics
 

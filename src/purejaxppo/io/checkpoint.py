@@ -13,9 +13,16 @@ dozens of tracebacks on stderr.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import re
 import shutil
+import stat
+import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +30,23 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from purejaxppo.io.run_meta import RunRecord, read_checkpoint_meta
+
 DIGESTS = "digests.json"
-FORMAT = 1
+FORMAT = 2
 """The layout this version writes and the newest it reads; a checkpoint records its own in its metadata."""
+
+ADDED_METRICS = {2: ("diverged",)}
+"""Metrics a format added to the state's `metrics`: a checkpoint of an older format is restored without them, and
+they read as all zeros (False) for the updates it had done."""
 
 
 class CheckpointError(ValueError):
     """A checkpoint that is missing, partial, corrupt or does not fit the run; the message says which."""
+
+
+class CheckpointSaveError(OSError):
+    """A checkpoint that could not be written (a full disk, a folder made read-only); the message says which."""
 
 
 class Checkpointer:
@@ -49,56 +66,89 @@ class Checkpointer:
         if jax.process_index() == 0 and step.is_dir() and not (step / DIGESTS).is_file():
             shutil.rmtree(step)  # left by a run killed before it wrote the digests: never complete, never read
             self.manager.reload()
-        self.manager.save(done, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave({**meta, "done": done, "format": FORMAT})))
-        self.manager.wait_until_finished()
-        if jax.process_index() == 0:
-            temporary = step / (DIGESTS + ".tmp")
-            temporary.write_text(json.dumps(_file_digests(step), indent=1))
-            temporary.rename(step / DIGESTS)  # atomic: the checkpoint is complete from here on
+        if jax.process_index() == 0:  # the writer: room for it and its files' overhead, before writing any
+            needed = sum(np.asarray(x).nbytes for x in jax.tree.leaves(state))
+            free = shutil.disk_usage(self.directory).free
+            if free < 2 * needed + 2**18:
+                raise CheckpointSaveError(f"could not save the checkpoint of update {done} in {self.directory} (it"
+                                          f" needs about {needed / 2**20:.1f} MiB, {free / 2**20:.1f} MiB are free)")
+        try:
+            with _stderr_kept_unless_failed():
+                self.manager.save(done, args=ocp.args.Composite(
+                    state=ocp.args.StandardSave(state),
+                    meta=ocp.args.JsonSave({**meta, "done": done, "format": FORMAT})))
+                self.manager.wait_until_finished()
+            if jax.process_index() == 0:
+                temporary = step / (DIGESTS + ".tmp")
+                temporary.write_text(json.dumps(_file_digests(step), indent=1))
+                temporary.rename(step / DIGESTS)  # atomic: the checkpoint is complete from here on
+        except Exception as e:  # a full disk, say: the checkpoint before this one stays complete and unchanged
+            raise CheckpointSaveError(f"could not save the checkpoint of update {done} in {self.directory} "
+                                      f"({_cause(e)})") from e
 
     def latest(self) -> int | None:
         """Updates done at the latest complete checkpoint, None if there is none."""
+        if not self.directory.is_dir():
+            return None
         self.manager.reload()
         complete = [step for step in self.manager.all_steps() if (self.directory / str(step) / DIGESTS).is_file()]
         return max(complete, default=None)
 
     def meta(self) -> dict[str, Any]:
-        """The latest checkpoint's JSON metadata, after checking every file of the checkpoint."""
+        """The latest checkpoint's JSON metadata, after checking every file of the checkpoint and the metadata
+        itself (`purejaxppo.io.run_meta`)."""
         step = self._latest_or_raise()
         self._verify(step)
+        where = f"checkpoint {self.directory / str(step)}"
         try:
             meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
         except Exception as e:
-            raise CheckpointError(f"checkpoint {self.directory / str(step)} is corrupt: cannot read its metadata "
-                                  f"({type(e).__name__})") from e
-        where = self.directory / str(step)
-        missing = {"config", "seeds", "sweep", "done"} - set(meta if isinstance(meta, dict) else {})
-        if missing:
-            raise CheckpointError(f"checkpoint {where} is not a purejaxppo run's: its metadata lacks "
-                                  f"{', '.join(sorted(missing))}")
-        version = meta.get("format", 1)
+            raise CheckpointError(f"{where} is corrupt: cannot read its metadata ({type(e).__name__})") from e
+        version = meta.get("format", 1) if isinstance(meta, dict) else 1
         if not isinstance(version, int) or isinstance(version, bool):
-            raise CheckpointError(f"checkpoint {where} has an unreadable format {version!r}")
+            raise CheckpointError(f"{where} has an unreadable format {version!r}")
         if version > FORMAT:
-            raise CheckpointError(f"checkpoint {where} was written by a newer purejaxppo (checkpoint format {version}"
-                                  f", this version reads up to {FORMAT}): upgrade purejaxppo to read it")
+            raise CheckpointError(f"{where} was written by a newer purejaxppo (checkpoint format {version}, "
+                                  f"this version reads up to {FORMAT}): upgrade purejaxppo to read it")
+        try:
+            read_checkpoint_meta(meta, where)
+        except ValueError as e:
+            raise CheckpointError(str(e)) from None
         return meta
+
+    def record(self) -> tuple[RunRecord, int]:
+        """The latest checkpoint's run record and its updates done, checked as `meta` checks them."""
+        meta = self.meta()
+        return read_checkpoint_meta(meta, f"checkpoint {self.directory / str(meta['done'])}")
 
     def restore(self, template: Any) -> tuple[Any, int]:
         """The latest checkpoint's state as numpy arrays, in the structure, shapes and dtypes of `template` (host
         arrays or `jax.ShapeDtypeStruct`s), and the updates done when it was saved."""
-        step = self.meta()["done"]
+        meta = self.meta()
+        step, version = meta["done"], meta.get("format", 1)
+        added = [name for since, names in ADDED_METRICS.items() if version < since for name in names
+                 if name in getattr(template, "metrics", {})]
+        if added:
+            full = template.metrics
+            template = template.replace(metrics={k: v for k, v in full.items() if k not in added})
         try:
             restored = self.manager.restore(step, args=ocp.args.Composite(
                 state=ocp.args.StandardRestore(template)))["state"]
         except Exception as e:
             raise CheckpointError(f"checkpoint {self.directory / str(step)} is corrupt or does not fit this run "
                                   f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from e
-        return jax.tree.map(np.asarray, restored), step
+        restored = jax.tree.map(np.asarray, restored)
+        if added:
+            restored = restored.replace(metrics={**restored.metrics, **{
+                name: np.zeros(full[name].shape, full[name].dtype) for name in added}})
+        return restored, step
 
     def _verify(self, step: int) -> None:
         path = self.directory / str(step)
+        for link in (self.directory, path):
+            if link.is_symlink():
+                raise CheckpointError(f"checkpoint {path} is refused: {link} is a symbolic link, and a checkpoint "
+                                      "is read only from plain files and folders")
         try:
             saved = json.loads((path / DIGESTS).read_text())
             if not isinstance(saved, dict):
@@ -121,7 +171,64 @@ class Checkpointer:
         return step
 
 
+@contextlib.contextmanager
+def _stderr_kept_unless_failed(settle: float = 0.2, longest: float = 3.0):
+    """Holds back what is written to stderr in the block (file descriptor 2 and `sys.stderr`, so C++ and Python
+    alike): replayed when it succeeds, dropped when it raises. A failed orbax write prints a traceback from each
+    of its threads, and they go on for a moment after the failure: after one, this waits until nothing has been
+    written for `settle` seconds (`longest` at most) before stderr is given back."""
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as held:
+        saved_fd, saved_stream = os.dup(2), sys.stderr
+        os.dup2(held.fileno(), 2)
+        sys.stderr = open(os.dup(held.fileno()), "w", closefd=True)
+        failed = True
+        try:
+            yield
+            failed = False
+        finally:
+            if failed:
+                deadline, size = time.monotonic() + longest, -1
+                while size != os.fstat(held.fileno()).st_size and time.monotonic() < deadline:
+                    size = os.fstat(held.fileno()).st_size
+                    time.sleep(settle)
+            sys.stderr.flush()
+            sys.stderr.close()
+            sys.stderr = saved_stream
+            os.dup2(saved_fd, 2)
+            os.close(saved_fd)
+            if not failed:
+                held.seek(0)
+                os.write(2, held.read())
+
+
+def _cause(error: Exception) -> str:
+    """What went wrong, in a few words: the OS's error where the message carries one (tensorstore's do)."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    code = re.search(r"os_error_code='(\d+)'", str(error))
+    return os.strerror(int(code[1])) if code else (str(error).splitlines() or [type(error).__name__])[0][:160]
+
+
 def _file_digests(step: Path) -> dict[str, str]:
-    """SHA-256 of every file under the checkpoint folder `step` but `digests.json`, by relative path."""
-    return {str(f.relative_to(step)): hashlib.sha256(f.read_bytes()).hexdigest()
-            for f in sorted(step.rglob("*")) if f.is_file() and not f.name.startswith(DIGESTS)}
+    """SHA-256 of every file under the checkpoint folder `step` but `digests.json`, by relative path, read in
+    blocks. A symbolic link anywhere under it, to a file or a folder, is a CheckpointError: nothing outside the
+    checkpoint is ever read."""
+    digests = {}
+    for folder, subfolders, files in os.walk(step, followlinks=False):
+        for name in sorted(subfolders + files):
+            path = Path(folder) / name
+            mode = os.lstat(path).st_mode
+            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+                what = "a symbolic link" if stat.S_ISLNK(mode) else "not a plain file"
+                raise CheckpointError(f"checkpoint {step} is refused: {path.relative_to(step)} is {what}, and a "
+                                      "checkpoint is read only from plain files and folders")
+        for name in files:
+            if not name.startswith(DIGESTS):
+                path = Path(folder) / name
+                digest = hashlib.sha256()
+                with open(path, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        digest.update(block)
+                digests[path.relative_to(step).as_posix()] = digest.hexdigest()
+    return dict(sorted(digests.items()))

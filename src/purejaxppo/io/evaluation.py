@@ -20,6 +20,8 @@ import numpy as np
 
 from purejaxppo.core.envs import EpisodeStatistics, make_env
 from purejaxppo.io.policy import Policy
+from purejaxppo.scale.memory import check_fits, evaluation_bytes
+from purejaxppo.scale.plan import check_seeds
 from purejaxppo.scale.stats import mean_ci95
 
 # The envs gymnax's visualizer (gymnax.visualize.Visualizer, gymnax 1.0.x) draws, and the extra each needs beyond
@@ -70,7 +72,11 @@ def evaluate(policy: Policy, episodes: int = 100, seed: int = 0, deterministic: 
     """
     if episodes < 1:
         raise ValueError(f"episodes={episodes} is invalid: must be at least 1")
+    check_seeds(seed, 1)
     env, start, step = _episode_fns(policy, deterministic)
+    memory = int(sum(np.prod(np.shape(x)) for x in jax.tree.leaves(policy.initial_state())))
+    check_fits(evaluation_bytes(env, episodes, memory), jax.devices()[0], f"evaluating {episodes:,} episodes at once",
+               "--episodes")
     max_steps = max_episode_steps(env)
 
     @jax.jit
@@ -174,5 +180,7 @@ def summary_line(policy: Policy, returns: np.ndarray, deterministic: bool = True
     line = (f"{policy.env_id}, run {policy.run} ({', '.join(about)}): mean return {mean:.1f} ± {std:.1f} (std), "
             f"95% CI {ci} over {n} episode{'s' if n != 1 else ''}")
     if finite.size < n:
-        line += f" ({n - finite.size} did not end)"
+        # Every episode ends within the env's time limit: a return that is not finite is a policy's action or an
+        # env's reward that was not (a diverged policy, say), never an episode that did not end.
+        line += f" ({n - finite.size} returns not finite: the policy or the env produced NaN or inf)"
     return line + ("" if deterministic else ", stochastic policy")

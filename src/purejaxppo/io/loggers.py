@@ -23,6 +23,7 @@ import inspect
 import json
 import math
 import os
+import struct
 import sys
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -69,30 +70,59 @@ def _check_range(result: SweepResult, start: int, stop: int) -> None:
         raise ValueError(f"cannot log updates {start}..{stop - 1}: the result holds updates 0..{done - 1}")
 
 
+def _last_logged_steps(run_dir: Path) -> dict[str, int]:
+    """Each `metrics/` scalar's largest step in the TensorBoard event files of `run_dir` (a run killed while its
+    writer was writing may have written some of a step's scalars and not others). Event files are TFRecord files
+    of `Event` protos; a record cut short ends the file."""
+    from tensorboardX.proto.event_pb2 import Event
+
+    last: dict[str, int] = {}
+    for path in sorted(run_dir.glob("events.out.tfevents.*")):
+        data, offset = path.read_bytes(), 0
+        while offset + 12 <= len(data):
+            (length,) = struct.unpack("<Q", data[offset:offset + 8])
+            record = data[offset + 12:offset + 12 + length]
+            offset += 12 + length + 4
+            if len(record) < length or offset > len(data):
+                break
+            event = Event.FromString(record)
+            for value in event.summary.value:
+                if value.tag.startswith("metrics/"):
+                    last[value.tag] = max(last.get(value.tag, -1), event.step)
+    return last
+
+
 class TensorBoardLogger:
     """TensorBoard event files, one run directory per configuration and seed: `<log_dir>/<run_name>/`.
 
     Each metric is a scalar `metrics/<name>` at global step = env steps. A run's hyperparameters are written at
     its first log both for the HParams dashboard (every config field, the seed and the configuration index,
-    with metric `metrics/episode_return`) and as text (`config`, JSON).
+    with metric `metrics/episode_return`) and as text (`config`, JSON). A logger made again on the same folder (a
+    resumed run) logs only the steps its event files do not hold yet: each step once, in order (a resumed run
+    recomputes the updates after its checkpoint bit for bit, so the values already there are the same).
     """
 
     def __init__(self, log_dir: str | os.PathLike):
         self.tensorboardx = _import_extra("tensorboardX", "--tensorboard", "tensorboard")
         self.log_dir = Path(log_dir)
         self.writers: dict[tuple[int, int], Any] = {}
+        self.logged: dict[tuple[int, int], dict[str, int]] = {}  # each scalar's last step a run's files hold
 
     def _writer(self, result: SweepResult, c: int, s: int):
         if (c, s) not in self.writers:
             from tensorboardX.summary import hparams
 
-            writer = self.tensorboardx.SummaryWriter(str(self.log_dir / run_name(result, c, s)), flush_secs=30)
-            config = run_config(result, c, s)
-            values = {k: v if isinstance(v, (bool, int, float, str)) else json.dumps(v) for k, v in config.items()}
-            experiment, session_start, _ = hparams(values, {"metrics/episode_return": 0.0})
-            for summary in (experiment, session_start):
-                writer.file_writer.add_summary(summary)
-            writer.add_text("config", "```\n" + json.dumps(config, indent=2) + "\n```")
+            run_dir = self.log_dir / run_name(result, c, s)
+            self.logged[c, s] = _last_logged_steps(run_dir) if run_dir.is_dir() else {}
+            writer = self.tensorboardx.SummaryWriter(str(run_dir), flush_secs=30)
+            if not self.logged[c, s]:
+                config = run_config(result, c, s)
+                values = {k: v if isinstance(v, (bool, int, float, str)) else json.dumps(v)
+                          for k, v in config.items()}
+                experiment, session_start, _ = hparams(values, {"metrics/episode_return": 0.0})
+                for summary in (experiment, session_start):
+                    writer.file_writer.add_summary(summary)
+                writer.add_text("config", "```\n" + json.dumps(config, indent=2) + "\n```")
             self.writers[c, s] = writer
         return self.writers[c, s]
 
@@ -104,12 +134,15 @@ class TensorBoardLogger:
         for c in range(num_configs):
             for s in range(num_seeds):
                 writer = self._writer(result, c, s)
+                logged = self.logged[c, s]
                 for u in range(start, stop):
                     step = int(steps[c, s, u])
                     for name in names:
                         value = float(result.metrics[name][c, s, u])
-                        if math.isfinite(value):  # NaN: no episode ended (returns), or undefined (variance)
-                            writer.add_scalar(f"metrics/{name}", value, step)
+                        tag = f"metrics/{name}"
+                        # NaN: no episode ended (returns), or undefined (variance); logged: a resumed run's files
+                        if math.isfinite(value) and step > logged.get(tag, -1):
+                            writer.add_scalar(tag, value, step)
                 writer.flush()
 
     def close(self) -> None:

@@ -35,7 +35,7 @@ def write_metrics_csv(path: Path, result: SweepResult) -> None:
 
 def _fmt(x: Any) -> str:
     x = np.asarray(x).item()
-    return repr(x) if isinstance(x, float) else str(x)
+    return repr(x) if isinstance(x, float) else str(int(x) if isinstance(x, bool) else x)
 
 
 def label(hyperparams: dict[str, Any]) -> str:
@@ -95,7 +95,7 @@ def summary(result: SweepResult, updates_trained: int | None = None, **extra: An
         "configs": configs,
         "compile_seconds": round(result.compile_seconds, 3),
         "train_seconds": round(result.train_seconds, 3),
-        "steps_per_second": round(float(total_steps) / result.train_seconds, 1),
+        "steps_per_second": round(float(total_steps) / result.train_seconds, 1) if updates else None,
         **extra,
     }
 
@@ -112,7 +112,10 @@ def _json_ready(x: Any) -> Any:
 
 
 def write_summary(path: Path, summary: dict[str, Any]) -> None:
-    path.write_text(json.dumps(summary, indent=2) + "\n")
+    """summary.json, written whole or not at all: a run folder with a summary has all its outputs."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(summary, indent=2) + "\n")
+    tmp.replace(path)
 
 
 def ranked_table(result: SweepResult) -> str:

@@ -80,9 +80,26 @@ class SweepPlan:
         return values, np.tile(keys, (len(combos),) + (1,) * (keys.ndim - 1))
 
 
+SEED_LIMIT = 2**31
+"""Seeds are integers in [0, SEED_LIMIT): `jax.random.key` takes 32 bits, so a larger seed would silently train
+the seed it wraps to."""
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def check_seeds(seed: Any, num_seeds: Any) -> None:
+    """Raises ValueError unless seeds `seed` to `seed + num_seeds - 1` are all integers in [0, 2^31)."""
+    if not _is_int(num_seeds) or num_seeds < 1:
+        raise ValueError(f"num_seeds={num_seeds!r} is invalid: must be an integer of at least 1")
+    if not _is_int(seed) or not 0 <= seed or seed + num_seeds > SEED_LIMIT:
+        last = f"; with {num_seeds} seeds, at most {SEED_LIMIT - num_seeds}" if num_seeds > 1 else ""
+        raise ValueError(f"seed={seed!r} is invalid: seeds are integers in [0, 2^31){last}")
+
+
 def make_plan(config: PPOConfig, num_seeds: int = 1, seed: int = 0,
               grid: dict[str, Sequence[float]] | None = None) -> SweepPlan:
     """The plan of `num_seeds` seeds from `seed` of every configuration of `grid`; ValueError for bad input."""
-    if isinstance(num_seeds, bool) or not isinstance(num_seeds, (int, np.integer)) or num_seeds < 1:
-        raise ValueError(f"num_seeds={num_seeds} is invalid: must be at least 1")
-    return SweepPlan(config, check_grid(config, grid or {}), tuple(range(seed, seed + num_seeds)))
+    check_seeds(seed, num_seeds)
+    return SweepPlan(config, check_grid(config, grid or {}), tuple(range(int(seed), int(seed) + int(num_seeds))))

@@ -19,14 +19,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
+from jax import export
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from purejaxppo.core.config import PPOConfig
 from purejaxppo.core.train import TrainState, make_trainer
+from purejaxppo.scale import program_cache
 from purejaxppo.scale.compilation import compiler_options
 from purejaxppo.scale.parallel import env_sharding, runs_sharding
 from purejaxppo.scale.plan import SweepPlan
-from purejaxppo.scale.program_cache import load_or_export, program_key
+from purejaxppo.scale.program_cache import program_key
 from purejaxppo.scale.schedule import one_percent
 
 
@@ -63,9 +65,17 @@ def place_envs(config: PPOConfig, devices: Sequence[jax.Device] | None = None) -
     return Placement(mesh, NamedSharding(mesh, PartitionSpec()), 1, shard_envs)
 
 
-def sweep_functions(config: PPOConfig, placement: Placement, callback: Callable | None = None):
-    """`(sweep_init, sweep_program)` for `config` on `placement` (see the module docstring). `callback`, if
-    given, gets the metrics of every hundredth update and of the last, each `[runs]` (padding rows included)."""
+class SweepFunctions(NamedTuple):
+    """A sweep's pure functions over the `[runs]` rows (see the module docstring)."""
+
+    init_state: Callable[..., Any]  # (values, keys) -> every run's first training state, its key as raw data
+    init: Callable[..., Any]  # (values, keys) -> (that state, a zero metrics buffer [runs, num_updates])
+    program: Callable[..., Any]  # (values, keys, state, metrics, start, stop) -> (state, metrics)
+
+
+def sweep_functions(config: PPOConfig, placement: Placement, callback: Callable | None = None) -> SweepFunctions:
+    """The functions of a sweep of `config` on `placement`. `callback`, if given, gets the metrics of every
+    hundredth update and of the last, each `[runs]` (padding rows included)."""
     report_every = one_percent(config.num_updates)
     replicated = NamedSharding(placement.mesh, PartitionSpec())
 
@@ -77,6 +87,10 @@ def sweep_functions(config: PPOConfig, placement: Placement, callback: Callable 
     # its own).
     init = jax.jit(jax.vmap(lambda v, k: trainer(v).init(jax.random.wrap_key_data(k))))
     step = jax.jit(jax.vmap(lambda v, s: trainer(v).update_step(s)))
+
+    def init_state(row_values, row_keys):
+        state = init(row_values, row_keys)
+        return state.replace(key=jax.random.key_data(state.key))
 
     def sweep_init(row_values, row_keys):
         state = init(row_values, row_keys)
@@ -103,14 +117,14 @@ def sweep_functions(config: PPOConfig, placement: Placement, callback: Callable 
         state, metrics = jax.lax.fori_loop(start, stop, body, (state, metrics))
         return state.replace(key=jax.random.key_data(state.key)), metrics
 
-    return sweep_init, sweep_program
+    return SweepFunctions(init_state, sweep_init, sweep_program)
 
 
 def state_template(plan: SweepPlan) -> SweepState:
     """The shapes and dtypes of a sweep's state on the host (`Sweep.to_host`), `[runs]` leading, as
     `jax.ShapeDtypeStruct`s: what a checkpoint of it is restored into. Traces; computes and compiles nothing."""
-    init, _ = sweep_functions(plan.config, place_runs(1, jax.devices()[:1]))
-    state, metrics = jax.eval_shape(init, *plan.rows())
+    functions = sweep_functions(plan.config, place_runs(1, jax.devices()[:1]))
+    state, metrics = jax.eval_shape(functions.init, *plan.rows())
     return SweepState(state, metrics, 0)
 
 
@@ -128,31 +142,70 @@ class SweepProgram:
 
     def __init__(self, plan: SweepPlan, placement: Placement, callback: Callable | None = None):
         self.plan = plan
-        self.init_fn, self.fn = sweep_functions(plan.config, placement, callback)
+        self.functions = sweep_functions(plan.config, placement, callback)
+        self.init_fn, self.fn = self.functions.init, self.functions.program
         # A host callback cannot be exported; on one device, no sharding needs to be part of the cache key.
         self.cacheable = callback is None and placement.mesh.size == 1
 
-    def compile(self, make_args: Callable[[], tuple[Any, ...]], cache: Path | None = None) -> Compiled:
-        """Compiles for the arguments `make_args()` returns (the rows, an initial state and metrics, start, stop).
+    def compile(self, rows: Any, make_args: Callable[[], tuple[Any, ...]], cache: Path | None = None) -> Compiled:
+        """Compiles for the arguments `make_args()` returns (`rows`, an initial state and metrics, start, stop).
 
         With `cache`, a directory, the traced program is kept there (`purejaxppo.scale.program_cache`) and a
         later sweep of the same program loads it rather than tracing it again: with JAX's compilation cache on
-        too, a warm start neither traces nor compiles. Cacheable programs only; others trace as usual.
+        too, a warm start neither traces an update nor compiles. Cacheable programs only; others trace as usual.
         """
         start = time.perf_counter()
         if cache is not None and self.cacheable:
-            advance, cached, shapes = self._compile_cached(Path(cache), make_args)
+            advance, cached, shapes = self._compile_cached(Path(cache), rows, make_args)
         else:
-            jitted = jax.jit(self.fn, donate_argnums=(2, 3), compiler_options=compiler_options())
-            advance, cached, shapes = jitted.lower(*make_args()).compile(), False, None
+            args = make_args()
+            # The state and metrics come back laid out as they went in, so that the next chunk takes them as is
+            # (one run's envs split over devices would otherwise come back split, where the program takes them
+            # replicated).
+            layout = jax.tree.map(lambda x: x.sharding, (args[-4], args[-3]))
+            jitted = jax.jit(self.fn, donate_argnums=(2, 3), out_shardings=layout, compiler_options=compiler_options())
+            advance, cached, shapes = jitted.lower(*args).compile(), False, None
         return Compiled(advance, time.perf_counter() - start, cached, shapes)
 
-    def _compile_cached(self, directory: Path, make_args: Callable[[], tuple[Any, ...]]):
+    def _cached_args(self, rows: Any, data: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The arguments' shapes as a cached program takes them: the state from tracing only the runs' first
+        state (not an update), the metrics buffer from the entry's data. None when the data is not as stored."""
+        names = data.get("metrics")
+        if not isinstance(names, dict) or not all(isinstance(v, str) for v in names.values()):
+            return None
+        shape = lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype)
+        num_rows = jax.tree.leaves(rows)[0].shape[0]
+        try:
+            metrics = {k: jax.ShapeDtypeStruct((num_rows, self.plan.config.num_updates), np.dtype(v))
+                       for k, v in names.items()}
+        except TypeError:
+            return None
+        state = jax.eval_shape(self.functions.init_state, *rows)
+        counter = jax.ShapeDtypeStruct((), np.int32)
+        return (*jax.tree.map(shape, rows), state, metrics, counter, counter)
+
+    def _compile_cached(self, directory: Path, rows: Any, make_args: Callable[[], tuple[Any, ...]]):
         plan = self.plan
         key = program_key({"kind": "sweep", "config": plan.config.to_dict(), "swept": list(plan.grid),
                            "runs": plan.num_runs})
-        exported, (in_tree, out_tree), cached = load_or_export(directory, key, self.fn, make_args)
-        *rows, state, metrics, _, _ = jax.tree.unflatten(in_tree, exported.in_avals)
+        entry, args = program_cache.load(directory, key), None
+        if entry is not None:
+            exported, data = entry
+            args = self._cached_args(rows, data)
+            leaves = jax.tree.leaves(args) if args is not None else []
+            if [(a.shape, a.dtype) for a in exported.in_avals] != [(x.shape, x.dtype) for x in leaves]:
+                entry = None  # another program under this key: traced again, and replaced
+        if entry is None:
+            args = make_args()
+            in_tree = jax.tree.structure(args)
+            flat = lambda *leaves: jax.tree.leaves(self.fn(*jax.tree.unflatten(in_tree, leaves)))
+            exported = export.export(jax.jit(flat))(
+                *[jax.ShapeDtypeStruct(x.shape, x.dtype) for x in jax.tree.leaves(args)])
+            program_cache.store(directory, key, exported,
+                                {"metrics": {k: str(v.dtype) for k, v in args[-3].items()}})
+        in_tree = jax.tree.structure(args)
+        *_, state, metrics, _, _ = args
+        out_tree = jax.tree.structure((state, metrics))
         num_rows = len(jax.tree.leaves(rows))
         compiled = jax.jit(exported.call, donate_argnums=tuple(range(num_rows, len(exported.in_avals) - 2)),
                            compiler_options=compiler_options()).lower(
@@ -163,4 +216,5 @@ class SweepProgram:
             flat = jax.tree.leaves((*arrays, np.int32(start), np.int32(stop)))
             return jax.tree.unflatten(out_tree, compiled(*flat))
 
-        return advance, cached, (state, metrics)
+        shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), (state, metrics))
+        return advance, entry is not None, shapes

@@ -7,8 +7,10 @@ caller's description of the program, the source of purejaxppo, the versions of t
 and the JAX settings that change a trace. A program loaded from it compiles to the same executable, which the
 compilation cache then supplies.
 
-Programs are functions of a flat list of arrays; their input and output pytree structures are kept beside them
-(pickled: this cache, like JAX's, is the user's own).
+An entry is two files: `<key>.program`, jax.export's own serialization of the program (a function of a flat list
+of arrays), and `<key>.json`, plain data the caller needs to rebuild its arguments' structure. Nothing in either
+is executed as Python when loaded (no pickle). The folders are made private to the user (mode 0700), the files
+readable by the user alone; an entry that cannot be read is traced again and replaced.
 """
 
 from __future__ import annotations
@@ -17,10 +19,9 @@ import hashlib
 import importlib.metadata
 import json
 import os
-import pickle
 import platform
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -28,8 +29,8 @@ import numpy as np
 from jax import export
 
 # Whatever traces into a program: a new version may trace it differently.
-_LIBRARIES = ("jax", "jaxlib", "flax", "optax", "gymnax", "distrax", "chex", "tensorflow-probability", "numpy",
-              "brax", "mujoco")
+_LIBRARIES = ("jax", "jaxlib", "flax", "optax", "gymnax", "distrax", "chex", "tensorflow-probability", "tfp-nightly",
+              "numpy", "brax", "mujoco")
 _JAX_SETTINGS = ("jax_enable_x64", "jax_default_prng_impl", "jax_threefry_partitionable",
                  "jax_default_matmul_precision")
 
@@ -66,45 +67,38 @@ def program_key(description: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def load_or_export(
-    directory: Path,
-    key: str,
-    fn: Callable[..., Any],
-    make_args: Callable[[], tuple[Any, ...]],
-) -> tuple[export.Exported, tuple[Any, Any], bool]:
-    """The traced program `fn(*make_args())` from `directory`, or traced and stored there.
+def private_dir(directory: Path) -> Path:
+    """`directory`, made if need be with its missing parents, readable and writable by the user alone."""
+    directory = Path(directory)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    return directory
 
-    `make_args()` returns a tuple of arrays or `jax.ShapeDtypeStruct`s (any pytree); it is called only to trace.
-    Returns the exported program, a function of the flat list of the arguments' leaves returning the flat list of
-    its outputs' leaves; the pytree structures `(in_tree, out_tree)` of the arguments and the outputs; and whether
-    it came from the cache. An entry that cannot be read (damaged, or of another format) is traced and replaced.
-    """
-    path = Path(directory) / f"{key}.program"
+
+def load(directory: Path, key: str) -> tuple[export.Exported, dict[str, Any]] | None:
+    """The program stored under `key` and its caller's data, or None when there is no readable entry."""
+    base = Path(directory) / key
     try:
-        with open(path, "rb") as f:
-            trees, serialized = pickle.load(f)
-        exported = export.deserialize(bytearray(serialized))
-    except Exception:  # missing, damaged or stale: traced below
-        exported = None
-    if exported is not None:
-        # jaxlib loads LAPACK (which the orthogonal initializer's QR calls) when it first lowers a LAPACK call,
-        # and a program that is loaded rather than traced lowers none: without this, it crashes on CPU.
-        jax.jit(jnp.linalg.qr).lower(np.eye(2, dtype=np.float32))
-        return exported, trees, True
+        data = json.loads(base.with_suffix(".json").read_text())
+        exported = export.deserialize(bytearray(base.with_suffix(".program").read_bytes()))
+    except Exception:  # missing, damaged or of another format: traced again
+        return None
+    if not isinstance(data, dict):
+        return None
+    # jaxlib loads LAPACK (which the orthogonal initializer's QR calls) when it first lowers a LAPACK call, and a
+    # program that is loaded rather than traced lowers none: without this, it crashes on CPU.
+    jax.jit(jnp.linalg.qr).lower(np.eye(2, dtype=np.float32))
+    return exported, data
 
-    leaves, in_tree = jax.tree.flatten(make_args())
-    out_trees = []
 
-    def flat(*flat_args):
-        out_leaves, out_tree = jax.tree.flatten(fn(*jax.tree.unflatten(in_tree, flat_args)))
-        out_trees.append(out_tree)
-        return out_leaves
-
-    exported = export.export(jax.jit(flat))(*[jax.ShapeDtypeStruct(x.shape, x.dtype) for x in leaves])
-    trees = (in_tree, out_trees[0])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        pickle.dump((trees, bytes(exported.serialize())), f)
-    os.replace(tmp, path)  # atomic: a reader finds no entry or a whole one
-    return exported, trees, False
+def store(directory: Path, key: str, exported: export.Exported, data: dict[str, Any]) -> None:
+    """Keeps `exported` and the JSON-able `data` under `key`; each file is replaced whole (a reader finds the
+    old one, the new one or none), the program last, so that a program is never found without its data."""
+    base = private_dir(directory) / key
+    for path, payload in ((base.with_suffix(".json"), json.dumps(data).encode()),
+                          (base.with_suffix(".program"), bytes(exported.serialize()))):
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+        os.replace(tmp, path)

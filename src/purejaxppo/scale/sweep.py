@@ -16,7 +16,9 @@ import jax
 import numpy as np
 
 from purejaxppo.core.config import PPOConfig
+from purejaxppo.core.envs import make_env
 from purejaxppo.core.train import make_trainer
+from purejaxppo.scale.memory import check_fits, training_bytes
 from purejaxppo.scale.parallel import gather, pad_rows, shard_rows
 from purejaxppo.scale.plan import make_plan
 from purejaxppo.scale.program import Compiled, SweepProgram, SweepState, place_envs, place_runs
@@ -45,12 +47,25 @@ class Sweep:
             raise ValueError("data parallelism trains one run: use it without a sweep grid and with one seed")
         make_trainer(config)  # an env that cannot be made fails here, before anything compiles
         self.placement = place_envs(config, devices) if data_parallel else place_runs(plan.num_runs, devices)
+        self._check_memory(data_parallel)
         self.rows = shard_rows(pad_rows(plan.rows(), self.placement.multiple), self.placement.rows)
         if callback is not None:  # drop the padding rows before the caller sees them
             user_callback = callback
             callback = lambda metrics: user_callback(jax.tree.map(lambda x: x[:plan.num_runs], metrics))
         self.program = SweepProgram(plan, self.placement, callback)
         self.compiled: Compiled | None = None
+
+    def _check_memory(self, data_parallel: bool) -> None:
+        """A sweep whose batches cannot fit in its devices' memory is a ValueError now, not an allocation
+        failure after compiling. A CPU's devices share one memory: all of its runs count against it."""
+        local_devices = [d for d in self.placement.mesh.devices.flat if d.process_index == jax.process_index()]
+        device, local = local_devices[0], len(local_devices)
+        runs = self.plan.num_runs if device.platform == "cpu" else -(-self.placement.multiple // local)
+        needed = training_bytes(self.config, make_env(self.config.env), 1 if data_parallel else runs)
+        if data_parallel and device.platform != "cpu":
+            needed //= local
+        check_fits(needed, device, f"training {runs} run(s) of {self.config.num_envs} envs x "
+                   f"{self.config.num_steps} steps", "--num-envs, --num-steps or --num-seeds")
 
     # The plan's and placement's figures, under the names callers have used.
     config = property(lambda self: self.plan.config)
@@ -71,7 +86,7 @@ class Sweep:
             initial = self.init()
             return (*self.rows, initial.state, initial.metrics, np.int32(0), np.int32(0))
 
-        self.compiled = self.program.compile(make_args, program_cache)
+        self.compiled = self.program.compile(self.rows, make_args, program_cache)
         return self.compiled.seconds
 
     def init(self) -> SweepState:
@@ -106,6 +121,15 @@ class Sweep:
         """The metrics of the last update done, each `[runs]`, on every process (what a progress display shows)."""
         last = _update_column(progress.metrics, progress.done - 1)
         return jax.tree.map(lambda x: np.asarray(x)[:self.num_runs], gather(last))
+
+    def first_divergence(self, progress: SweepState, start: int = 0) -> tuple[int, int] | None:
+        """`(update, run)`: the first update after `start` (1-based) at which a run's loss or parameters turned
+        non-finite (its `diverged` metric), and the first such run; None when none did."""
+        flags = np.asarray(gather(progress.metrics["diverged"]))[:self.num_runs, start:progress.done]
+        if not flags.any():
+            return None
+        update = int(np.argmax(flags.any(axis=0)))
+        return start + update + 1, int(np.argmax(flags[:, update]))
 
     def result(self, progress: SweepState, train_seconds: float = 0.0, params: bool = True) -> SweepResult:
         """The runs so far, gathered on every process, on named axes (configuration, seed); without the final
