@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
 from purejaxppo.cli.run_dir import holds_results
-from purejaxppo.core.config import PPOConfig, field_docs
+from purejaxppo.core.config import NUMERIC_FIELDS, PPOConfig, field_docs
 from purejaxppo.scale.compilation import cpu_cores
 from purejaxppo.scale.plan import count_runs
 
@@ -25,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="python -m purejaxppo.run", description="Train PPO on a gymnax environment.")
     parser.add_argument("--env", help="gymnax env id, or brax:<name> with the brax extra (default CartPole-v1)")
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help="a JSON file of config fields (e.g. a tuner's best.json), on top of the env's defaults; "
+                             "flags given beside it override it")
     parser.add_argument("--seed", type=int, help="seed of the first run; run i uses seed + i (default 0)")
     parser.add_argument("--num-seeds", type=int, help="seeds trained at once in one vmapped program (default 1)")
     parser.add_argument("--out", type=Path, default=None, help="output directory (default runs/<env>-<time>/)")
@@ -61,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     parallel.add_argument("--distributed", action="store_true",
                           help="multi-host, with the coordinator and process ids read from the cluster's "
                                "environment (SLURM, Open MPI, Kubernetes)")
+    add_config_flags(parser)
+    return parser
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """A flag for every config field but the env (`--num-envs 8`, `--no-anneal-lr`, ...), each defaulting to
+    None: the env's tuned value."""
     config_args = parser.add_argument_group("PPO hyperparameters (default: the env's tuned value)")
     docs = field_docs()
     for f in dataclasses.fields(PPOConfig):
@@ -74,7 +85,6 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             kwargs["type"] = {"int": int, "float": float, "float | None": float, "str": str}[str(f.type)]
         config_args.add_argument("--" + f.name.replace("_", "-"), **kwargs)
-    return parser
 
 
 def config_from_args(args: argparse.Namespace) -> PPOConfig:
@@ -82,13 +92,38 @@ def config_from_args(args: argparse.Namespace) -> PPOConfig:
     hyperparameter given both as a flag and in --sweep."""
     if args.env is not None and not args.env.strip():
         raise ValueError("--env '' is invalid: name an env, e.g. --env CartPole-v1")
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(PPOConfig)
-                 if f.name != "env" and getattr(args, f.name) is not None}
-    for name in parse_sweeps(args.sweep):
-        if name in overrides:
+    flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(PPOConfig)
+             if f.name != "env" and getattr(args, f.name) is not None}
+    for name in parse_sweeps(getattr(args, "sweep", [])):
+        if name in flags:
             flag = "--" + name.replace("_", "-")
-            raise ValueError(f"{flag} {overrides[name]} and --sweep {name}=... both set {name}: give one of them")
-    return PPOConfig.for_env(args.env if args.env is not None else "CartPole-v1", **overrides)
+            raise ValueError(f"{flag} {flags[name]} and --sweep {name}=... both set {name}: give one of them")
+    from_file = read_config_file(args.config) if getattr(args, "config", None) is not None else {}
+    env = args.env if args.env is not None else from_file.pop("env", "CartPole-v1")
+    from_file.pop("env", None)
+    return PPOConfig.for_env(env, **{**from_file, **flags})
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The config fields a JSON file holds; ValueError (one line) when it is unreadable, not an object, or holds
+    a key that is not a config field, or a value of the wrong kind."""
+    try:
+        fields = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"--config {path} is unreadable ({type(e).__name__}: {e}); give a JSON file of config "
+                         "fields, e.g. a tuner's best.json") from None
+    if not isinstance(fields, dict):
+        raise ValueError(f"--config {path} holds a {type(fields).__name__}, not a JSON object of config fields")
+    known = {f.name for f in dataclasses.fields(PPOConfig)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise ValueError(f"--config {path} holds unknown fields {', '.join(map(repr, unknown))}; config fields: "
+                         f"{', '.join(sorted(known))}")
+    for name in NUMERIC_FIELDS:
+        value = fields.get(name, 0.0)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ValueError(f"--config {path} sets {name}={value!r}: not a number")
+    return fields
 
 
 def parse_sweeps(specs: Sequence[str]) -> dict[str, list[float]]:

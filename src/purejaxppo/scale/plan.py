@@ -50,6 +50,7 @@ class SweepPlan:
     config: PPOConfig
     grid: dict[str, tuple[float, ...]]  # swept field -> its values, in the order given
     seeds: tuple[int, ...]  # configuration c, seed s trains with jax.random.key(seeds[s])
+    zipped: bool = False  # the grid lists every configuration's values (all of one length), not a product
 
     @property
     def num_seeds(self) -> int:
@@ -58,11 +59,13 @@ class SweepPlan:
     @functools.cached_property
     def combos(self) -> list[tuple[float, ...]]:
         """Every configuration's swept values, in the order of `grid`; `[()]` for an empty grid."""
+        if self.zipped:
+            return list(zip(*self.grid.values()))
         return list(itertools.product(*self.grid.values()))
 
     @functools.cached_property
     def num_runs(self) -> int:
-        return count_runs(self.num_seeds, self.grid)
+        return self.num_seeds * len(self.combos)
 
     def hyperparams(self) -> dict[str, np.ndarray]:
         """Each swept field's value per configuration, `[C]`."""
@@ -99,7 +102,12 @@ def check_seeds(seed: Any, num_seeds: Any) -> None:
 
 
 def make_plan(config: PPOConfig, num_seeds: int = 1, seed: int = 0,
-              grid: dict[str, Sequence[float]] | None = None) -> SweepPlan:
-    """The plan of `num_seeds` seeds from `seed` of every configuration of `grid`; ValueError for bad input."""
+              grid: dict[str, Sequence[float]] | None = None, zipped: bool = False) -> SweepPlan:
+    """The plan of `num_seeds` seeds from `seed` of every configuration of `grid` (its product, or with `zipped`
+    the configurations it lists: its i-th values are configuration i's); ValueError for bad input."""
     check_seeds(seed, num_seeds)
-    return SweepPlan(config, check_grid(config, grid or {}), tuple(range(int(seed), int(seed) + int(num_seeds))))
+    grid = check_grid(config, grid or {})
+    if zipped and len({len(v) for v in grid.values()}) > 1:
+        raise ValueError(f"the configurations list {', '.join(f'{len(v)} {k}' for k, v in grid.items())} values: "
+                         "each field needs one value per configuration")
+    return SweepPlan(config, grid, tuple(range(int(seed), int(seed) + int(num_seeds))), zipped)

@@ -38,11 +38,16 @@ class Sweep:
         callback: Callable[[dict[str, Any]], None] | None = None,
         devices: Sequence[jax.Device] | None = None,
         data_parallel: bool = False,
+        configurations: dict[str, Sequence[float]] | None = None,
         **grid: Sequence[float],
     ):
         """See `sweep`. `callback` is called after every hundredth of the run's updates and after the last.
-        With `data_parallel`, the sweep is one run whose envs are split over `devices` (default: all local)."""
-        self.plan = plan = make_plan(config, num_seeds, seed, grid)
+        With `data_parallel`, the sweep is one run whose envs are split over `devices` (default: all local).
+        `configurations`, instead of a product `grid`, lists the configurations themselves: its i-th values are
+        configuration i's (a tuner's trials)."""
+        if configurations is not None and grid:
+            raise ValueError("give a product grid or a list of configurations, not both")
+        self.plan = plan = make_plan(config, num_seeds, seed, configurations or grid, zipped=configurations is not None)
         if data_parallel and (plan.num_seeds > 1 or plan.grid):
             raise ValueError("data parallelism trains one run: use it without a sweep grid and with one seed")
         make_trainer(config)  # an env that cannot be made fails here, before anything compiles

@@ -1,0 +1,85 @@
+"""What a tuner leaves in its folder: every trial (trials.csv), the ranked table (ranked.md), the winner as a config
+file `python -m purejaxppo.run --config best.json` trains as is, a figure of score against each hyperparameter
+(scores.png), and a summary (tune.json)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from purejaxppo.core.config import PPOConfig
+from purejaxppo.scale.search import Range
+from purejaxppo.scale.tune import Scored
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, float):
+        return "" if math.isnan(x) else f"{x:.6g}"
+    if isinstance(x, tuple):
+        return "x".join(map(str, x))
+    return str(x)
+
+
+def write_trials_csv(path: Path, scored: list[Scored], rungs: list[int]) -> None:
+    """A row per trial: its index, its values, its score at each rung it reached, its confirmed mean."""
+    names = [n for n, _ in scored[0].trial.structure + scored[0].trial.params]
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["trial", *names, *(f"score_at_update_{u}" for u in rungs), "confirmed_mean"])
+        for s in sorted(scored, key=lambda s: s.trial.index):
+            values = [v for _, v in s.trial.structure + s.trial.params]
+            scores = s.rung_scores + [float("nan")] * (len(rungs) - len(s.rung_scores))
+            writer.writerow([s.trial.index, *map(_fmt, values), *map(_fmt, scores), _fmt(s.confirmed_ci()[0])])
+
+
+def ranked_table(scored: list[Scored], top: int = 10) -> str:
+    """The confirmed trials first, best confirmed mean first (the first is the winner), then the rest of the
+    search's best `top`, as a markdown table."""
+    confirmed = sorted((s for s in scored if s.confirmed is not None),
+                       key=lambda s: -s.confirmed_ci()[0] if np.isfinite(s.confirmed_ci()[0]) else np.inf)
+    rows = confirmed + [s for s in scored[:top] if s.confirmed is None]
+    names = [n for n, _ in scored[0].trial.structure + scored[0].trial.params]
+    lines = ["| rank | trial | " + " | ".join(names) + " | search score | confirmed mean | 95% CI | seeds |",
+             "|---:|---:|" + "---:|" * len(names) + "---:|---:|---|---:|"]
+    for rank, s in enumerate(rows, 1):
+        mean, low, high = s.confirmed_ci()
+        ci = f"[{low:.1f}, {high:.1f}]" if np.isfinite(low) else ""
+        seeds = len(s.confirmed) if s.confirmed is not None else ""
+        values = [_fmt(v) for _, v in s.trial.structure + s.trial.params]
+        lines.append(f"| {rank} | {s.trial.index} | " + " | ".join(values) +
+                     f" | {_fmt(s.search_score)} | {'' if math.isnan(mean) else f'{mean:.1f}'} | {ci} | {seeds} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_best(path: Path, config: PPOConfig) -> None:
+    """best.json: the winner's whole config, every field."""
+    path.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+
+
+def plot_scores(path: Path, scored: list[Scored], space: dict[str, Any]) -> None:
+    """Score (at the furthest rung each trial reached) against each searched numeric hyperparameter, one panel
+    each; a marker's size grows with the rung reached."""
+    from matplotlib.figure import Figure
+
+    names = [n for n, _ in scored[0].trial.params]
+    if not names:
+        return
+    fig = Figure(figsize=(3.2 * len(names), 3.0), dpi=110)
+    axes = np.atleast_1d(fig.subplots(1, len(names), sharey=True))
+    for ax, name in zip(axes, names):
+        x = [dict(s.trial.params)[name] for s in scored]
+        y = [s.search_score for s in scored]
+        sizes = [12 * 2 ** len(s.rung_scores) for s in scored]
+        ax.scatter(x, y, s=sizes, alpha=0.6)
+        if isinstance(space.get(name), Range) and space[name].log:
+            ax.set_xscale("log")
+        ax.set_xlabel(name)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("search score (mean return)")
+    fig.tight_layout()
+    fig.savefig(path)

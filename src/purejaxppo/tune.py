@@ -1,0 +1,23 @@
+"""`python -m purejaxppo.tune`: the tuning command (`purejaxppo.cli.tune`). In Python, `purejaxppo.tune.tune`
+(with `Range` and `Choices` to describe a search space) is the tuner itself (`purejaxppo.scale.tune`)."""
+
+import sys
+
+from purejaxppo.cli.tune import main
+
+
+def __getattr__(name: str):
+    # Imported when first asked for: the command chooses the CPU devices before gymnax's import computes.
+    if name in ("tune", "TuneResult"):
+        from purejaxppo.scale import tune
+
+        return getattr(tune, name)
+    if name in ("Range", "Choices", "DEFAULT_SPACE"):
+        from purejaxppo.scale import search
+
+        return getattr(search, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

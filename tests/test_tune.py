@@ -1,0 +1,167 @@
+"""The tuner (`purejaxppo.tune`): it ranks what works above what does not, compiles one program per structural
+group and rung, confirms on seeds the search never saw, resumes after a kill, and refuses bad input in one line
+before anything compiles."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import run_cli
+
+from purejaxppo import PPOConfig
+from purejaxppo.cli.tune import main
+from purejaxppo.scale import sweep as sweep_module
+from purejaxppo.scale.search import Choices, Range, parse_param, rung_updates, sample_trials, survivors
+from purejaxppo.scale.tune import tune
+
+TINY = PPOConfig(env="CartPole-v1", total_timesteps=4 * 128 * 27)  # 27 updates: rungs at 3, 9, 27
+
+
+def one_line_error(capsys, argv) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    return err
+
+
+# --- the search space and its trials ------------------------------------------------------------------------
+
+
+def test_param_specs_parse_to_ranges_and_choices():
+    assert parse_param("lr=log:1e-4:1e-2") == ("lr", Range(1e-4, 1e-2, log=True))
+    assert parse_param("gamma=lin:0.9:0.999") == ("gamma", Range(0.9, 0.999))
+    assert parse_param("num_envs=8,16,32") == ("num_envs", Choices((8, 16, 32)))
+    assert parse_param("hidden-sizes=64x64,128x128") == ("hidden_sizes", Choices(((64, 64), (128, 128))))
+    assert parse_param("activation=tanh,relu") == ("activation", Choices(("tanh", "relu")))
+
+
+def test_trials_cover_the_space_evenly_and_split_over_the_groups():
+    space = {"lr": Range(1e-4, 1e-2, log=True), "num_envs": Choices((4, 8))}
+    trials = sample_trials(space, 33, seed=5)
+    assert len(trials) == 33 and sorted(t.index for t in trials) == list(range(33))
+    groups = [dict(t.structure)["num_envs"] for t in trials]
+    assert groups.count(4) == 17 and groups.count(8) == 16
+    lrs = np.log10([dict(t.params)["lr"] for t in trials if dict(t.structure)["num_envs"] == 4])
+    assert lrs.min() >= -4 and lrs.max() <= -2
+    assert np.histogram(lrs, bins=4, range=(-4, -2))[0].min() >= 3  # quasi-random: every quarter is visited
+    assert sample_trials(space, 33, seed=5) == trials  # the same seed, the same trials (what a resume relies on)
+
+
+def test_rungs_and_survivors():
+    assert rung_updates(27, 3, 3) == [3, 9, 27]
+    assert rung_updates(976, 3, 3) == [108, 325, 976]
+    assert survivors([1.0, float("nan"), 5.0, 3.0, 2.0], eta=3) == [2, 3]  # the best ceil(5 / 3), NaN worst
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--param", "learning_rate=log:1e-4:1e-2"], "--param learning_rate is not a field the tuner can search"),
+    (["--param", "lr=log:1e-2:1e-4"], "is an empty or inverted range"),
+    (["--param", "lr=lin:1e-3:1e-3"], "is an empty or inverted range"),
+    (["--param", "lr=log:0:1e-2"], "is a log range with a bound <= 0"),
+    (["--param", "lr"], "write NAME=log:LOW:HIGH"),
+    (["--param", "num_envs=lin:4:8"], "--param num_envs is structural: give its choices"),
+    (["--param", "num_minibatches=3,4"], "--param num_minibatches=3 is invalid here"),
+    (["--param", "lr=log:1e-4:1e-2", "--param", "num_envs=4,8", "--trials", "1"], "fewer than the 2 structural"),
+    (["--config", "/nonexistent.json"], "--config /nonexistent.json is unreadable"),
+    (["--trials", "0"], "--trials 0 is invalid"),
+    (["--only"], "--only searches the --param fields alone"),
+])
+def test_bad_input_is_one_line_before_anything_compiles(tmp_path, capsys, argv, message):
+    out = tmp_path / "out"
+    assert message in one_line_error(capsys, [*argv, "--out", str(out)])
+    assert not out.exists() or not any(p.name != ".purejaxppo.lock" for p in out.iterdir())
+
+
+def test_a_config_file_with_unknown_fields_is_refused(tmp_path, capsys):
+    path = tmp_path / "best.json"
+    path.write_text(json.dumps({"env": "CartPole-v1", "learning_rate": 1e-3}))
+    assert "holds unknown fields 'learning_rate'" in one_line_error(capsys, ["--config", str(path)])
+
+
+# --- the search itself ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def working_and_broken(tmp_path_factory):
+    """A search between a learning rate that learns and one that cannot (1e-12), with every Sweep it made and
+    every compilation of a sweep program counted."""
+    from test_sweep import CompileCounter
+
+    made = []
+    original = sweep_module.Sweep.__init__
+
+    def recording(self, config, num_seeds=1, seed=0, *args, **kwargs):
+        made.append((config.num_envs, num_seeds, seed))
+        original(self, config, num_seeds, seed, *args, **kwargs)
+
+    sweep_module.Sweep.__init__ = recording
+    try:
+        with CompileCounter() as compiles:
+            result = tune(TINY, num_trials=6, num_seeds=2, space={"lr": Choices((3e-3, 1e-12)),
+                                                                  "num_envs": Choices((4, 8))},
+                          confirm_top=2, confirm_seeds=3, seed=1000)
+    finally:
+        sweep_module.Sweep.__init__ = original
+    return result, made, compiles
+
+
+@pytest.mark.slow
+def test_the_working_learning_rate_ranks_first_and_wins(working_and_broken):
+    result, _, _ = working_and_broken
+    assert dict(result.scored[0].trial.params)["lr"] == 3e-3
+    assert result.best_config.lr == 3e-3 and np.isfinite(result.best.confirmed).all()
+    broken = [s for s in result.scored if dict(s.trial.params)["lr"] == 1e-12]
+    assert max(s.search_score for s in broken) < result.scored[0].search_score
+
+
+@pytest.mark.slow
+def test_one_program_per_structural_group_and_rung(working_and_broken):
+    result, _, compiles = working_and_broken
+    groups, rungs = 2, 3
+    confirmation_groups = len({s.trial.structure for s in result.scored[:2]})
+    assert result.compiles == groups * rungs + confirmation_groups
+    assert compiles.count("sweep_program") == result.compiles
+
+
+@pytest.mark.slow
+def test_the_confirmation_uses_seeds_the_search_did_not(working_and_broken):
+    _, made, _ = working_and_broken
+    search = {(seed, n) for _, n, seed in made if n == 2}
+    confirmation = {(seed, n) for _, n, seed in made if n == 3}
+    assert search == {(1000, 2)} and confirmation == {(1002, 3)}  # seeds 1000-1001, then 1002-1004
+
+
+KILL_AFTER_THE_SECOND_RUNG = """
+import os, signal
+from purejaxppo.cli.tune import Tuner
+save, saves = Tuner.save, []
+def save_then_die(self):
+    save(self)
+    saves.append(1)
+    if len(saves) == 3:  # the spec, then a rung of the first group, then its second: killed there
+        os.kill(os.getpid(), signal.SIGKILL)
+Tuner.save = save_then_die
+import sys
+from purejaxppo.cli.tune import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_tuner_resumes_where_it_stopped_to_the_same_result(tmp_path):
+    args = ["--env", "CartPole-v1", "--total-timesteps", str(TINY.total_timesteps), "--trials", "6",
+            "--num-seeds", "2", "--param", "lr=log:1e-4:1e-2", "--only", "--confirm", "2", "--confirm-seeds", "2",
+            "--quiet"]
+    whole = run_cli(*args, "--out", str(tmp_path / "whole"), module="purejaxppo.tune")
+    assert whole.returncode == 0, whole.stderr
+    killed = run_cli("-c", KILL_AFTER_THE_SECOND_RUNG, *args, "--out", str(tmp_path / "killed"), module=None)
+    assert killed.returncode == -9
+    assert json.loads((tmp_path / "killed" / "tune_state.json").read_text())["groups"]["0"]["rung"] == 2
+    resumed = run_cli("--resume", str(tmp_path / "killed"), "--quiet", module="purejaxppo.tune")
+    assert resumed.returncode == 0, resumed.stderr
+    for name in ("trials.csv", "ranked.md", "best.json"):
+        assert (tmp_path / "killed" / name).read_text() == (tmp_path / "whole" / name).read_text(), name
+    trained = json.loads((tmp_path / "killed" / "best.json").read_text())
+    again = run_cli("--config", str(tmp_path / "killed" / "best.json"), "--quiet", "--out", str(tmp_path / "run"))
+    assert again.returncode == 0, again.stderr
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["lr"] == trained["lr"]
