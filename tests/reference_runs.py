@@ -17,17 +17,23 @@ import numpy as np
 
 from purejaxppo import PPOConfig, make_train, sweep
 
+# The per-env defaults these runs were stored with, spelled out: tuning changes `ENV_DEFAULTS`, not the stored runs.
+PENDULUM = dict(num_envs=16, num_steps=128, num_minibatches=8, update_epochs=10, lr=1e-3, gamma=0.95, ent_coef=0.0,
+                clip_value=False)
+MEMORYCHAIN = dict(recurrent=True, num_envs=16, num_steps=32, lr=1e-3)
+
 RUNS = {
     "cartpole": PPOConfig(env="CartPole-v1", total_timesteps=4 * 128 * 8),
     "cartpole_shared_kl_stop": PPOConfig(env="CartPole-v1", total_timesteps=4 * 128 * 6, shared_torso=True,
                                          kl_early_stop=True, kl_target=0.002),
     "cartpole_kl_penalty": PPOConfig(env="CartPole-v1", total_timesteps=4 * 128 * 6, objective="kl_penalty"),
-    "pendulum": PPOConfig.for_env("Pendulum-v1", total_timesteps=16 * 128 * 4),
-    "mountaincar_continuous_normalized": PPOConfig.for_env("MountainCarContinuous-v0",
-                                                           total_timesteps=16 * 128 * 4),
-    "memorychain_recurrent": PPOConfig.for_env("MemoryChain-bsuite", total_timesteps=16 * 32 * 6),
-    "memorychain_recurrent_kl_penalty": PPOConfig.for_env("MemoryChain-bsuite", total_timesteps=16 * 32 * 4,
-                                                          objective="kl_penalty"),
+    "pendulum": PPOConfig(env="Pendulum-v1", total_timesteps=16 * 128 * 4, **PENDULUM),
+    "mountaincar_continuous_normalized": PPOConfig(env="MountainCarContinuous-v0", total_timesteps=16 * 128 * 4,
+                                                   num_envs=16, ent_coef=0.0, normalize_obs=True,
+                                                   normalize_reward=True),
+    "memorychain_recurrent": PPOConfig(env="MemoryChain-bsuite", total_timesteps=16 * 32 * 6, **MEMORYCHAIN),
+    "memorychain_recurrent_kl_penalty": PPOConfig(env="MemoryChain-bsuite", total_timesteps=16 * 32 * 4,
+                                                  objective="kl_penalty", **MEMORYCHAIN),
 }
 SWEEP = dict(config=PPOConfig(env="CartPole-v1", total_timesteps=4 * 128 * 6), num_seeds=2, seed=3,
              lr=[1e-3, 2.5e-4])

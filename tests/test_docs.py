@@ -1,7 +1,8 @@
-"""Every command the README and docs/ show still parses: each `python -m purejaxppo.run ...` and `python -m
-purejaxppo.evaluate ...`, in a code block or inline, goes through its command's own argument parser (and a
-training command's flags through the config they build); a command shown with the error it prints prints that
-error, before anything is compiled or written. The README stays a first page."""
+"""Every command the README and docs/ show still parses: each `python -m purejaxppo.run ...`, `python -m
+purejaxppo.evaluate ...` and `python -m purejaxppo.tune ...`, in a code block or inline, goes through its
+command's own argument parser (and a training or tuning command's flags through the config and search they
+build); a command shown with the error it prints prints that error, before anything is compiled or written. The
+README stays a first page."""
 
 import re
 import shlex
@@ -13,21 +14,24 @@ import pytest
 from purejaxppo.cli.args import build_parser, config_from_args, parse_sweeps
 from purejaxppo.cli.evaluate import build_parser as build_evaluate_parser
 from purejaxppo.cli.run import main as run_main
+from purejaxppo.cli.tune import _check as check_tune_args
+from purejaxppo.cli.tune import build_parser as build_tune_parser
+from purejaxppo.cli.tune import space_of, spec_from_args
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-COMMAND = re.compile(r"python -m purejaxppo\.(run|evaluate)\b([^`\n]*)(?:\n(error: .*))?")
+COMMAND = re.compile(r"python -m purejaxppo\.(run|evaluate|tune)\b([^`\n]*)(?:\n(error: .*))?")
 
 
 def commands() -> list[tuple[str, str, str, str | None]]:
     """(page, command, arguments, the error line shown after it or None) of every command shown, a command
-    continued over lines joined first. `python -m purejaxppo.evaluate` alone names the command in prose."""
+    continued over lines joined first. `python -m purejaxppo.evaluate` (or `.tune`) alone names the command in prose."""
     found = []
     for page in PAGES:
         text = re.sub(r"\\\n\s*", " ", page.read_text())
         for match in COMMAND.finditer(text):
             command, arguments, error = match.groups()
-            if command == "evaluate" and not arguments.strip():
+            if command in ("evaluate", "tune") and not arguments.strip():
                 continue
             found.append((page.name, command, arguments, error))
     return found
@@ -35,7 +39,7 @@ def commands() -> list[tuple[str, str, str, str | None]]:
 
 def test_the_pages_show_commands_of_both_kinds():
     shown = commands()
-    assert len(shown) >= 20 and {command for _, command, _, _ in shown} == {"run", "evaluate"}
+    assert len(shown) >= 20 and {command for _, command, _, _ in shown} == {"run", "evaluate", "tune"}
     assert any(error for *_, error in shown)
 
 
@@ -43,7 +47,7 @@ def test_the_pages_show_commands_of_both_kinds():
                          ids=lambda x: x if not isinstance(x, str) or len(x) < 60 else x[:60])
 def test_every_command_shown_parses(page, command, arguments, error, tmp_path, capsys, monkeypatch):
     args = shlex.split(arguments, comments=True)
-    parser = build_parser() if command == "run" else build_evaluate_parser()
+    parser = {"run": build_parser, "evaluate": build_evaluate_parser, "tune": build_tune_parser}[command]()
     try:
         parsed = parser.parse_args(args)
     except SystemExit:
@@ -58,6 +62,9 @@ def test_every_command_shown_parses(page, command, arguments, error, tmp_path, c
     elif command == "run" and parsed.resume is None:
         config_from_args(parsed)  # a flag's value the config refuses raises ValueError
         parse_sweeps(parsed.sweep)
+    elif command == "tune" and parsed.resume is None:
+        check_tune_args(parsed)
+        space_of(spec_from_args(parsed))  # a --param the tuner refuses raises ValueError
 
 
 def test_the_readme_is_a_first_page():

@@ -56,6 +56,21 @@ def test_reset_and_step_a_vmapped_batch(env_id):
     np.testing.assert_array_equal(np.asarray(info["episode_done"]), np.asarray(terminated | truncated))
 
 
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_every_env_can_be_made_inside_a_trace(env_id):
+    """`make_train` makes its env inside the traced function; FourRooms, MetaMaze, PointRobot, Reacher and
+    Swimmer build their maps and spaces with jnp and read them back in Python, which a trace refuses."""
+    outside = make_env(env_id)
+
+    def made_inside(key):
+        env = make_env(env_id)
+        assert env.action_spec == outside.action_spec and env.observation_size == outside.observation_size
+        obs, _ = env.reset(key)
+        return obs
+
+    assert jax.eval_shape(made_inside, jax.random.key(0)).shape == (outside.observation_size,)
+
+
 def test_an_env_that_fails_on_creation_is_one_value_error_naming_it_and_why(monkeypatch):
     """MNISTBandit-bsuite downloads MNIST when it is created: offline, gymnax raises whatever its download
     raised. purejaxppo turns any such failure into a ValueError that names the env and the cause."""

@@ -126,21 +126,41 @@ class PPOConfig:
         return out
 
 
-# Tuned defaults per env, used by `PPOConfig.for_env` and the CLI. CartPole uses the class defaults.
+# Tuned defaults per env, used by `PPOConfig.for_env` and the CLI; the class defaults are PPO's classic CartPole
+# settings. An entry from `python -m purejaxppo.tune` names its record, experiments/tuning/<env>/ (its command,
+# tables and best.json, here to 4 significant digits), what it differs in from the class defaults.
 ENV_DEFAULTS: dict[str, dict[str, Any]] = {
-    "Acrobot-v1": dict(total_timesteps=500_000, num_envs=16),
-    "MountainCar-v0": dict(total_timesteps=1_000_000, num_envs=16),
-    "Pendulum-v1": dict(
-        total_timesteps=1_000_000, num_envs=16, num_steps=128, num_minibatches=8, update_epochs=10,
-        lr=1e-3, gamma=0.95, ent_coef=0.0, clip_value=False),
+    "CartPole-v1": dict(total_timesteps=200_000, lr=8.861e-3, gamma=0.9515, gae_lambda=0.9858, clip_eps=0.1393,
+                        ent_coef=3.443e-4, vf_coef=0.9725, max_grad_norm=1.264),  # experiments/tuning/CartPole-v1
+    "Acrobot-v1": dict(total_timesteps=500_000, num_envs=16, update_epochs=10, lr=6.38e-3, gamma=0.9689,
+                       gae_lambda=0.8038, clip_eps=0.2046, ent_coef=1.122e-5, vf_coef=0.381,
+                       max_grad_norm=0.4399),  # experiments/tuning/Acrobot-v1
+    # Without normalized observations the earlier defaults never reached the flag in 1e6 steps (-200, 8 seeds).
+    "MountainCar-v0": dict(num_envs=16, num_steps=16, normalize_obs=True, normalize_reward=True, lr=2.802e-3,
+                           gamma=0.9907, gae_lambda=0.8966, clip_eps=0.1756, ent_coef=1.237e-4, vf_coef=0.5109,
+                           max_grad_norm=0.3968),  # experiments/tuning/MountainCar-v0
+    "Pendulum-v1": dict(total_timesteps=1_000_000, num_envs=32, num_minibatches=8, update_epochs=10,
+                        clip_value=False, lr=3.893e-3, gamma=0.9588, gae_lambda=0.8586, clip_eps=0.2864,
+                        ent_coef=0.02693, vf_coef=0.6194, max_grad_norm=1.256),  # experiments/tuning/Pendulum-v1
     # Without normalization PPO only learns to spend less force: it never finds the goal's +100 in 1e6 steps.
     "MountainCarContinuous-v0": dict(total_timesteps=1_000_000, num_envs=16, ent_coef=0.0, normalize_obs=True,
                                      normalize_reward=True),
     **{f"{game}-MinAtar": dict(total_timesteps=10_000_000, num_envs=64, num_minibatches=8, lr=5e-3,
                                 activation="relu")
        for game in ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders")},
+    "Catch-bsuite": dict(total_timesteps=150_000, num_envs=16, lr=4.862e-3, gamma=0.9706, gae_lambda=0.9449,
+                         clip_eps=0.1647, ent_coef=2.209e-5, vf_coef=0.7731,
+                         max_grad_norm=0.5305),  # experiments/tuning/Catch-bsuite
+    "UmbrellaChain-bsuite": dict(total_timesteps=150_000, lr=2.802e-3, gamma=0.9907, gae_lambda=0.8966,
+                                 clip_eps=0.1756, ent_coef=1.237e-4, vf_coef=0.5109,
+                                 max_grad_norm=0.3968),  # experiments/tuning/UmbrellaChain-bsuite
+    "DiscountingChain-bsuite": dict(total_timesteps=150_000, num_envs=16, lr=1.775e-3, gamma=0.962, gae_lambda=0.848,
+                                    clip_eps=0.2242, ent_coef=1.117e-5, vf_coef=0.5822,
+                                    max_grad_norm=1.312),  # experiments/tuning/DiscountingChain-bsuite
     # Rewards the context bit seen 5 steps before: a feed-forward policy cannot beat chance (return 0).
-    "MemoryChain-bsuite": dict(recurrent=True, total_timesteps=50_000, num_envs=16, num_steps=32, lr=1e-3),
+    "MemoryChain-bsuite": dict(total_timesteps=150_000, num_envs=16, num_steps=32, recurrent=True, lr=4.983e-4,
+                               gamma=0.9535, gae_lambda=0.8424, clip_eps=0.2483, ent_coef=4.446e-5, vf_coef=0.7417,
+                               max_grad_norm=0.3363),  # experiments/tuning/MemoryChain-bsuite
     # Brax (the brax extra): the PPO paper's MuJoCo settings (2048 steps per update, 10 epochs of 64-sample
     # minibatches, lr 3e-4, no entropy bonus, 1M steps) as 16 envs x 128 steps, a CPU-sized batch; on an
     # accelerator raise num_envs (Brax's own PPO steps thousands of envs at once).

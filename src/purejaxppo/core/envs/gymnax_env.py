@@ -30,6 +30,12 @@ class GymnaxEnv:
 
     def __init__(self, env_id: str, **env_kwargs: Any):
         check_gymnax_env_id(env_id)
+        # Envs are made inside the traced train function, and some (FourRooms, MetaMaze, Reacher, Swimmer,
+        # PointRobot) build their maps and spaces with jnp and then read them in Python: evaluate that eagerly.
+        with jax.ensure_compile_time_eval():
+            self._describe(env_id, env_kwargs)
+
+    def _describe(self, env_id: str, env_kwargs: dict[str, Any]) -> None:
         try:
             self.env, self.params = gymnax.make(env_id, **env_kwargs)
         except Exception as e:  # e.g. MNISTBandit-bsuite downloads its data set on creation
