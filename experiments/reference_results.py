@@ -231,6 +231,7 @@ def main() -> None:
             entry["evaluation"] = evaluations(Path(tmp) / env, args.num_seeds)
         entry["random_return"] = random_return(env)
         entry["date"] = time.strftime("%Y-%m-%d")
+        store = json.loads(STORE.read_text()) if STORE.is_file() else {}  # what another run stored meanwhile
         store[env] = entry
         STORE.write_text(json.dumps(store) + "\n")
         (HERE / "reference_results.md").write_text(table(store))

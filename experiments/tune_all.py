@@ -33,6 +33,15 @@ SEARCHES: dict[str, tuple[int, list[str]]] = {
     "UmbrellaChain-bsuite": (150_000, ["--param", "num_envs=4,16", "--num-seeds", "16", "--confirm-seeds", "32"]),
     "DiscountingChain-bsuite": (150_000, ["--param", "num_envs=4,16"]),
     "MemoryChain-bsuite": (150_000, ["--param", "num_envs=16,32"]),
+    # The misc envs: recurrent or not and normalized observations or not were chosen by hand first
+    # (experiments/tuning/probes.md); these small searches set the learning rate and normalization.
+    "MetaMaze-misc": (500_000, ["--trials", "16", "--only", "--param", "lr=log:2.5e-4:5e-3",
+                                "--param", "normalize_obs=true,false"]),
+    "PointRobot-misc": (500_000, ["--recurrent", "--num-envs", "16", "--num-minibatches", "4", "--trials", "16",
+                                  "--only", "--param", "lr=log:2.5e-4:5e-3", "--param", "normalize_obs=true,false"]),
+    "BernoulliBandit-misc": (500_000, ["--recurrent", "--num-envs", "16", "--num-minibatches", "4", "--trials",
+                                       "16", "--only", "--param", "lr=log:2.5e-4:5e-3",
+                                       "--param", "normalize_obs=true,false"]),
 }
 
 
@@ -48,9 +57,10 @@ def defaults_entry(env: str) -> str:
     return f'"{env}": dict({shown}),  # experiments/tuning/{env}'
 
 
-def seeds(search: list[str]) -> list[str]:
-    """4 search seeds per trial unless the env's search says otherwise."""
-    return [] if "--num-seeds" in search else ["--num-seeds", "4"]
+def counts(search: list[str], trials: int) -> list[str]:
+    """`trials` trials of 4 search seeds each, unless the env's search says otherwise."""
+    return ([] if "--trials" in search else ["--trials", str(trials)]) + (
+        [] if "--num-seeds" in search else ["--num-seeds", "4"])
 
 
 def main() -> None:
@@ -74,11 +84,11 @@ def main() -> None:
             command = [sys.executable, "-m", "purejaxppo.tune", "--resume", str(out), "--quiet"]
         else:
             command = [sys.executable, "-m", "purejaxppo.tune", "--env", env, "--total-timesteps", str(budget),
-                       "--trials", str(args.trials), *seeds(search), *search, "--out", str(out), "--quiet"]
+                       *counts(search, args.trials), *search, "--out", str(out), "--quiet"]
         print(f"{env}: {' '.join(command[1:])}", flush=True)
         subprocess.run(command, check=True)
-        shown = ["python", "-m", "purejaxppo.tune", "--env", env, "--total-timesteps", str(budget), "--trials",
-                 str(args.trials), *seeds(search), *search, "--out", f"experiments/tuning/{env}"]
+        shown = ["python", "-m", "purejaxppo.tune", "--env", env, "--total-timesteps", str(budget),
+                 *counts(search, args.trials), *search, "--out", f"experiments/tuning/{env}"]
         (out / "command.txt").write_text(" ".join(shown) + "\n")
         print(json.loads((out / "tune.json").read_text())["best"], flush=True)
 

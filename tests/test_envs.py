@@ -170,6 +170,17 @@ def test_continuous_action_reshaped_for_scalar_box():
     np.testing.assert_allclose(float(r1), float(raw_r), rtol=1e-6)
 
 
+def test_a_discrete_observation_is_one_hot():
+    """FrozenLake observes its cell as one index: the policy sees that index one-hot, at every step."""
+    env = make_env("FrozenLake-misc")
+    assert env.observation_size == 16
+    obs, state = env.reset(jax.random.PRNGKey(0))
+    for t in range(5):
+        raw_cell = int(state.env_state.position)
+        np.testing.assert_array_equal(np.asarray(obs), np.eye(16, dtype=np.float32)[raw_cell])
+        obs, state, *_ = env.step(jax.random.PRNGKey(t), state, jnp.int32(t % 4))
+
+
 def test_the_commands_defer_renderer_imports_until_used():
     """gymnax imports matplotlib.pyplot and seaborn for its renderers; the commands defer them (seconds of
     start-up) until first used, when they are the real modules."""

@@ -12,6 +12,8 @@ LAYERS = ("core", "scale", "io", "cli")
 """In order: a module may import from its own layer and the ones before it."""
 ENTRY_MODULES = {"purejaxppo", "purejaxppo.run", "purejaxppo.evaluate", "purejaxppo.tune"}
 """The package's face and its two commands: they may import any layer, and no layer may import them."""
+EXAMPLES = "examples"
+"""Envs written as a user's own would be (docs/your-env.md): outside the layers, they import none of the package."""
 
 
 def modules(root: Path, package: str) -> dict[str, Path]:
@@ -54,6 +56,9 @@ def violations(root: Path, package: str, entries: set[str]) -> list[str]:
     graph = {name: imports(name, path, set(found)) for name, path in found.items()}
     problems = []
     for name, targets in graph.items():
+        if name.split(".")[1:2] == [EXAMPLES]:
+            problems += [f"{name}, an example, imports {t}" for t in sorted(targets) if t.split(".")[1:2] != [EXAMPLES]]
+            continue
         if name not in entries and layer(name, package) is None:
             problems.append(f"{name} is in no layer ({', '.join(LAYERS)})")
         for target in sorted(targets):
@@ -100,7 +105,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_package_has_its_layers_and_entry_modules_only():
     top = sorted(p.name for p in PACKAGE.iterdir() if p.name != "__pycache__")
-    assert top == sorted(["__init__.py", "run.py", "evaluate.py", "tune.py", *LAYERS])
+    assert top == sorted(["__init__.py", "run.py", "evaluate.py", "tune.py", EXAMPLES, *LAYERS])
 
 
 def test_imports_run_one_way_and_close_no_cycle():

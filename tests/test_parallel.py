@@ -52,7 +52,7 @@ def read_metrics_csv(path):
     return rows[0], rows[1:]
 
 
-def assert_same_metrics_csv(path, reference, rtol):
+def assert_same_metrics_csv(path, reference, rtol, atol=1e-5):
     header, rows = read_metrics_csv(path)
     ref_header, ref_rows = read_metrics_csv(reference)
     assert header == ref_header
@@ -62,7 +62,7 @@ def assert_same_metrics_csv(path, reference, rtol):
     values = np.array([[float(v) for v in r[ids:]] for r in rows])
     ref_values = np.array([[float(v) for v in r[ids:]] for r in ref_rows])
     for j, name in enumerate(header[ids:]):
-        np.testing.assert_allclose(values[:, j], ref_values[:, j], rtol=rtol, atol=1e-5, equal_nan=True,
+        np.testing.assert_allclose(values[:, j], ref_values[:, j], rtol=rtol, atol=atol, equal_nan=True,
                                    err_msg=name)
 
 
@@ -228,7 +228,10 @@ def test_two_process_sweep_equals_single_process(tmp_path):
     single_info = json.loads((tmp_path / "single" / "summary.json").read_text())
     assert single_info["num_processes"] == 1 and single_info["num_devices"] == 1
     assert info["num_configs"] == 2 and info["num_seeds"] == 3
-    assert_same_metrics_csv(tmp_path / "p0" / "metrics.csv", tmp_path / "single" / "metrics.csv", rtol=1e-5)
+    # Two devices reassociate float sums differently from one: over 10 updates that stays within 1e-4, relative,
+    # and absolute for explained variance, a difference of near-equal variances.
+    assert_same_metrics_csv(tmp_path / "p0" / "metrics.csv", tmp_path / "single" / "metrics.csv", rtol=1e-4,
+                            atol=1e-4)
     _, rows = read_metrics_csv(tmp_path / "p0" / "metrics.csv")
     assert len(rows) == 2 * 3 * 10
 

@@ -25,7 +25,8 @@ class OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="python -m purejaxppo.run", description="Train PPO on a gymnax environment.")
-    parser.add_argument("--env", help="gymnax env id, or brax:<name> with the brax extra (default CartPole-v1)")
+    parser.add_argument("--env", help="gymnax env id, brax:<name> with the brax extra, or package.module:factory, a "
+                        "function returning your own env (default CartPole-v1)")
     parser.add_argument("--config", type=Path, metavar="FILE",
                         help="a JSON file of config fields (e.g. a tuner's best.json), on top of the env's defaults; "
                              "flags given beside it override it")
@@ -82,9 +83,25 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif f.name == "hidden_sizes":
             kwargs.update(type=int, nargs="+", metavar="WIDTH")
+        elif f.name == "env_kwargs":
+            kwargs.update(type=env_kwarg, nargs="+", metavar="NAME=VALUE")
         else:
             kwargs["type"] = {"int": int, "float": float, "float | None": float, "str": str}[str(f.type)]
         config_args.add_argument("--" + f.name.replace("_", "-"), **kwargs)
+
+
+def env_kwarg(text: str) -> tuple[str, Any]:
+    """`name=value` as (name, value): value a JSON number or boolean (also True/False) if it reads as one, else
+    the string."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE, e.g. max_steps_in_episode=100")
+    literal = {"True": "true", "False": "false"}.get(value, value)
+    try:
+        parsed = json.loads(literal)
+    except ValueError:
+        parsed = value
+    return name.strip(), parsed if isinstance(parsed, (bool, int, float)) else value
 
 
 def config_from_args(args: argparse.Namespace) -> PPOConfig:

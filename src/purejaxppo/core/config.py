@@ -26,7 +26,11 @@ class PPOConfig:
 
     # --- structural (static): changing one recompiles ---
     env: str = struct.field(pytree_node=False, default="CartPole-v1")
-    """A gymnax env id, e.g. "CartPole-v1", "Breakout-MinAtar", "Catch-bsuite", or "brax:<name>" (brax extra)."""
+    """A gymnax env id, e.g. "CartPole-v1", "Breakout-MinAtar", "Catch-bsuite"; "brax:<name>" (brax extra); or
+    "package.module:factory", a function that returns your own env (docs/your-env.md)."""
+    env_kwargs: tuple[tuple[str, Any], ...] = struct.field(pytree_node=False, default=())
+    """The env's parameters by name: gymnax params fields (max_steps_in_episode, ...) or constructor or factory
+    arguments; a dict, kept as sorted (name, value) pairs."""
     total_timesteps: int = struct.field(pytree_node=False, default=500_000)
     """Env steps to train for, over all envs; rounded down to whole updates."""
     num_envs: int = struct.field(pytree_node=False, default=4)
@@ -85,6 +89,7 @@ class PPOConfig:
     def __post_init__(self):
         # jax rebuilds configs with tracers or placeholders as leaves (jit, vmap); only real values are checked.
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        object.__setattr__(self, "env_kwargs", _pairs(self.env_kwargs))
         _validate(self)
 
     @property
@@ -118,7 +123,9 @@ class PPOConfig:
         out = {}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if isinstance(v, tuple):
+            if f.name == "env_kwargs":
+                v = dict(v)
+            elif isinstance(v, tuple):
                 v = list(v)
             elif f.name in NUMERIC_FIELDS:
                 v = np.asarray(v).tolist()
@@ -161,6 +168,14 @@ ENV_DEFAULTS: dict[str, dict[str, Any]] = {
     "MemoryChain-bsuite": dict(total_timesteps=150_000, num_envs=16, num_steps=32, recurrent=True, lr=4.983e-4,
                                gamma=0.9535, gae_lambda=0.8424, clip_eps=0.2483, ent_coef=4.446e-5, vf_coef=0.7417,
                                max_grad_norm=0.3363),  # experiments/tuning/MemoryChain-bsuite
+    # Its step count reaches the policy unscaled (0-200) beside 0/1 wall bits: unnormalized, PPO never beats chance.
+    "MetaMaze-misc": dict(normalize_obs=True, lr=2.186e-3),  # experiments/tuning/MetaMaze-misc
+    # Its goal stays hidden until found: a feed-forward policy reaches 1.7, a recurrent one 9.
+    "PointRobot-misc": dict(num_envs=16, recurrent=True, normalize_obs=True,
+                            lr=1.503e-3),  # experiments/tuning/PointRobot-misc
+    # The better arm must be found and remembered within each episode: feed-forward 68.5, recurrent 89.
+    "BernoulliBandit-misc": dict(num_envs=16, recurrent=True, normalize_obs=True,
+                                 lr=3.178e-3),  # experiments/tuning/BernoulliBandit-misc
     # Brax (the brax extra): the PPO paper's MuJoCo settings (2048 steps per update, 10 epochs of 64-sample
     # minibatches, lr 3e-4, no entropy bonus, 1M steps) as 16 envs x 128 steps, a CPU-sized batch; on an
     # accelerator raise num_envs (Brax's own PPO steps thousands of envs at once).
@@ -181,6 +196,19 @@ def _concrete(value: Any) -> np.ndarray | None:
     if isinstance(value, (numbers.Number, np.ndarray, np.generic, jax.Array)):
         return np.asarray(value)
     return None
+
+
+def _pairs(kwargs: Any) -> tuple[tuple[str, Any], ...]:
+    """env_kwargs as sorted (name, value) pairs, hashable as a static field must be."""
+    items = kwargs.items() if isinstance(kwargs, dict) else kwargs
+    try:
+        pairs = tuple(sorted((name, value) for name, value in items))
+    except (TypeError, ValueError):
+        pairs = None
+    _check(pairs is not None and all(isinstance(n, str) and isinstance(v, (bool, numbers.Number, str))
+                                     for n, v in pairs), "env_kwargs", kwargs,
+           "must map names to numbers, booleans or strings, e.g. {'max_steps_in_episode': 100}")
+    return pairs
 
 
 def _check(ok: bool, field: str, value: Any, allowed: str) -> None:

@@ -14,7 +14,7 @@ import optax
 from flax import struct
 
 from purejaxppo.core.config import PPOConfig
-from purejaxppo.core.envs import make_env
+from purejaxppo.core.envs import make_env, register_env
 from purejaxppo.core.gae import gae
 from purejaxppo.core.losses import adapt_kl_beta
 from purejaxppo.core.metrics import diverged, rollout_metrics
@@ -65,7 +65,7 @@ def make_trainer(config: PPOConfig, env_sharding: Callable[[Any], Any] | None = 
     `env_sharding`, if given, is applied to the `[num_envs, ...]` env batch after every reset and rollout (a
     sharding constraint that spreads the envs over devices; see `purejaxppo.scale.parallel`).
     """
-    env = make_env(config.env)
+    env = make_env(config.env, **dict(config.env_kwargs))
     policy = make_policy_kind(config, env.action_spec)
     tx = make_optimizer(config)
     grad_steps_per_update = config.update_epochs * config.num_minibatches
@@ -138,13 +138,18 @@ def make_train(
     config: PPOConfig,
     callback: Callable[[dict[str, Any]], None] | None = None,
     env_sharding: Callable[[Any], Any] | None = None,
+    env: Any = None,
 ) -> Callable[[jax.Array], TrainOutput]:
     """Builds `train(rng) -> TrainOutput` for `config`.
 
     `train` is pure and jit-able; `jax.vmap(train)(keys)` trains one run per key. Given a batch of keys `[N]`
     directly, `train` vmaps itself, and `callback` (a host function, e.g. a progress display) is called after
     every update with that update's metrics, each of shape `[]` or `[N]`. `env_sharding`: see `make_trainer`.
+    `env`: your own env object (or a function returning one) to train instead of an id; it is registered under
+    `config.env`, which names it (`purejaxppo.core.envs.register_env`).
     """
+    if env is not None:
+        register_env(config.env, env)
     trainer = make_trainer(config, env_sharding)
 
     def train(rng: jax.Array) -> TrainOutput:

@@ -42,7 +42,7 @@ def _episode_fns(policy: Policy, deterministic: bool):
     """`start(episode_key) -> (obs, state, hidden, key)` and
     `step(obs, state, hidden, key, t) -> (obs, state, hidden, reward, info)` for ONE env and the policy's memory
     `hidden`; `t` is the step's index in the episode, so the keys of a step depend on (episode, t) alone."""
-    env = make_env(policy.env_id)
+    env = make_env(policy.env_id, **env_kwargs_of(policy))
 
     def start(episode_key):
         key_reset, key_run = jax.random.split(episode_key)
@@ -123,6 +123,11 @@ def episode_states(policy: Policy, seed: int = 0, deterministic: bool = True, in
     return [jax.tree.map(lambda x: x[t], states) for t in range(steps)], np.asarray(rewards[:steps], np.float64)
 
 
+def env_kwargs_of(policy: Any) -> dict[str, Any]:
+    """The env parameters `policy` was trained with (none for a policy-like object without a config)."""
+    return dict(getattr(getattr(policy, "config", None), "env_kwargs", ()))
+
+
 def check_renderable(env_id: str, path: Path) -> None:
     """Raises ValueError (one line) unless `render` can draw `env_id` and write `path`."""
     if env_id not in RENDERABLE_ENVS:
@@ -162,7 +167,7 @@ def render(policy: Policy, path: str | Path, seed: int = 0, deterministic: bool 
     from gymnax.visualize import Visualizer
 
     states, rewards = episode_states(policy, seed, deterministic, index)
-    env = make_env(policy.env_id)
+    env = make_env(policy.env_id, **env_kwargs_of(policy))
     Visualizer(env.env.env, env.params, states, np.cumsum(rewards)).animate(str(path))
     return len(states), float(rewards.sum())
 

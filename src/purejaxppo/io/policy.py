@@ -150,7 +150,7 @@ def load_policy(run_dir: str | Path, run: int | None = None) -> Policy:
         plan = make_plan(config, len(seeds), seeds[0], grid)
     except (KeyError, TypeError, ValueError, IndexError) as e:
         raise ValueError(f"checkpoint of {run_dir} has invalid metadata ({type(e).__name__}: {e})") from e
-    env = make_base_env(config.env)
+    env = make_base_env(config.env, **dict(config.env_kwargs))
     num_configs, num_runs = len(plan.combos), plan.num_runs
 
     if run is None:

@@ -23,6 +23,7 @@ from jax import export
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from purejaxppo.core.config import PPOConfig
+from purejaxppo.core.envs import is_user_env
 from purejaxppo.core.train import TrainState, make_trainer
 from purejaxppo.scale import program_cache
 from purejaxppo.scale.compilation import compiler_options
@@ -145,7 +146,8 @@ class SweepProgram:
         self.functions = sweep_functions(plan.config, placement, callback)
         self.init_fn, self.fn = self.functions.init, self.functions.program
         # A host callback cannot be exported; on one device, no sharding needs to be part of the cache key.
-        self.cacheable = callback is None and placement.mesh.size == 1
+        # A user's env is code purejaxppo cannot fingerprint: a program cached for it could outlive an edit.
+        self.cacheable = callback is None and placement.mesh.size == 1 and not is_user_env(plan.config.env)
 
     def compile(self, rows: Any, make_args: Callable[[], tuple[Any, ...]], cache: Path | None = None) -> Compiled:
         """Compiles for the arguments `make_args()` returns (`rows`, an initial state and metrics, start, stop).

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 from purejaxppo.core.config import PPOConfig
-from purejaxppo.core.envs import make_env
+from purejaxppo.core.envs import make_env, register_env
 from purejaxppo.core.train import make_trainer
 from purejaxppo.scale.memory import check_fits, training_bytes
 from purejaxppo.scale.parallel import gather, pad_rows, shard_rows
@@ -39,12 +39,17 @@ class Sweep:
         devices: Sequence[jax.Device] | None = None,
         data_parallel: bool = False,
         configurations: dict[str, Sequence[float]] | None = None,
+        env: Any = None,
         **grid: Sequence[float],
     ):
         """See `sweep`. `callback` is called after every hundredth of the run's updates and after the last.
         With `data_parallel`, the sweep is one run whose envs are split over `devices` (default: all local).
         `configurations`, instead of a product `grid`, lists the configurations themselves: its i-th values are
-        configuration i's (a tuner's trials)."""
+        configuration i's (a tuner's trials). `env`: see `make_train`."""
+        if isinstance(env, list):  # env=[...] asks to sweep env ids, which make_plan refuses by name
+            grid, env = {**grid, "env": env}, None
+        if env is not None:
+            register_env(config.env, env)
         if configurations is not None and grid:
             raise ValueError("give a product grid or a list of configurations, not both")
         self.plan = plan = make_plan(config, num_seeds, seed, configurations or grid, zipped=configurations is not None)
@@ -66,7 +71,8 @@ class Sweep:
         local_devices = [d for d in self.placement.mesh.devices.flat if d.process_index == jax.process_index()]
         device, local = local_devices[0], len(local_devices)
         runs = self.plan.num_runs if device.platform == "cpu" else -(-self.placement.multiple // local)
-        needed = training_bytes(self.config, make_env(self.config.env), 1 if data_parallel else runs)
+        env = make_env(self.config.env, **dict(self.config.env_kwargs))
+        needed = training_bytes(self.config, env, 1 if data_parallel else runs)
         if data_parallel and device.platform != "cpu":
             needed //= local
         check_fits(needed, device, f"training {runs} run(s) of {self.config.num_envs} envs x "
@@ -175,6 +181,7 @@ def sweep(
     seed: int = 0,
     callback: Callable[[dict[str, Any]], None] | None = None,
     devices: Sequence[jax.Device] | None = None,
+    env: Any = None,
     **grid: Sequence[float],
 ) -> SweepResult:
     """Trains every configuration of the product `grid` over `num_seeds` seeds in one compiled program.
@@ -185,6 +192,6 @@ def sweep(
     devices of all processes; in one process, no more of them than there are runs), padded to a multiple of their
     number. On a CPU, `purejaxppo.scale.compilation.use_cpu_cores()` before JAX's first computation makes each
     core a device, so the runs spread over the cores. `callback` gets the metrics of every hundredth update and
-    of the last, each `[C * S]` (configuration-major).
+    of the last, each `[C * S]` (configuration-major). `env`: your own env, as in `make_train`.
     """
-    return Sweep(config, num_seeds, seed, callback, devices, **grid).run()
+    return Sweep(config, num_seeds, seed, callback, devices, env=env, **grid).run()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import numpy as np
@@ -168,13 +168,17 @@ class TuneResult:
 
 def tune(config: PPOConfig, num_trials: int, num_seeds: int = 4, space: dict[str, Range | Choices] | None = None,
          rungs: int = 3, eta: int = 3, confirm_top: int = 3, confirm_seeds: int = 8, seed: int = 1000,
-         on_chunk: Progress | None = None) -> TuneResult:
+         on_chunk: Progress | None = None, env: Any = None) -> TuneResult:
     """Searches `space` (default `purejaxppo.scale.search.DEFAULT_SPACE`) around `config` with `num_trials`
     trials of `num_seeds` seeds each (seeds from `seed`), by successive halving over `rungs` rungs keeping the
     best `1/eta` at each, then trains the best `confirm_top` again on `confirm_seeds` fresh seeds (from `seed +
     num_seeds`) and names the winner by those. Seeds below `seed` (0-999 by default, where reported results
-    train) are never used."""
+    train) are never used. `env`: your own env, as in `make_train`."""
+    from purejaxppo.core.envs import register_env
     from purejaxppo.scale.search import DEFAULT_SPACE
+
+    if env is not None:
+        register_env(config.env, env)
 
     space = DEFAULT_SPACE if space is None else space
     check_space(config, space)

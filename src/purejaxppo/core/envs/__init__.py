@@ -1,15 +1,26 @@
-"""Environments behind one `Env` protocol (`base`), with an adapter per suite: gymnax ids ("CartPole-v1") and
-"brax:<name>" ids (the optional brax extra). `make_env` turns an id into the env PPO trains on."""
+"""Environments behind one `Env` protocol (`base`), with an adapter per kind: gymnax ids ("CartPole-v1"),
+"brax:<name>" ids (the optional brax extra), "package.module:factory" ids naming a function that returns an env,
+names given to env objects with `register_env`, and env objects themselves (`custom`). `make_env` turns an id, or
+an object, into the env PPO trains on."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from purejaxppo.core.envs.base import BRAX_PREFIX, ActionSpec, Env, EpisodeStatistics
+from purejaxppo.core.envs.custom import (
+    adapt_env,
+    is_factory_id,
+    is_registered,
+    is_user_env,
+    make_factory_env,
+    make_registered_env,
+    register_env,
+)
 from purejaxppo.core.envs.gymnax_env import GymnaxEnv, check_gymnax_env_id
 
-__all__ = ["ActionSpec", "BRAX_PREFIX", "Env", "EpisodeStatistics", "GymnaxEnv", "check_env_id", "make_base_env",
-           "make_env"]
+__all__ = ["ActionSpec", "BRAX_PREFIX", "Env", "EpisodeStatistics", "GymnaxEnv", "check_env_id", "is_user_env",
+           "make_base_env", "make_env", "register_env"]
 
 
 def _brax_suite(env_id: str):
@@ -24,24 +35,35 @@ def _brax_suite(env_id: str):
 
 
 def check_env_id(env_id: str) -> None:
-    """Raises ValueError for an id no suite registers, naming the closest ones."""
+    """Raises ValueError for an id no suite registers, naming the closest ones. A "module:factory" id is
+    checked where it is made (it must be imported)."""
     if not isinstance(env_id, str) or not env_id.strip():
         raise ValueError(f"env id {env_id!r} is invalid: name an env, e.g. CartPole-v1")
     if env_id.startswith(BRAX_PREFIX):
         _brax_suite(env_id).check_brax_env_id(env_id)
-    else:
+    elif not (is_factory_id(env_id) or is_registered(env_id)):
         check_gymnax_env_id(env_id)
 
 
-def make_base_env(env_id: str, **env_kwargs: Any) -> Env:
-    """The env `env_id` names, without episode statistics: a `BraxEnv` for a "brax:<name>" id, else a
-    `GymnaxEnv`. `env_kwargs` go to its constructor. Raises ValueError for an unknown id."""
-    check_env_id(env_id)
-    if env_id.startswith(BRAX_PREFIX):
-        return _brax_suite(env_id).BraxEnv(env_id, **env_kwargs)
-    return GymnaxEnv(env_id, **env_kwargs)
+def make_base_env(env: str | Any, **env_kwargs: Any) -> Env:
+    """The env `env` names, without episode statistics: a `BraxEnv` for a "brax:<name>" id, the factory's env
+    for a "module:factory" id, a `GymnaxEnv` for any other id; or `env` itself, adapted, if it is an env object.
+    `env_kwargs` set the env's params fields or go to its constructor or factory. Raises ValueError (one line)
+    for an unknown id or name, or an env that does not follow the protocol."""
+    if not isinstance(env, str):
+        if env_kwargs:
+            raise ValueError("env_kwargs apply to an env made from an id; an env object comes as it was built")
+        return adapt_env(env, getattr(env, "env_id", None) or type(env[0] if isinstance(env, tuple) else env).__name__)
+    check_env_id(env)
+    if is_registered(env):
+        return make_registered_env(env, env_kwargs)
+    if env.startswith(BRAX_PREFIX):
+        return _brax_suite(env).BraxEnv(env, **env_kwargs)
+    if is_factory_id(env):
+        return make_factory_env(env, env_kwargs)
+    return GymnaxEnv(env, **env_kwargs)
 
 
-def make_env(env_id: str, **env_kwargs: Any) -> EpisodeStatistics:
-    """The env PPO trains on: `env_id` from gymnax or Brax, flat float32 observations, episode statistics."""
-    return EpisodeStatistics(make_base_env(env_id, **env_kwargs))
+def make_env(env: str | Any, **env_kwargs: Any) -> EpisodeStatistics:
+    """The env PPO trains on: `make_base_env(env, **env_kwargs)` with episode statistics."""
+    return EpisodeStatistics(make_base_env(env, **env_kwargs))

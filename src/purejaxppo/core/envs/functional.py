@@ -1,0 +1,152 @@
+"""`FunctionalEnv`: any env with gymnax's functional interface behind the `Env` protocol (`base`).
+
+The env object has `default_params`, `action_space(params)`, `observation_space(params)`, `reset(key, params)
+-> (obs, state)` and `step(key, state, action, params)`, and auto-resets. Its `step` returns either
+
+- gymnax 1.x's six values, `(obs, state, reward, terminated, truncated, info)`, with the ended episode's last
+  observation in `info["final_observation"]`: a time limit is a truncation, and its value target bootstraps; or
+- gymnax 0.x's five, `(obs, state, reward, done, info)`: every end is then taken as a termination (0.x does not
+  say which ends were time limits, nor keep the last observation), which `make_env` warns about.
+
+Observations become flat float32 vectors (a `Discrete` observation one-hot), rewards float32, ends bool.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from gymnax.environments import spaces
+
+from purejaxppo.core.envs.base import ActionSpec
+
+LEGACY_WARNING = ("{env_id}: step returns 5 values (gymnax 0.x): every episode end is taken as a termination, "
+                  "so a time limit does not bootstrap its value target; return (obs, state, reward, terminated, "
+                  "truncated, info) with info['final_observation'] (gymnax 1.x) to train on time limits correctly")
+
+
+def action_spec_of(space: Any, env_id: str) -> ActionSpec:
+    """The policy head a gymnax action space needs; ValueError for a space purejaxppo cannot act in."""
+    if isinstance(space, spaces.Discrete):
+        return ActionSpec(discrete=True, num_actions=int(space.n))
+    if isinstance(space, spaces.Box):
+        shape = tuple(space.shape) or (1,)
+        return ActionSpec(
+            discrete=False, shape=shape,
+            low=tuple(np.broadcast_to(np.asarray(space.low, np.float32), shape).ravel().tolist()),
+            high=tuple(np.broadcast_to(np.asarray(space.high, np.float32), shape).ravel().tolist()))
+    raise ValueError(f"env {env_id!r} has a {type(space).__name__} action space; purejaxppo supports gymnax's "
+                     "Discrete and Box")
+
+
+def observation_encoder(space: Any, env_id: str) -> tuple[tuple[int, ...], Callable[[jax.Array], jax.Array]]:
+    """(the flat observation's shape, obs -> flat float32 obs) for a gymnax observation space."""
+    if isinstance(space, spaces.Discrete):
+        # An index (FrozenLake's cell) as one number would make neighbouring indices look alike to the MLP.
+        return (int(space.n),), lambda obs: jax.nn.one_hot(obs, space.n, dtype=jnp.float32)
+    if isinstance(space, spaces.Box):
+        return (int(np.prod(space.shape)),), _ravel
+    raise ValueError(f"env {env_id!r} has a {type(space).__name__} observation space; purejaxppo supports "
+                     "gymnax's Discrete and Box (flatten a Dict or Tuple observation in the env)")
+
+
+def _ravel(obs: jax.Array) -> jax.Array:
+    return jnp.ravel(obs).astype(jnp.float32)  # image observations become vectors for the MLP
+
+
+class FunctionalEnv:
+    """One functional env and its params; float32 flat observations and float32 rewards."""
+
+    def __init__(self, env: Any, params: Any, env_id: str, gymnax_1x: bool = False):
+        """`gymnax_1x`: the env is known to return gymnax 1.x's six values (gymnax's own envs), so its step is
+        not traced here to find out."""
+        for method in ("action_space", "observation_space", "reset", "step"):
+            if not callable(getattr(env, method, None)):
+                raise ValueError(f"env {env_id!r} ({type(env).__name__}) has no {method}(): give an env with "
+                                 "gymnax's functional interface or one implementing purejaxppo's Env protocol")
+        if not hasattr(params, "max_steps_in_episode"):
+            raise ValueError(f"env {env_id!r}: its params ({type(params).__name__}) have no max_steps_in_episode, "
+                             "the time limit that bounds an episode")
+        self.env, self.params, self.env_id = env, params, env_id
+        self.action_spec = action_spec_of(env.action_space(params), env_id)
+        observations = env.observation_space(params)
+        (self.observation_size,), self._encode = observation_encoder(observations, env_id)
+        # As the env returns observations (what a loaded policy accepts besides the flat vector); one-hot for an index.
+        self.observation_shape = tuple(observations.shape) if self._encode is _ravel else (self.observation_size,)
+        self.legacy = False if gymnax_1x else self._step_arity() == 5
+
+    def _step_arity(self) -> int:
+        def once(key):
+            _, state = self.env.reset(key, self.params)
+            return self.env.step(key, state, self._example_action(), self.params)
+
+        try:
+            out = jax.eval_shape(once, jax.random.key(0))
+        except Exception as e:
+            raise ValueError(f"env {self.env_id!r}: reset then step fails: {type(e).__name__}: {e}") from e
+        if not isinstance(out, tuple) or len(out) not in (5, 6):
+            raise ValueError(f"env {self.env_id!r}: step returns {type(out).__name__} of length "
+                             f"{len(out) if isinstance(out, tuple) else '-'}; expected (obs, state, reward, "
+                             "terminated, truncated, info) or gymnax 0.x's (obs, state, reward, done, info)")
+        if len(out) == 6 and (not isinstance(out[5], dict) or "final_observation" not in out[5]):
+            raise ValueError(f"env {self.env_id!r}: step's info has no 'final_observation', the ended episode's "
+                             "last observation a truncated episode's value target bootstraps from")
+        return len(out)
+
+    def _example_action(self) -> jax.Array:
+        spec = self.action_spec
+        if spec.discrete:
+            return jnp.int32(0)
+        return jnp.zeros(self.env.action_space(self.params).shape, jnp.float32)
+
+    def reset(self, key: jax.Array):
+        obs, state = self.env.reset(key, self.params)
+        return self._encode(obs), state
+
+    def step(self, key: jax.Array, state: Any, action: jax.Array):
+        if not self.action_spec.discrete:
+            action = jnp.reshape(action, self.env.action_space(self.params).shape)
+        out = self.env.step(key, state, action, self.params)
+        if self.legacy:
+            obs, state, reward, done, info = out
+            terminated, truncated, final = done, jnp.zeros((), bool), obs
+        else:
+            obs, state, reward, terminated, truncated, info = out
+            final = info["final_observation"]
+        info = {**info, "final_observation": self._encode(final)}
+        return (self._encode(obs), state, jnp.asarray(reward, jnp.float32), jnp.asarray(terminated, bool),
+                jnp.asarray(truncated, bool), info)
+
+
+def keyword_names(function: Any) -> set[str] | None:
+    """The names `function` takes by keyword (`self` aside); None if it takes any (**kwargs) or cannot be
+    inspected."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    return {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"}
+
+
+def split_env_kwargs(env_id: str, kwargs: dict[str, Any], params: Any, constructor: Callable | None
+                     ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(constructor arguments, params fields) of `kwargs`; ValueError naming the valid names for any other."""
+    fields = [f.name for f in dataclasses.fields(params)] if dataclasses.is_dataclass(params) else []
+    takes = keyword_names(constructor) if constructor is not None else set()
+    built, set_params = {}, {}
+    for name, value in kwargs.items():
+        if name in fields:
+            set_params[name] = value
+        elif takes is None or name in takes:
+            built[name] = value
+        else:
+            valid = sorted(set(fields) | takes)
+            raise ValueError(f"env {env_id!r} has no parameter {name!r}; valid names: "
+                             f"{', '.join(valid) if valid else 'none'}")
+    return built, set_params
