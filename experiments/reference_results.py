@@ -79,7 +79,7 @@ TARGETS: dict[str, float] = {
 
 def num(x: float) -> str:
     """3 significant digits below 10 (the bsuite returns sit near 1), one decimal above."""
-    return f"{x:.3g}" if abs(x) < 10 else f"{x:.1f}"
+    return f"{x:#.3g}" if abs(x) < 10 else f"{x:.1f}"
 
 
 def train(env: str, num_seeds: int, out: Path) -> dict:

@@ -165,3 +165,17 @@ def test_the_docs_show_the_example_env_as_it_is():
 
     page = (Path(__file__).resolve().parents[1] / "docs" / "your-env.md").read_text()
     assert Path(corridor.__file__).read_text() in page
+
+
+@pytest.mark.slow
+def test_the_tuner_searches_a_factory_env_and_its_best_json_rebuilds_it(tmp_path):
+    out = tmp_path / "tune"
+    result = run_cli("--env", FACTORY, "--env-kwargs", "length=5", "--trials", "2", "--num-seeds", "1", "--confirm",
+                     "1", "--confirm-seeds", "1", "--total-timesteps", "4096", "--num-envs", "8", "--num-steps", "32",
+                     "--quiet", "--out", str(out), module="purejaxppo.tune")
+    assert result.returncode == 0, result.stderr
+    best = json.loads((out / "best.json").read_text())
+    assert best["env"] == FACTORY and best["env_kwargs"] == {"length": 5}
+    rerun = run_cli("--config", str(out / "best.json"), "--quiet", "--out", str(tmp_path / "rerun"))
+    assert rerun.returncode == 0, rerun.stderr
+    assert json.loads((tmp_path / "rerun" / "config.json").read_text())["env_kwargs"] == {"length": 5}
