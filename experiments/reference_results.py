@@ -82,11 +82,12 @@ def num(x: float) -> str:
     return f"{x:#.3g}" if abs(x) < 10 else f"{x:.1f}"
 
 
-def train(env: str, num_seeds: int, out: Path) -> dict:
-    """The CLI's defaults on `env`, `num_seeds` seeds; its summary, wall seconds and learning curves."""
+def train(env: str, num_seeds: int, out: Path, flags: tuple[str, ...] = ()) -> dict:
+    """The CLI's defaults on `env` (and `flags`), `num_seeds` seeds; its summary, wall seconds and learning
+    curves."""
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "purejaxppo.run", "--env", env, "--num-seeds", str(num_seeds),
-                    "--quiet", "--out", str(out)], check=True, stdout=subprocess.DEVNULL)
+                    "--quiet", "--out", str(out), *flags], check=True, stdout=subprocess.DEVNULL)
     summary = json.loads((out / "summary.json").read_text())
     with open(out / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
@@ -99,11 +100,11 @@ def train(env: str, num_seeds: int, out: Path) -> dict:
             "curves": curves.tolist()}
 
 
-def evaluations(out: Path, num_seeds: int) -> list[float]:
-    """Each seed's final policy: the mean return of 100 deterministic episodes."""
+def evaluations(out: Path, num_seeds: int, episodes: int = 100) -> list[float]:
+    """Each seed's final policy: the mean return of `episodes` deterministic episodes."""
     from purejaxppo import evaluate, load_policy
 
-    return [float(evaluate(load_policy(out, run), episodes=100).mean()) for run in range(num_seeds)]
+    return [float(evaluate(load_policy(out, run), episodes=episodes).mean()) for run in range(num_seeds)]
 
 
 def random_return(env_id: str, episodes: int = 1000) -> float:

@@ -214,7 +214,8 @@ def test_cli_refuses_to_render_an_env_without_renderer_before_evaluating(runs, t
     assert main([str(runs["deepsea"]), "--render", str(gif)]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""  # nothing evaluated
-    assert captured.err.startswith("error: no renderer for DeepSea-bsuite in gymnax's visualizer; supported: ")
+    assert captured.err.startswith("error: cannot render DeepSea-bsuite: --render draws with gymnax's visualizer, "
+                                   "which has no renderer for DeepSea-bsuite; supported: ")
     assert captured.err.count("\n") == 1 and "CartPole-v1" in captured.err
     assert not gif.exists()
 

@@ -145,7 +145,7 @@ def test_ppo_loss_combines_its_parts(norm_adv, clip_value, vf_clip_eps, objectiv
                   value=jnp.asarray(values + rng.normal(scale=0.5, size=n), jnp.float32),
                   advantages=jnp.asarray(rng.normal(1.0, 2.0, size=n), jnp.float32),
                   returns=jnp.asarray(rng.normal(size=n), jnp.float32),
-                  dist_params=(jnp.asarray(rng.normal(size=(n, k)), jnp.float32),))  # the rollout's logits
+                  dist_params={"logits": jnp.asarray(rng.normal(size=(n, k)), jnp.float32)})  # the rollout's logits
     apply_fn = lambda params, batch: (distrax.Categorical(logits=params["logits"]), params["values"])
     params = {"logits": jnp.asarray(logits), "values": jnp.asarray(values)}
     config = PPOConfig(norm_adv=norm_adv, clip_value=clip_value, clip_eps=0.2, vf_coef=0.7, ent_coef=0.03,
@@ -162,7 +162,7 @@ def test_ppo_loss_combines_its_parts(norm_adv, clip_value, vf_clip_eps, objectiv
     if objective == "clip":
         policy = -np.mean(np.minimum(ratio * adv, np.clip(ratio, 0.8, 1.2) * adv))
     else:  # KL(old || new) of two categoricals, exactly
-        old_logits = np.asarray(batch.dist_params[0], np.float64)
+        old_logits = np.asarray(batch.dist_params["logits"], np.float64)
         old_log_p = old_logits - np.log(np.exp(old_logits).sum(-1, keepdims=True))
         kl = (np.exp(old_log_p) * (old_log_p - log_p)).sum(-1)
         policy = -(np.mean(ratio * adv) - 3.0 * np.mean(kl))

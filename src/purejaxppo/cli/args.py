@@ -25,8 +25,9 @@ class OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="python -m purejaxppo.run", description="Train PPO on a gymnax environment.")
-    parser.add_argument("--env", help="gymnax env id, brax:<name> with the brax extra, or package.module:factory, a "
-                        "function returning your own env (default CartPole-v1)")
+    parser.add_argument("--env", help="gymnax env id; brax:, craftax:, jumanji:, xminigrid: or navix: and the suite's "
+                        "own env name, with that extra (docs/suites.md); or package.module:factory, a function "
+                        "returning your own env (default CartPole-v1)")
     parser.add_argument("--config", type=Path, metavar="FILE",
                         help="a JSON file of config fields (e.g. a tuner's best.json), on top of the env's defaults; "
                              "flags given beside it override it")

@@ -16,6 +16,8 @@ from typing import Any, TextIO
 import numpy as np
 from tqdm import tqdm
 
+from purejaxppo.scale.stats import format_return
+
 
 class Progress:
     """A progress bar on a terminal, a line every `line_interval` seconds otherwise, nothing when quiet."""
@@ -56,12 +58,12 @@ class Progress:
         self.last = now
         if self.bar is not None:
             self.bar.update(steps - self.steps)
-            self.bar.set_postfix_str(f"update {update}/{self.num_updates}, return {self.recent_return:.1f}",
+            self.bar.set_postfix_str(f"update {update}/{self.num_updates}, return {format_return(self.recent_return)}",
                                      refresh=False)
         else:
             rate = (steps - self.start_steps) / max(now - self.start, 1e-9)
             print(f"update {update:>{len(str(self.num_updates))}}/{self.num_updates}  steps {steps:>10,}/"
-                  f"{self.total_steps:,}  return {self.recent_return:8.1f}  {rate:,.0f} steps/s",
+                  f"{self.total_steps:,}  return {format_return(self.recent_return):>8}  {rate:,.0f} steps/s",
                   file=self.stream, flush=True)
         self.steps = steps
 

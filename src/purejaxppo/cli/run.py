@@ -31,6 +31,7 @@ from purejaxppo.cli.startup import compile_cache_dir, quiet_xla_logs
 from purejaxppo.cli.stops import Stopped, StopRequests, report_stop
 from purejaxppo.scale.program_cache import private_dir
 from purejaxppo.scale.schedule import next_stop, one_percent, report_interval
+from purejaxppo.scale.stats import format_return
 
 
 def _import_result_writers() -> None:
@@ -130,8 +131,9 @@ def write_outputs(plan: RunPlan, result, resumed_at: int, diverged: tuple[int, i
         print(ranked_table(result))
     else:
         per_seed = result.final_returns[0]
-        spread = f" ± {np.nanstd(per_seed):.1f} (std over seeds)" if len(plan.seeds) > 1 else ""
-        print(f"final return {result.summary()[0]['final_return']:.1f}{spread}, mean of the last 5% of updates")
+        final = result.summary()[0]["final_return"]
+        spread = f" ± {format_return(np.nanstd(per_seed), final)} (std over seeds)" if len(plan.seeds) > 1 else ""
+        print(f"final return {format_return(final)}{spread}, mean of the last 5% of updates")
     rate = f"{info['steps_per_second']:,.0f} env steps/s" if info["steps_per_second"] else "nothing left to train"
     print(f"train {result.train_seconds:.1f} s, {rate}; results in {out}/")
 

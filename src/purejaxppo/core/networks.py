@@ -1,12 +1,19 @@
 """The actor (policy) and critic (state value) networks, and the policy's action distribution.
 
-Either two separate MLPs (the default, as in PPO's paper) or one MLP torso with a policy head and a value head
-(`shared_torso=True`). Orthogonal init: gain sqrt(2) for hidden layers, 0.01 for the policy head (a near-uniform
-first policy), 1.0 for the value head; zero biases.
+Either two separate torsos (the default, as in PPO's paper) or one torso with a policy head and a value head
+(`shared_torso=True`). A torso is an MLP, led by a small CNN over the observation's image when `image_shape` is
+given (`PPOConfig.torso = "cnn"`): one 3x3 convolution of 16 channels, MinAtar's own baseline network's (written
+as a Dense layer over 3x3 patches), strided on images larger than 16 pixels a side so the layer after it stays
+small. Orthogonal init: gain sqrt(2) for hidden
+layers, 0.01 for the policy head (a near-uniform first policy), 1.0 for the value head; zero biases.
+
+Invalid actions (an env's action mask, the observation's last `action_spec.mask_size` entries) get logit
+`MASKED_LOGIT`: probability exactly 0 in float32, so they are never sampled and add nothing to log-probs or entropy.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Sequence
 
 import distrax
@@ -17,6 +24,8 @@ import numpy as np
 
 from purejaxppo.core.envs.base import ActionSpec
 
+MASKED_LOGIT = -1e9  # finite: 0 * MASKED_LOGIT is 0 in the entropy, where -inf would give nan
+
 _ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "tanh": nn.tanh, "relu": nn.relu, "gelu": nn.gelu, "swish": nn.swish}
 
@@ -25,18 +34,49 @@ def _dense(features: int, gain: float) -> nn.Dense:
     return nn.Dense(features, kernel_init=nn.initializers.orthogonal(gain), bias_init=nn.initializers.zeros)
 
 
-class MLP(nn.Module):
-    """Hidden layers only: [..., obs] -> [..., hidden_sizes[-1]]."""
+class CNN(nn.Module):
+    """`[..., H*W*C + rest]` -> `[..., features + rest]`: the leading image convolved and flattened, the rest kept."""
 
-    hidden_sizes: Sequence[int]
+    image_shape: tuple[int, int, int]
     activation: str
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
+        size = int(np.prod(self.image_shape))
+        batch = x.shape[:-1]
+        image = x[..., :size].reshape((-1,) + tuple(self.image_shape))
+        stride = max(1, min(self.image_shape[:2]) // 16)
+        # 3x3 patches then one Dense: a matrix product, which XLA's CPU backend runs far faster than its
+        # convolution inside the training loop (benchmarks/README.md, "The CNN torso on a CPU")
+        patches = jax.lax.conv_general_dilated_patches(image, (3, 3), (stride, stride), "VALID",
+                                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        features = _ACTIVATIONS[self.activation](_dense(16, np.sqrt(2))(patches)).reshape(batch + (-1,))
+        return jnp.concatenate([features, x[..., size:]], axis=-1)
+
+
+class Torso(nn.Module):
+    """Hidden layers only: `[..., obs]` -> `[..., hidden_sizes[-1]]`, the CNN first if `image_shape` (so that an
+    MLP torso's parameters are named as they always were: checkpoints keep loading)."""
+
+    hidden_sizes: Sequence[int]
+    activation: str
+    image_shape: tuple[int, int, int] | None = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        if self.image_shape is not None:
+            x = CNN(tuple(self.image_shape), self.activation)(x)
         act = _ACTIVATIONS[self.activation]
         for width in self.hidden_sizes:
             x = act(_dense(width, np.sqrt(2))(x))
         return x
+
+
+def split_mask(obs: jax.Array, mask_size: int) -> tuple[jax.Array, jax.Array | None]:
+    """`obs` `[..., obs_size]` -> (features `[..., obs_size - mask_size]`, mask `[..., mask_size]` bool or None)."""
+    if not mask_size:
+        return obs, None
+    return obs[..., :-mask_size], obs[..., -mask_size:] > 0.5
 
 
 class ActorCritic(nn.Module):
@@ -46,52 +86,82 @@ class ActorCritic(nn.Module):
     hidden_sizes: Sequence[int] = (64, 64)
     activation: str = "tanh"
     shared_torso: bool = False
+    image_shape: tuple[int, int, int] | None = None  # given: a CNN leads each torso
 
     def setup(self):
-        self.actor_torso = MLP(self.hidden_sizes, self.activation)
+        self.actor_torso = Torso(self.hidden_sizes, self.activation, self.image_shape)
         if not self.shared_torso:
-            self.critic_torso = MLP(self.hidden_sizes, self.activation)
+            self.critic_torso = Torso(self.hidden_sizes, self.activation, self.image_shape)
         self.policy_head = _dense(self.action_spec.size, 0.01)
         self.value_head = _dense(1, 1.0)
         if not self.action_spec.discrete:
             # State-independent log standard deviation, one per action dimension.
             self.log_std = self.param("log_std", nn.initializers.zeros, (self.action_spec.size,))
 
-    def __call__(self, obs: jax.Array) -> tuple[distrax.Distribution, jax.Array]:
+    def __call__(self, obs: jax.Array, mask: jax.Array | None = None) -> tuple[distrax.Distribution, jax.Array]:
+        """`mask` `[..., mask_size]`: given by a caller whose `obs` is not the env's (the recurrent heads')."""
+        obs, mask = self._split(obs, mask)
         if self.shared_torso:
             hidden = self.actor_torso(obs)
-            return self._policy(hidden), self.value_head(hidden)[..., 0]
-        return self.policy(obs), self.value(obs)
+            return self._policy(hidden, mask), self.value_head(hidden)[..., 0]
+        return self._policy(self.actor_torso(obs), mask), self.value_head(self.critic_torso(obs))[..., 0]
 
-    def policy(self, obs: jax.Array) -> distrax.Distribution:
+    def policy(self, obs: jax.Array, mask: jax.Array | None = None) -> distrax.Distribution:
         """pi(.|obs), batch shape [...], without the critic."""
-        return self._policy(self.actor_torso(obs))
+        obs, mask = self._split(obs, mask)
+        return self._policy(self.actor_torso(obs), mask)
 
     def value(self, obs: jax.Array) -> jax.Array:
         """V(obs): [..., obs_size] -> [...]."""
+        obs, _ = self._split(obs, None)
         torso = self.actor_torso if self.shared_torso else self.critic_torso
         return self.value_head(torso(obs))[..., 0]
 
-    def _policy(self, hidden: jax.Array) -> distrax.Distribution:
+    def _split(self, obs: jax.Array, mask: jax.Array | None) -> tuple[jax.Array, jax.Array | None]:
+        return (obs, mask) if mask is not None else split_mask(obs, self.action_spec.mask_size)
+
+    def _policy(self, hidden: jax.Array, mask: jax.Array | None) -> distrax.Distribution:
         out = self.policy_head(hidden)
         if self.action_spec.discrete:
-            return distribution((out,))
-        return distribution((out, jnp.exp(jnp.broadcast_to(self.log_std, out.shape))))
+            return distribution(policy_logits(out, mask, self.action_spec))
+        return distribution({"loc": out, "scale": jnp.exp(jnp.broadcast_to(self.log_std, out.shape))})
 
 
-def distribution(dist_params: tuple[jax.Array, ...]) -> distrax.Distribution:
-    """The policy distribution with parameters `dist_params`: `(logits,)` is a Categorical, `(mean, std)` a
-    diagonal Gaussian (each `[..., size]`)."""
-    if len(dist_params) == 1:
-        return distrax.Categorical(logits=dist_params[0])
-    return distrax.MultivariateNormalDiag(*dist_params)
+def policy_logits(out: jax.Array, mask: jax.Array | None, spec: ActionSpec) -> dict[str, jax.Array]:
+    """The policy head's `out` `[..., size]` as distribution parameters: `{"logits": [..., n]}`, or
+    `{"factor_logits": [..., k, n]}` for factorized categoricals, with invalid actions (`mask` false, or a factor's
+    padding beyond its `nvec` entry) at `MASKED_LOGIT`."""
+    if spec.nvec:
+        out = out.reshape(out.shape[:-1] + (len(spec.nvec), spec.num_actions))
+        padding = np.arange(spec.num_actions)[None, :] < np.asarray(spec.nvec)[:, None]  # [k, n]
+        valid = padding if mask is None else mask.reshape(out.shape) & padding
+        return {"factor_logits": jnp.where(valid, out, MASKED_LOGIT)}
+    return {"logits": out if mask is None else jnp.where(mask, out, MASKED_LOGIT)}
 
 
-def distribution_params(pi: distrax.Distribution) -> tuple[jax.Array, ...]:
+def without_mask(spec: ActionSpec) -> ActionSpec:
+    """`spec` for a network whose input carries no mask (the mask is passed to it instead)."""
+    return dataclasses.replace(spec, mask_size=0)
+
+
+def distribution(dist_params: dict[str, jax.Array]) -> distrax.Distribution:
+    """The policy distribution with parameters `dist_params`: `{"logits": [..., n]}` a Categorical,
+    `{"factor_logits": [..., k, n]}` k independent ones (an action `[..., k]`), `{"loc", "scale"}` (each
+    `[..., size]`) a diagonal Gaussian."""
+    if "logits" in dist_params:
+        return distrax.Categorical(logits=dist_params["logits"])
+    if "factor_logits" in dist_params:
+        return distrax.Independent(distrax.Categorical(logits=dist_params["factor_logits"]), 1)
+    return distrax.MultivariateNormalDiag(dist_params["loc"], dist_params["scale"])
+
+
+def distribution_params(pi: distrax.Distribution) -> dict[str, jax.Array]:
     """The arrays `distribution` rebuilds `pi` from: what a rollout records to compute exact KLs later."""
     if isinstance(pi, distrax.Categorical):
-        return (pi.logits,)
-    return (pi.loc, pi.scale_diag)
+        return {"logits": pi.logits}
+    if isinstance(pi, distrax.Independent):
+        return {"factor_logits": pi.distribution.logits}
+    return {"loc": pi.loc, "scale": pi.scale_diag}
 
 
 def env_action(action: jax.Array, action_spec: ActionSpec) -> jax.Array:

@@ -52,9 +52,13 @@ def update_stats(stats: RunningStats, samples: jax.Array) -> RunningStats:
     return RunningStats(mean, m2 / count, count)
 
 
-def normalize_obs(obs: jax.Array, stats: RunningStats) -> jax.Array:
-    """`obs` `[..., obs_size]` standardized by `stats` and clipped to +-10."""
-    return jnp.clip((obs - stats.mean) / jnp.sqrt(stats.var + EPS), -CLIP, CLIP)
+def normalize_obs(obs: jax.Array, stats: RunningStats, raw_tail: int = 0) -> jax.Array:
+    """`obs` `[..., obs_size]` standardized by `stats` and clipped to +-10, but for its last `raw_tail` entries
+    (an action mask, which the policy reads as 0 or 1)."""
+    normalized = jnp.clip((obs - stats.mean) / jnp.sqrt(stats.var + EPS), -CLIP, CLIP)
+    if not raw_tail:
+        return normalized
+    return jnp.concatenate([normalized[..., :-raw_tail], obs[..., -raw_tail:]], axis=-1)
 
 
 def discounted_returns(

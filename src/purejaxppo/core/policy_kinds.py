@@ -204,7 +204,7 @@ class Recurrent:
             return hidden, hidden
 
         _, hidden = jax.lax.scan(step, batch.memory.hidden[0], (batch.obs, batch.memory.first))
-        return self.network.apply(params, hidden, method=RecurrentActorCritic.policy_value)
+        return self.network.apply(params, hidden, batch.obs, method=RecurrentActorCritic.policy_value)
 
     def units(self, batch: Batch) -> int:
         """What minibatches are drawn from: the `[B]` env sequences."""
@@ -215,9 +215,15 @@ class Recurrent:
         return jax.tree.map(lambda x: jnp.moveaxis(x[:, order], 1, 0), batch)
 
 
-def make_policy_kind(config: PPOConfig, action_spec: ActionSpec) -> FeedForward | Recurrent:
-    """The config's policy: `Recurrent` with `config.recurrent`, else `FeedForward`, with its network."""
-    args = (action_spec, config.hidden_sizes, config.activation, config.shared_torso)
+def make_policy_kind(config: PPOConfig, action_spec: ActionSpec, image_shape: tuple[int, ...] | None = None
+                     ) -> FeedForward | Recurrent:
+    """The config's policy: `Recurrent` with `config.recurrent`, else `FeedForward`, with its network; its torsos
+    start with a CNN over the observation's `image_shape` when `config.torso` is "cnn"."""
+    if config.torso == "cnn" and image_shape is None:
+        raise ValueError(f"torso='cnn' needs image observations, and {config.env} has none (it declares no "
+                         "image_shape): use torso='mlp'")
+    image = tuple(image_shape) if config.torso == "cnn" else None
+    args = (action_spec, config.hidden_sizes, config.activation, config.shared_torso, image)
     if config.recurrent:
         return Recurrent(RecurrentActorCritic(*args))
     return FeedForward(ActorCritic(*args))

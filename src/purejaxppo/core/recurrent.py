@@ -1,6 +1,6 @@
 """The recurrent actor-critic: a GRU torso that remembers an episode's past observations (`PPOConfig.recurrent`).
 
-    obs_t ─► Dense + activation ─► GRU ─► h_t ─► ActorCritic heads over hidden_sizes[1:] ─► (pi_t, V_t)
+    obs_t ─► [CNN] Dense + activation ─► GRU ─► h_t ─► ActorCritic heads over hidden_sizes[1:] ─► (pi_t, V_t)
                                     ▲
               h_t-1, zeroed where obs_t is an episode's first (first_t)
 
@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from purejaxppo.core.envs.base import ActionSpec
-from purejaxppo.core.networks import MLP, ActorCritic
+from purejaxppo.core.networks import ActorCritic, Torso, split_mask, without_mask
 
 
 class RecurrentActorCritic(nn.Module):
@@ -35,26 +35,33 @@ class RecurrentActorCritic(nn.Module):
     hidden_sizes: Sequence[int] = (64, 64)
     activation: str = "tanh"
     shared_torso: bool = False
+    image_shape: tuple[int, int, int] | None = None  # given: a CNN leads the embedding
 
     def setup(self):
-        self.embed = MLP(self.hidden_sizes[:1], self.activation)  # one Dense layer and the activation
+        # one Dense layer and the activation, after the CNN if any
+        self.embed = Torso(self.hidden_sizes[:1], self.activation, self.image_shape)
         self.gru = nn.GRUCell(self.hidden_sizes[0])
-        self.heads = ActorCritic(self.action_spec, self.hidden_sizes[1:], self.activation, self.shared_torso)
+        # the heads read h, not the observation: the action mask is handed to them
+        self.heads = ActorCritic(without_mask(self.action_spec), self.hidden_sizes[1:], self.activation,
+                                 self.shared_torso)
 
     def __call__(self, hidden: jax.Array, obs: jax.Array, first: jax.Array
                  ) -> tuple[jax.Array, distrax.Distribution, jax.Array]:
         hidden = self.recur(hidden, obs, first)
-        pi, value = self.heads(hidden)
+        pi, value = self.policy_value(hidden, obs)
         return hidden, pi, value
 
     def recur(self, hidden: jax.Array, obs: jax.Array, first: jax.Array) -> jax.Array:
         """The hidden state after seeing `obs`: `[..., H]`, from zeros where `first` `[...]`, else from `hidden`."""
         hidden = jnp.where(first[..., None], 0.0, hidden)
-        return self.gru(hidden, self.embed(obs))[0]
+        features, _ = split_mask(obs, self.action_spec.mask_size)
+        return self.gru(hidden, self.embed(features))[0]
 
-    def policy_value(self, hidden: jax.Array) -> tuple[distrax.Distribution, jax.Array]:
-        """The policy and value read from hidden states `[..., H]` (after `recur`): batch shape `[...]`."""
-        return self.heads(hidden)
+    def policy_value(self, hidden: jax.Array, obs: jax.Array) -> tuple[distrax.Distribution, jax.Array]:
+        """The policy and value read from hidden states `[..., H]` (after `recur` saw `obs`): batch shape `[...]`;
+        `obs` gives the action mask, if the env has one."""
+        _, mask = split_mask(obs, self.action_spec.mask_size)
+        return self.heads(hidden, mask)
 
     def value(self, hidden: jax.Array, obs: jax.Array) -> jax.Array:
         """V(obs) `[...]` seen with `hidden` `[..., H]` continuing obs's episode (no reset)."""

@@ -39,7 +39,7 @@ def rollout(
         key_action, env_keys = policy.step_keys(key, carry.obs.shape[0])
         act = policy.act(params, preprocess(carry.obs), *policy.memory(carry))
         action, log_prob = act.pi.sample_and_log_prob(seed=key_action)
-        obs, state, reward, terminated, truncated, info = jax.vmap(env.step)(
+        obs, state, reward, terminated, truncated, info = env.step_batch(
             env_keys, carry.state, env_action(action, env.action_spec))
         bootstrap = truncated & ~terminated  # only a truncated episode's target reads V(final observation)
         critic = policy.critic_step(params, carry, act, info["final_observation"], bootstrap, preprocess)

@@ -14,7 +14,7 @@ import optax
 from flax import struct
 
 from purejaxppo.core.config import PPOConfig
-from purejaxppo.core.envs import make_env, register_env
+from purejaxppo.core.envs import image_shape_of, make_env, register_env
 from purejaxppo.core.gae import gae
 from purejaxppo.core.losses import adapt_kl_beta
 from purejaxppo.core.metrics import diverged, rollout_metrics
@@ -66,7 +66,7 @@ def make_trainer(config: PPOConfig, env_sharding: Callable[[Any], Any] | None = 
     sharding constraint that spreads the envs over devices; see `purejaxppo.scale.parallel`).
     """
     env = make_env(config.env, **dict(config.env_kwargs))
-    policy = make_policy_kind(config, env.action_spec)
+    policy = make_policy_kind(config, env.action_spec, image_shape_of(env))
     tx = make_optimizer(config)
     grad_steps_per_update = config.update_epochs * config.num_minibatches
     place = env_sharding or (lambda envs: envs)
@@ -86,7 +86,8 @@ def make_trainer(config: PPOConfig, env_sharding: Callable[[Any], Any] | None = 
     def update_step(state: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
         key, key_rollout, key_update = jax.random.split(state.key, 3)
         norm = state.norm
-        preprocess = (lambda obs: normalize_obs(obs, norm.obs)) if config.normalize_obs else (lambda obs: obs)
+        preprocess = ((lambda obs: normalize_obs(obs, norm.obs, env.action_spec.mask_size)) if config.normalize_obs
+                      else (lambda obs: obs))
         envs, tr = rollout(env, policy, state.params, state.env, key_rollout, config.num_steps, preprocess,
                            record_dist=kl_penalty)
         reward = tr.reward

@@ -22,7 +22,7 @@ from purejaxppo.core.envs import EpisodeStatistics, make_env
 from purejaxppo.io.policy import Policy
 from purejaxppo.scale.memory import check_fits, evaluation_bytes
 from purejaxppo.scale.plan import check_seeds
-from purejaxppo.scale.stats import mean_ci95
+from purejaxppo.scale.stats import format_return, mean_ci95
 
 # The envs gymnax's visualizer (gymnax.visualize.Visualizer, gymnax 1.0.x) draws, and the extra each needs beyond
 # gymnax's own dependencies: the classic-control ones are drawn by gymnasium, which draws with pygame.
@@ -39,9 +39,10 @@ def _episode_key(seed: int, index: jax.Array) -> jax.Array:
 
 
 def _episode_fns(policy: Policy, deterministic: bool):
-    """`start(episode_key) -> (obs, state, hidden, key)` and
-    `step(obs, state, hidden, key, t) -> (obs, state, hidden, reward, info)` for ONE env and the policy's memory
-    `hidden`; `t` is the step's index in the episode, so the keys of a step depend on (episode, t) alone."""
+    """`start(episode_key) -> (obs, state, hidden, key)` for ONE env and the policy's memory `hidden`, and
+    `step(obs, state, hidden, key, t) -> (obs, state, hidden, reward, info)` for a batch `[N]` of them (the env's
+    `step_batch`: a suite may share its resets across the batch); `t` is the step's index in the episode, so the
+    keys of a step depend on (episode, t) alone, and an episode's first ending never on the others."""
     env = make_env(policy.env_id, **env_kwargs_of(policy))
 
     def start(episode_key):
@@ -49,10 +50,14 @@ def _episode_fns(policy: Policy, deterministic: bool):
         obs, state = env.reset(key_reset)
         return obs, state, policy.initial_state(), key_run
 
-    def step(obs, state, hidden, key_run, t):
+    def act(obs, hidden, key_run, t):
         key_action, key_env = jax.random.split(jax.random.fold_in(key_run, t))
         hidden, action = policy.step(hidden, obs, t == 0, None if deterministic else key_action)
-        obs, state, reward, _, _, info = env.step(key_env, state, action)
+        return hidden, action, key_env
+
+    def step(obs, state, hidden, keys_run, t):
+        hidden, action, keys_env = jax.vmap(act, (0, 0, 0, None))(obs, hidden, keys_run, t)
+        obs, state, reward, _, _, info = env.step_batch(keys_env, state, action)
         return obs, state, hidden, reward, info
 
     return env, start, step
@@ -87,7 +92,7 @@ def evaluate(policy: Policy, episodes: int = 100, seed: int = 0, deterministic: 
 
         def body(carry):
             t, obs, state, hidden, done, returns = carry
-            obs, state, hidden, _, info = jax.vmap(step, (0, 0, 0, 0, None))(obs, state, hidden, keys, t)
+            obs, state, hidden, _, info = step(obs, state, hidden, keys, t)
             ended = info["episode_done"] & ~done  # an env's first episode ended at this step
             returns = jnp.where(ended, info["episode_return"], returns)
             return t + 1, obs, state, hidden, done | info["episode_done"], returns
@@ -107,13 +112,14 @@ def episode_states(policy: Policy, seed: int = 0, deterministic: bool = True, in
 
     @jax.jit
     def run(seed):
-        obs, state, hidden, key = start(_episode_key(seed, index))
+        # a batch of one episode
+        obs, state, hidden, key = jax.tree.map(lambda x: x[None], start(_episode_key(seed, index)))
 
         def body(carry, t):
             obs, state, hidden = carry
-            before = state.env_state  # the raw gymnax state, inside the episode-statistics wrapper's
+            before = jax.tree.map(lambda x: x[0], state.env_state)  # the raw gymnax state, inside the statistics'
             obs, state, hidden, reward, info = step(obs, state, hidden, key, t)
-            return (obs, state, hidden), (before, reward, info["episode_done"])
+            return (obs, state, hidden), (before, reward[0], info["episode_done"][0])
 
         _, out = jax.lax.scan(body, (obs, state, hidden), jnp.arange(max_episode_steps(env)))
         return out
@@ -131,7 +137,9 @@ def env_kwargs_of(policy: Any) -> dict[str, Any]:
 def check_renderable(env_id: str, path: Path) -> None:
     """Raises ValueError (one line) unless `render` can draw `env_id` and write `path`."""
     if env_id not in RENDERABLE_ENVS:
-        raise ValueError(f"no renderer for {env_id} in gymnax's visualizer; supported: {', '.join(RENDERABLE_ENVS)}")
+        kind = f"{env_id.split(':')[0]} envs" if ":" in env_id else env_id
+        raise ValueError(f"cannot render {env_id}: --render draws with gymnax's visualizer, which has no renderer for "
+                         f"{kind}; supported: {', '.join(RENDERABLE_ENVS)} (evaluate without --render)")
     module = RENDERABLE_ENVS[env_id]
     if module and importlib.util.find_spec(module) is None:
         raise ValueError(f"rendering {env_id} needs {module}, which is not installed: "
@@ -180,9 +188,10 @@ def summary_line(policy: Policy, returns: np.ndarray, deterministic: bool = True
     about = [f"{k}={v:g}" for k, v in policy.hyperparams.items()] + [f"seed {policy.seed}"]
     if policy.updates_done < policy.config.num_updates:
         about.append(f"checkpoint at update {policy.updates_done}/{policy.config.num_updates}")
-    ci = "n/a" if math.isnan(low) else f"[{low:.1f}, {high:.1f}]"
+    ci = "n/a" if math.isnan(low) else f"[{format_return(low, mean)}, {format_return(high, mean)}]"
     n = len(returns)
-    line = (f"{policy.env_id}, run {policy.run} ({', '.join(about)}): mean return {mean:.1f} ± {std:.1f} (std), "
+    line = (f"{policy.env_id}, run {policy.run} ({', '.join(about)}): mean return {format_return(mean)} ± "
+            f"{format_return(std, mean)} (std), "
             f"95% CI {ci} over {n} episode{'s' if n != 1 else ''}")
     if finite.size < n:
         # Every episode ends within the env's time limit: a return that is not finite is a policy's action or an

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from purejaxppo.core.config import PPOConfig
-from purejaxppo.core.envs import ActionSpec, Env, make_base_env
+from purejaxppo.core.envs import ActionSpec, Env, image_shape_of, make_base_env
 from purejaxppo.core.networks import env_action
 from purejaxppo.core.normalization import RunningStats, normalize_obs
 from purejaxppo.core.policy_kinds import make_policy_kind
@@ -59,11 +59,12 @@ class Policy:
         self.action_spec: ActionSpec = env.action_spec
         self.observation_shape: tuple[int, ...] = env.observation_shape
         self.observation_size: int = env.observation_size
+        self._codec = getattr(env, "codec", None)  # how the env flattens pytree observations (suites, dicts)
         self.run = run  # index on the run directory's flat [runs] axis
         self.seed = seed  # the training seed of that run
         self.updates_done = updates_done  # updates trained when the checkpoint was saved
         self.hyperparams = dict(hyperparams or {})  # the swept hyperparameters' values for this run
-        self.kind = make_policy_kind(config, env.action_spec)  # feed-forward or recurrent
+        self.kind = make_policy_kind(config, env.action_spec, image_shape_of(env))  # feed-forward or recurrent
         self.network = self.kind.network
 
     def __repr__(self) -> str:
@@ -71,7 +72,10 @@ class Policy:
                 f"updates={self.updates_done}/{self.config.num_updates})")
 
     def flatten(self, obs: jax.Array) -> jax.Array:
-        """`obs` as flat float32 `[..., obs_size]`, keeping its batch dimensions."""
+        """`obs` as flat float32 `[..., obs_size]`, keeping its batch dimensions. A pytree observation (a dict, a
+        suite's NamedTuple) is flattened as the env does in training."""
+        if isinstance(obs, (dict, tuple, list)) and self._codec is not None:
+            return self._codec.encode_batch(obs)
         obs = jnp.asarray(obs)
         raw = self.observation_shape
         if raw and obs.shape[obs.ndim - len(raw):] == raw:  # raw gymnax observations: flatten the trailing dims
@@ -88,7 +92,7 @@ class Policy:
     def network_input(self, obs: jax.Array) -> jax.Array:
         """What the network sees of `obs`: flat float32 `[..., obs_size]`, normalized as in training."""
         obs = self.flatten(obs)
-        return obs if self.obs_stats is None else normalize_obs(obs, self.obs_stats)
+        return obs if self.obs_stats is None else normalize_obs(obs, self.obs_stats, self.action_spec.mask_size)
 
     def distribution(self, obs: jax.Array):
         """The policy's action distribution at `obs` (any shape `__call__` accepts); batch shape `[...]`."""
@@ -120,7 +124,7 @@ class Policy:
         """The action of the distribution `pi`: its mode or mean without `key`, else a sample."""
         if self.action_spec.discrete:
             if key is None:
-                return jnp.argmax(pi.logits, axis=-1).astype(jnp.int32)
+                return pi.mode().astype(jnp.int32)  # the argmax of each categorical, invalid actions excluded
             return pi.sample(seed=key).astype(jnp.int32)
         action = pi.mean() if key is None else pi.sample(seed=key)
         return env_action(action, self.action_spec)

@@ -30,7 +30,7 @@ from jax import export
 
 # Whatever traces into a program: a new version may trace it differently.
 _LIBRARIES = ("jax", "jaxlib", "flax", "optax", "gymnax", "distrax", "chex", "tensorflow-probability", "tfp-nightly",
-              "numpy", "brax", "mujoco")
+              "numpy", "brax", "mujoco", "craftax", "jumanji", "xminigrid", "navix")
 _JAX_SETTINGS = ("jax_enable_x64", "jax_default_prng_impl", "jax_threefry_partitionable",
                  "jax_default_matmul_precision")
 

@@ -59,7 +59,7 @@ DEFAULT_SPACE: dict[str, Range] = {
 """What the tuner searches when not told otherwise: PPO's numeric hyperparameters over the ranges published PPO
 configurations use. Structural fields are searched only when given (`--param num_envs=8,16,32`)."""
 
-STRUCTURAL = ("num_envs", "num_steps", "update_epochs", "num_minibatches", "hidden_sizes", "activation",
+STRUCTURAL = ("num_envs", "num_steps", "update_epochs", "num_minibatches", "hidden_sizes", "activation", "torso",
               "shared_torso", "anneal_lr", "normalize_obs", "normalize_reward")
 """The structural fields a search may vary: each combination of their values is a program of its own."""
 

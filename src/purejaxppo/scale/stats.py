@@ -34,6 +34,19 @@ def mean_ci95(samples: np.ndarray) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
+def return_decimals(x: float) -> int:
+    """Decimals that show a return to 3 significant digits below 10 (0.960, 5.73: the returns of bsuite and the
+    grid worlds sit in [0, 1]) and to one decimal from 10 up (500.0, -158.3)."""
+    if not math.isfinite(x) or x == 0 or abs(x) >= 10:
+        return 1
+    return min(6, max(1, 2 - math.floor(math.log10(abs(x)))))
+
+
+def format_return(x: float, like: float | None = None) -> str:
+    """`x` with the decimals `return_decimals` gives `like` (default `x` itself): a spread as precise as its mean."""
+    return f"{x:.{return_decimals(x if like is None else like)}f}"
+
+
 def smooth(x: np.ndarray, window: int) -> np.ndarray:
     """Trailing moving average along the last axis over up to `window` values, skipping NaNs (NaN where a
     window holds none)."""

@@ -1,5 +1,6 @@
 """Environments behind one `Env` protocol (`base`), with an adapter per kind: gymnax ids ("CartPole-v1"),
-"brax:<name>" ids (the optional brax extra), "package.module:factory" ids naming a function that returns an env,
+"brax:<name>" ids (the optional brax extra), the suites' ids ("craftax:", "jumanji:", "xminigrid:", "navix:",
+each an optional extra: `suites`), "package.module:factory" ids naming a function that returns an env,
 names given to env objects with `register_env`, and env objects themselves (`custom`). `make_env` turns an id, or
 an object, into the env PPO trains on."""
 
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from purejaxppo.core.envs.base import BRAX_PREFIX, ActionSpec, Env, EpisodeStatistics
+from purejaxppo.core.envs.base import BRAX_PREFIX, ActionSpec, Env, EpisodeStatistics, image_shape_of
 from purejaxppo.core.envs.custom import (
     adapt_env,
     is_factory_id,
@@ -18,9 +19,10 @@ from purejaxppo.core.envs.custom import (
     register_env,
 )
 from purejaxppo.core.envs.gymnax_env import GymnaxEnv, check_gymnax_env_id
+from purejaxppo.core.envs.suites import check_suite_env_id, make_suite_env, suite_of
 
-__all__ = ["ActionSpec", "BRAX_PREFIX", "Env", "EpisodeStatistics", "GymnaxEnv", "check_env_id", "is_user_env",
-           "make_base_env", "make_env", "register_env"]
+__all__ = ["ActionSpec", "BRAX_PREFIX", "Env", "EpisodeStatistics", "GymnaxEnv", "check_env_id", "image_shape_of",
+           "is_user_env", "make_base_env", "make_env", "register_env"]
 
 
 def _brax_suite(env_id: str):
@@ -41,6 +43,8 @@ def check_env_id(env_id: str) -> None:
         raise ValueError(f"env id {env_id!r} is invalid: name an env, e.g. CartPole-v1")
     if env_id.startswith(BRAX_PREFIX):
         _brax_suite(env_id).check_brax_env_id(env_id)
+    elif suite_of(env_id):
+        check_suite_env_id(env_id)
     elif not (is_factory_id(env_id) or is_registered(env_id)):
         check_gymnax_env_id(env_id)
 
@@ -59,6 +63,8 @@ def make_base_env(env: str | Any, **env_kwargs: Any) -> Env:
         return make_registered_env(env, env_kwargs)
     if env.startswith(BRAX_PREFIX):
         return _brax_suite(env).BraxEnv(env, **env_kwargs)
+    if suite_of(env):
+        return make_suite_env(env, **env_kwargs)
     if is_factory_id(env):
         return make_factory_env(env, env_kwargs)
     return GymnaxEnv(env, **env_kwargs)

@@ -7,6 +7,10 @@ An `Env` is ONE env with gymnax 1.x's functional signature, without env params (
     step(key, state, action) -> (obs, state, reward, terminated, truncated, info)
 
 Observations are flat float32 `[observation_size]`, rewards float32 `[]`, terminated and truncated bool `[]`.
+An env whose observation holds an image declares `image_shape` `(H, W, C)`: the flat observation's first H*W*C
+entries are that image, which a CNN torso (`PPOConfig.torso`) reshapes and convolves. An env with an action mask
+declares `action_spec.mask_size`: the flat observation's last entries are the mask (1.0 where an action is valid),
+so that rollouts, checkpoints and loaded policies carry it as they carry the observation.
 `step` auto-resets: after an episode ends, `obs` is the first observation of the next episode and
 `info["final_observation"]` the last observation of the ended one, which a truncated episode's value target
 bootstraps from. Rollouts `jax.vmap` an env over a batch.
@@ -28,18 +32,33 @@ BRAX_PREFIX = "brax:"
 
 @dataclass(frozen=True)
 class ActionSpec:
-    """What the policy must output: `num_actions` logits (discrete) or a `shape` vector within [low, high]."""
+    """What the policy must output: `num_actions` logits (discrete), one categorical per entry of `nvec`
+    (MultiDiscrete, factorized: the action is int32 `[len(nvec)]`), or a `shape` vector within [low, high].
+
+    `mask_size`: the observation's last `mask_size` entries are an action mask, `num_actions` of them (discrete) or
+    `len(nvec) * num_actions` (one row per factor; `num_actions` is then `max(nvec)`).
+    """
 
     discrete: bool
     num_actions: int = 0
     shape: tuple[int, ...] = ()
     low: tuple[float, ...] = ()
     high: tuple[float, ...] = ()
+    nvec: tuple[int, ...] = ()
+    mask_size: int = 0
 
     @property
     def size(self) -> int:
-        """Policy-head width: logits for discrete actions, means for continuous ones."""
+        """Policy-head width: logits for discrete actions (every factor's), means for continuous ones."""
+        if self.nvec:
+            return len(self.nvec) * self.num_actions
         return self.num_actions if self.discrete else int(np.prod(self.shape))
+
+
+def multi_discrete(nvec: tuple[int, ...], mask_size: int = 0) -> ActionSpec:
+    """The spec of factorized categoricals with `nvec[i]` choices for factor i."""
+    nvec = tuple(int(n) for n in nvec)
+    return ActionSpec(discrete=True, num_actions=max(nvec), shape=(len(nvec),), nvec=nvec, mask_size=mask_size)
 
 
 @runtime_checkable
@@ -51,6 +70,8 @@ class Env(Protocol):
     observation_shape: tuple[int, ...]  # as the suite returns observations, before flattening
     observation_size: int  # the flat observation's length
     params: Any  # has `max_steps_in_episode`, the time limit that bounds every episode
+    # Optional: image_shape, (H, W, C) of the image the observation starts with (None: no image); step_batch,
+    # `step` over a batch of envs at once (`batch_step`), for a suite that shares work across the batch.
 
     def reset(self, key: jax.Array) -> tuple[jax.Array, Any]: ...
 
@@ -58,11 +79,23 @@ class Env(Protocol):
              ) -> tuple[jax.Array, Any, jax.Array, jax.Array, jax.Array, dict[str, Any]]: ...
 
 
+def image_shape_of(env: Env) -> tuple[int, int, int] | None:
+    """The `(H, W, C)` image `env`'s observations start with, or None."""
+    shape = getattr(env, "image_shape", None)
+    return None if shape is None else tuple(int(d) for d in shape)
+
+
 @struct.dataclass
 class EpisodeStatsState:
     env_state: Any
     episode_return: jax.Array
     episode_length: jax.Array
+
+
+def batch_step(env: Env):
+    """`env`'s step over a batch `[N]` of keys, states and actions: its own `step_batch` where it has one (a
+    suite that shares work across the batch), else its `step` vmapped."""
+    return getattr(env, "step_batch", None) or jax.vmap(env.step)
 
 
 class EpisodeStatistics:
@@ -82,7 +115,14 @@ class EpisodeStatistics:
         return obs, EpisodeStatsState(env_state, jnp.float32(0.0), jnp.int32(0))
 
     def step(self, key: jax.Array, state: EpisodeStatsState, action: jax.Array):
-        obs, env_state, reward, terminated, truncated, info = self.env.step(key, state.env_state, action)
+        return self._track(state, self.env.step(key, state.env_state, action))
+
+    def step_batch(self, keys: jax.Array, state: EpisodeStatsState, action: jax.Array):
+        """`step` over a batch `[N]` (`batch_step` of the wrapped env)."""
+        return self._track(state, batch_step(self.env)(keys, state.env_state, action))
+
+    def _track(self, state: EpisodeStatsState, out: tuple):
+        obs, env_state, reward, terminated, truncated, info = out
         done = terminated | truncated
         ep_return = state.episode_return + reward
         ep_length = state.episode_length + 1

@@ -8,7 +8,8 @@ The env object has `default_params`, `action_space(params)`, `observation_space(
 - gymnax 0.x's five, `(obs, state, reward, done, info)`: every end is then taken as a termination (0.x does not
   say which ends were time limits, nor keep the last observation), which `make_env` warns about.
 
-Observations become flat float32 vectors (a `Discrete` observation one-hot), rewards float32, ends bool.
+Observations become flat float32 vectors (a `Discrete` observation one-hot; a Dict or Tuple one flattened, its
+`action_mask` entry honoured: `observations`), rewards float32, ends bool.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 from gymnax.environments import spaces
 
 from purejaxppo.core.envs.base import ActionSpec
+from purejaxppo.core.envs.observations import ObservationCodec, observation_codec
 
 LEGACY_WARNING = ("{env_id}: step returns 5 values (gymnax 0.x): every episode end is taken as a termination, "
                   "so a time limit does not bootstrap its value target; return (obs, state, reward, terminated, "
@@ -43,19 +45,16 @@ def action_spec_of(space: Any, env_id: str) -> ActionSpec:
                      "Discrete and Box")
 
 
-def observation_encoder(space: Any, env_id: str) -> tuple[tuple[int, ...], Callable[[jax.Array], jax.Array]]:
-    """(the flat observation's shape, obs -> flat float32 obs) for a gymnax observation space."""
+def observation_encoder(space: Any, example: Callable[[], Any]) -> tuple[ObservationCodec, bool]:
+    """(the codec of a gymnax observation space, whether it one-hot encodes an index); `example` traces one
+    observation, for spaces of any other kind (Dict, Tuple: pytrees)."""
     if isinstance(space, spaces.Discrete):
         # An index (FrozenLake's cell) as one number would make neighbouring indices look alike to the MLP.
-        return (int(space.n),), lambda obs: jax.nn.one_hot(obs, space.n, dtype=jnp.float32)
+        n = int(space.n)
+        return ObservationCodec(n, (n,), None, None, lambda obs: jax.nn.one_hot(obs, n, dtype=jnp.float32)), True
     if isinstance(space, spaces.Box):
-        return (int(np.prod(space.shape)),), _ravel
-    raise ValueError(f"env {env_id!r} has a {type(space).__name__} observation space; purejaxppo supports "
-                     "gymnax's Discrete and Box (flatten a Dict or Tuple observation in the env)")
-
-
-def _ravel(obs: jax.Array) -> jax.Array:
-    return jnp.ravel(obs).astype(jnp.float32)  # image observations become vectors for the MLP
+        return observation_codec(jax.ShapeDtypeStruct(tuple(space.shape), jnp.float32)), False
+    return observation_codec(example()), False
 
 
 class FunctionalEnv:
@@ -72,11 +71,18 @@ class FunctionalEnv:
             raise ValueError(f"env {env_id!r}: its params ({type(params).__name__}) have no max_steps_in_episode, "
                              "the time limit that bounds an episode")
         self.env, self.params, self.env_id = env, params, env_id
-        self.action_spec = action_spec_of(env.action_space(params), env_id)
-        observations = env.observation_space(params)
-        (self.observation_size,), self._encode = observation_encoder(observations, env_id)
+        codec, one_hot = observation_encoder(
+            env.observation_space(params), lambda: jax.eval_shape(env.reset, jax.random.key(0), params)[0])
+        self.codec, self._encode = codec, codec.encode
+        self.observation_size, self.image_shape = codec.size, codec.image_shape
         # As the env returns observations (what a loaded policy accepts besides the flat vector); one-hot for an index.
-        self.observation_shape = tuple(observations.shape) if self._encode is _ravel else (self.observation_size,)
+        self.observation_shape = codec.shape if not one_hot else (codec.size,)
+        self.action_spec = action_spec_of(env.action_space(params), env_id)
+        if codec.mask_size:
+            if not self.action_spec.discrete or codec.mask_shape != (self.action_spec.num_actions,):
+                raise ValueError(f"env {env_id!r}: its observation's action_mask {list(codec.mask_shape)} does not "
+                                 f"match its action space {self.action_spec}")
+            self.action_spec = dataclasses.replace(self.action_spec, mask_size=codec.mask_size)
         self.legacy = False if gymnax_1x else self._step_arity() == 5
 
     def _step_arity(self) -> int:

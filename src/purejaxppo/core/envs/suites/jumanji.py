@@ -1,0 +1,69 @@
+"""jumanji ids, "jumanji:Snake-v1" (the jumanji extra): InstaDeep's puzzles, routing and packing problems.
+
+Most jumanji envs end an episode at their `time_limit` as a termination (discount 0), as if the state after it had
+no value; only a few (level-based foraging) call it a truncation. So this adapter takes the time limit over: the
+env is built with a limit it never reaches, its discount-0 ends are terminations, and the adapter truncates the
+episode at the env's own `time_limit` (`--env-kwargs max_steps_in_episode=N` or `time_limit=N` sets it; envs
+without one get `DEFAULT_TIME_LIMIT`), where the value target bootstraps.
+Observations are pytrees (a grid, a step count, `action_mask`): the mask is honoured, the rest flattened with the
+largest grid first, for `--torso cnn`. MultiDiscrete actions are factorized categoricals (or one categorical over
+the combinations, where the mask is over combinations).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jumanji
+from jumanji import specs
+from jumanji.types import StepType
+
+from purejaxppo.core.envs.functional import keyword_names
+from purejaxppo.core.envs.suites.base import Stepped, SuiteEnv
+
+PREFIX = "jumanji:"
+NEVER = 2**30  # the time limit the env itself is given: the adapter's own ends the episode first
+
+
+def names() -> list[str]:
+    return sorted(jumanji.registered_environments())
+
+
+class JumanjiEnv(SuiteEnv):
+    def __init__(self, env_id: str, **kwargs: Any):
+        self.env_id = env_id
+        limit = kwargs.pop("max_steps_in_episode", kwargs.pop("time_limit", None))
+        made = jumanji.make(env_id.removeprefix(PREFIX))
+        takes = keyword_names(type(made).__init__) or set()
+        own = getattr(made, "time_limit", None)
+        if "time_limit" in takes:
+            kwargs["time_limit"] = NEVER
+        for key in kwargs:
+            if key not in takes:
+                raise ValueError(f"env {env_id!r} has no parameter {key!r}; valid names: "
+                                 f"{', '.join(sorted(takes | {'max_steps_in_episode'}))}")
+        try:
+            self.env = jumanji.make(env_id.removeprefix(PREFIX), **kwargs) if kwargs else made
+        except Exception as e:
+            raise ValueError(f"could not create env {env_id!r}: {type(e).__name__}: {e}") from e
+        limit = limit if limit is not None else own
+        self.time_limit = None if limit is None else int(limit)
+        space = self.env.action_spec
+        if isinstance(space, specs.MultiDiscreteArray):
+            self._finish_init("multi", space.num_values)
+        elif isinstance(space, specs.DiscreteArray):
+            self._finish_init("discrete", space.num_values)
+        else:
+            raise ValueError(f"env {env_id!r} has a {type(space).__name__} action space; purejaxppo supports "
+                             "jumanji's DiscreteArray and MultiDiscreteArray")
+
+    def _reset(self, key: jax.Array):
+        state, timestep = self.env.reset(key)
+        return timestep.observation, state
+
+    def _step(self, key: jax.Array, state: Any, action: jax.Array) -> Stepped:
+        state, timestep = self.env.step(state, action)
+        last = timestep.step_type == StepType.LAST
+        return Stepped(timestep.observation, state, timestep.reward, last & (timestep.discount == 0),
+                       last & (timestep.discount > 0))

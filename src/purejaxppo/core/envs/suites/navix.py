@@ -1,0 +1,50 @@
+"""navix ids, "navix:Navix-Empty-5x5-v0" (the navix extra): MiniGrid's worlds in JAX.
+
+navix marks each step a transition (0), a truncation at `max_steps` (1) or a termination (2). Its own `step`
+resets only when handed a finished timestep; this adapter resets first, so that never happens. Observations are
+navix's default for the env (a symbolic `[H, W, 3]` grid for most), which `--torso cnn` convolves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import navix
+
+from purejaxppo.core.envs.functional import keyword_names
+from purejaxppo.core.envs.suites.base import Stepped, SuiteEnv
+
+PREFIX = "navix:"
+DEFAULT_MAX_STEPS = 100  # navix.make's own default
+
+
+def names() -> list[str]:
+    return list(navix.registry())
+
+
+class NavixEnv(SuiteEnv):
+    def __init__(self, env_id: str, **kwargs: Any):
+        self.env_id = env_id
+        name = env_id.removeprefix(PREFIX)
+        max_steps = int(kwargs.pop("max_steps_in_episode", kwargs.pop("max_steps", DEFAULT_MAX_STEPS)))
+        takes = keyword_names(type(navix.make(name, max_steps=max_steps)).__init__) or set()
+        for key in kwargs:
+            if key not in takes:
+                raise ValueError(f"env {env_id!r} has no parameter {key!r}; valid names: "
+                                 f"{', '.join(sorted(takes | {'max_steps', 'max_steps_in_episode'}))}")
+        try:
+            self.env = navix.make(name, max_steps=max_steps, **kwargs)
+        except Exception as e:
+            raise ValueError(f"could not create env {env_id!r}: {type(e).__name__}: {e}") from e
+        self.time_limit = max_steps
+        self._finish_init("discrete", int(self.env.action_space.maximum) + 1)
+
+    def _reset(self, key: jax.Array):
+        timestep = self.env.reset(key)
+        return timestep.observation, timestep
+
+    def _step(self, key: jax.Array, timestep: Any, action: jax.Array) -> Stepped:
+        timestep = self.env.step(timestep, action)
+        return Stepped(timestep.observation, timestep, timestep.reward, timestep.step_type == 2,
+                       timestep.step_type == 1)
