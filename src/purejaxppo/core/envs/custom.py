@@ -121,7 +121,7 @@ def adapt_env(made: Any, env_id: str) -> Env:
 
 def _example_action(env: Env) -> jax.Array:
     spec = env.action_spec
-    return jnp.int32(0) if spec.discrete else jnp.zeros(spec.shape, jnp.float32)
+    return jnp.zeros(spec.shape, jnp.int32 if spec.discrete else jnp.float32)  # shape () for one categorical
 
 
 def check_env(env: Env, env_id: str) -> None:
