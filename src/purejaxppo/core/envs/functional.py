@@ -45,16 +45,16 @@ def action_spec_of(space: Any, env_id: str) -> ActionSpec:
                      "Discrete and Box")
 
 
-def observation_encoder(space: Any, example: Callable[[], Any]) -> tuple[ObservationCodec, bool]:
-    """(the codec of a gymnax observation space, whether it one-hot encodes an index); `example` traces one
-    observation, for spaces of any other kind (Dict, Tuple: pytrees)."""
+def observation_encoder(space: Any, example: Callable[[], Any]) -> ObservationCodec:
+    """The codec of a gymnax observation space; `example` traces one observation, for spaces of any other kind
+    (Dict, Tuple: pytrees)."""
     if isinstance(space, spaces.Discrete):
         # An index (FrozenLake's cell) as one number would make neighbouring indices look alike to the MLP.
         n = int(space.n)
-        return ObservationCodec(n, (n,), None, None, lambda obs: jax.nn.one_hot(obs, n, dtype=jnp.float32)), True
+        return ObservationCodec(n, (n,), None, None, lambda obs: jax.nn.one_hot(obs, n, dtype=jnp.float32))
     if isinstance(space, spaces.Box):
-        return observation_codec(jax.ShapeDtypeStruct(tuple(space.shape), jnp.float32)), False
-    return observation_codec(example()), False
+        return observation_codec(jax.ShapeDtypeStruct(tuple(space.shape), jnp.float32))
+    return observation_codec(example())
 
 
 class FunctionalEnv:
@@ -71,12 +71,12 @@ class FunctionalEnv:
             raise ValueError(f"env {env_id!r}: its params ({type(params).__name__}) have no max_steps_in_episode, "
                              "the time limit that bounds an episode")
         self.env, self.params, self.env_id = env, params, env_id
-        codec, one_hot = observation_encoder(
+        codec = observation_encoder(
             env.observation_space(params), lambda: jax.eval_shape(env.reset, jax.random.key(0), params)[0])
-        self.codec, self._encode = codec, codec.encode
+        self.codec = codec
         self.observation_size, self.image_shape = codec.size, codec.image_shape
         # As the env returns observations (what a loaded policy accepts besides the flat vector); one-hot for an index.
-        self.observation_shape = codec.shape if not one_hot else (codec.size,)
+        self.observation_shape = codec.shape
         self.action_spec = action_spec_of(env.action_space(params), env_id)
         if codec.mask_size:
             if not self.action_spec.discrete or codec.mask_shape != (self.action_spec.num_actions,):
@@ -111,7 +111,7 @@ class FunctionalEnv:
 
     def reset(self, key: jax.Array):
         obs, state = self.env.reset(key, self.params)
-        return self._encode(obs), state
+        return self.codec.encode(obs), state
 
     def step(self, key: jax.Array, state: Any, action: jax.Array):
         if not self.action_spec.discrete:
@@ -123,8 +123,8 @@ class FunctionalEnv:
         else:
             obs, state, reward, terminated, truncated, info = out
             final = info["final_observation"]
-        info = {**info, "final_observation": self._encode(final)}
-        return (self._encode(obs), state, jnp.asarray(reward, jnp.float32), jnp.asarray(terminated, bool),
+        info = {**info, "final_observation": self.codec.encode(final)}
+        return (self.codec.encode(obs), state, jnp.asarray(reward, jnp.float32), jnp.asarray(terminated, bool),
                 jnp.asarray(truncated, bool), info)
 
 
