@@ -8,8 +8,9 @@ runs/<env>-<time>/). Bad input exits with status 2 and one line on stderr, befor
 
     main: parse ─► start_backend ─► plan_run (claims the folder) ─► compile_and_restore ─► train_loop ─► outputs
 
-SIGTERM and SIGINT stop the run at the end of its current chunk of updates, with a checkpoint of it; a run whose
-loss or parameters turn non-finite stops at the end of that chunk, keeping its last finite checkpoint.
+SIGTERM, SIGINT and SIGHUP stop the run at the end of its current chunk of updates, with a checkpoint of it, and
+a second one stops it at once, even a hung one; a run whose loss or parameters turn non-finite stops at the end
+of that chunk, keeping its last finite checkpoint.
 """
 
 from __future__ import annotations
@@ -162,7 +163,8 @@ def run(plan: RunPlan) -> int:
         plan.say(f"the run in {plan.out} is complete ({plan.start_at}/{plan.config.num_updates} updates): "
                  "nothing to do")
         return 0
-    with StopRequests() as stops:
+    with StopRequests(f"any checkpoint saved before is kept; continue with: python -m purejaxppo.run --resume "
+                      f"{plan.out}", quiet=plan.args.quiet) as stops:
         try:
             state = compile_and_restore(plan)
             resumed_at = state.done
