@@ -150,7 +150,7 @@ def test_the_cli_trains_records_and_evaluates_a_factory_env(tmp_path):
     assert result.returncode == 0, result.stderr
     config = json.loads((out / "config.json").read_text())
     assert config["env"] == FACTORY and config["env_kwargs"] == {"length": 5, "max_steps_in_episode": 20}
-    evaluated = run_cli(str(out), "--episodes", "4", module="purejaxppo.evaluate")
+    evaluated = run_cli(str(out), "--episodes", "4", "--env", FACTORY, module="purejaxppo.evaluate")
     assert evaluated.returncode == 0, evaluated.stderr
     assert "mean return 0.970 ± 0.000" in evaluated.stdout  # the best return: 3 steps at -0.01, then +1
     bad = run_cli("--env", FACTORY, "--env-kwargs", "width=3", "--out", str(tmp_path / "bad"))

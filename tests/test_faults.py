@@ -140,7 +140,7 @@ Sweep.advance = advance_then_signal
 """
 
 
-@pytest.mark.parametrize("name, chunk", [("SIGTERM", 3), ("SIGINT", 2)])
+@pytest.mark.parametrize("name, chunk", [("SIGTERM", 3), ("SIGINT", 2), ("SIGHUP", 2)])
 def test_a_signal_saves_the_last_chunk_and_the_same_command_finishes_bit_identical(short_run, tmp_path,
                                                                                    name, chunk):
     command = [*ARGS, "--out", str(tmp_path / "run"), "--auto-resume"]

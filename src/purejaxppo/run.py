@@ -2,7 +2,9 @@
 
 import sys
 
-from purejaxppo.cli.run import main
+from purejaxppo.cli.entry import load_main
+
+main = load_main("purejaxppo.cli.run", as_command=__name__ == "__main__")
 
 __all__ = ["main"]
 

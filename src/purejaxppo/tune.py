@@ -3,7 +3,9 @@
 
 import sys
 
-from purejaxppo.cli.tune import main
+from purejaxppo.cli.entry import load_main
+
+main = load_main("purejaxppo.cli.tune", as_command=__name__ == "__main__")
 
 
 def __getattr__(name: str):

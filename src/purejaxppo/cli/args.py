@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 from purejaxppo.cli.run_dir import holds_results
 from purejaxppo.core.config import NUMERIC_FIELDS, PPOConfig, field_docs
+from purejaxppo.io.run_meta import check_env_from_file
 from purejaxppo.scale.compilation import cpu_cores
 from purejaxppo.scale.plan import count_runs
 
@@ -117,6 +118,8 @@ def config_from_args(args: argparse.Namespace) -> PPOConfig:
             flag = "--" + name.replace("_", "-")
             raise ValueError(f"{flag} {flags[name]} and --sweep {name}=... both set {name}: give one of them")
     from_file = read_config_file(args.config) if getattr(args, "config", None) is not None else {}
+    if args.env is None:  # the file's env is the one used
+        check_env_from_file(from_file.get("env"), f"--config {args.config}", None)
     env = args.env if args.env is not None else from_file.pop("env", "CartPole-v1")
     from_file.pop("env", None)
     return PPOConfig.for_env(env, **{**from_file, **flags})

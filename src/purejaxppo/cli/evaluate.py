@@ -1,6 +1,7 @@
 """The evaluation command:
 
-    python -m purejaxppo.evaluate RUN_DIR [--episodes 100] [--seed 0] [--run N] [--stochastic] [--render out.gif]
+    python -m purejaxppo.evaluate RUN_DIR [--episodes 100] [--seed 0] [--run N] [--stochastic] [--env ID]
+        [--render out.gif]
 
 Loads a run's policy (`purejaxppo.io.policy`), prints the mean return of `--episodes` deterministic (or sampled)
 episodes with its 95% interval, and with --render animates episode 0 (`purejaxppo.io.evaluation`).
@@ -14,7 +15,8 @@ from pathlib import Path
 from typing import Sequence
 
 from purejaxppo.cli.args import OneLineParser
-from purejaxppo.cli.startup import defer_renderer_imports
+from purejaxppo.cli.plan import start_platform
+from purejaxppo.cli.startup import defer_renderer_imports, tolerate_closed_stdout
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "first seed of the best configuration)")
     parser.add_argument("--stochastic", action="store_true",
                         help="sample actions from the policy (default: its most probable action, or its mean)")
+    parser.add_argument("--env", metavar="ID", help="the run's env id, when it is a package.module:factory id: "
+                        "evaluating imports and runs that code, which the run's files alone may not ask for")
     parser.add_argument("--render", type=Path, metavar="PATH",
                         help="also write an animation of episode 0 (.gif) with gymnax's visualizer")
     return parser
@@ -36,14 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     defer_renderer_imports()
+    tolerate_closed_stdout()
     from purejaxppo.io.evaluation import check_renderable, evaluate, render, summary_line
     from purejaxppo.io.policy import load_policy
 
     deterministic = not args.stochastic
     try:
+        start_platform()
         if args.episodes < 1:
             raise ValueError(f"--episodes {args.episodes} is invalid: must be at least 1")
-        policy = load_policy(args.run_dir, args.run)
+        policy = load_policy(args.run_dir, args.run, env=args.env)
         if args.render is not None:  # before evaluating: a render that cannot be done fails at once
             check_renderable(policy.env_id, args.render)
         returns = evaluate(policy, args.episodes, args.seed, deterministic)  # checks its size before compiling

@@ -12,7 +12,7 @@ import jax
 
 from purejaxppo.cli.args import check_resumed_flags, config_from_args, output_dir, parse_sweeps, requested_runs
 from purejaxppo.cli.progress import Progress
-from purejaxppo.cli.run_dir import RunDirLock, find_run, holds_results, write_config_json
+from purejaxppo.cli.run_dir import RunDirLock, check_folder_path, find_run, holds_results, write_config_json
 from purejaxppo.cli.startup import defer_renderer_imports
 from purejaxppo.io.run_meta import RunRecord
 from purejaxppo.scale.compilation import cpu_cores, use_cpu_cores
@@ -59,20 +59,59 @@ class RunPlan:
 
 def start_backend(args: argparse.Namespace) -> None:
     """Joins a multi-host program, or on a CPU makes a device per core the runs can use; then defers the
-    renderers' imports. Before JAX's first computation."""
+    renderers' imports, and starts JAX's backend. Before JAX's first computation. ValueError (one line) for
+    multi-host flags that cannot work, a program that cannot be joined, or a platform this machine lacks."""
+    check_multihost_flags(args)
     if args.distributed or args.coordinator is not None:
-        initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+        try:
+            initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+        except Exception as e:  # JAX's own errors: RuntimeError, XlaRuntimeError, ...
+            where = args.coordinator or "from the cluster"
+            first = str(e).splitlines()[0] if str(e) else ""
+            raise ValueError(f"could not join the multi-host program (coordinator {where}): {type(e).__name__}: "
+                             f"{first}") from None
     elif not args.data_parallel:  # on a CPU, several runs go to separate cores
         use_cpu_cores(min(cpu_cores(), requested_runs(args)))
     defer_renderer_imports()
+    start_platform()
 
 
-def open_checkpointer(directory: Path | str):
+def start_platform() -> None:
+    """Starts JAX's backend: ValueError (one line) for a platform this machine lacks (JAX_PLATFORMS=cuda on a
+    machine without a GPU, or a name JAX does not know)."""
+    try:
+        jax.devices()
+    except Exception as e:  # RuntimeError, or an AssertionError from a missing plugin
+        platforms = jax.config.jax_platforms or "the default"
+        why = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}" if str(e) else type(e).__name__
+        raise ValueError(f"JAX cannot start platform {platforms} here ({why}): unset JAX_PLATFORMS, or install jax "
+                         "for that platform (docs/gpu.md)") from None
+
+
+def check_multihost_flags(args: argparse.Namespace) -> None:
+    """ValueError (one line) for multi-host flags that contradict each other or cannot name a coordinator."""
+    coordinator, n, i = args.coordinator, args.num_processes, args.process_id
+    if (n is not None or i is not None) and coordinator is None and not args.distributed:
+        raise ValueError("--num-processes and --process-id join a multi-host program: give --coordinator HOST:PORT "
+                         "too (or --distributed to read them from the cluster)")
+    if coordinator is not None:
+        host, sep, port = coordinator.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"--coordinator {coordinator!r} is invalid: give HOST:PORT, e.g. 10.0.0.1:1234")
+        if n is None or i is None:
+            raise ValueError("--coordinator needs --num-processes N and --process-id I (0 to N-1)")
+    if n is not None and n < 1:
+        raise ValueError(f"--num-processes {n} is invalid: must be at least 1")
+    if i is not None and n is not None and not 0 <= i < n:
+        raise ValueError(f"--process-id {i} is invalid: must be 0 to {n - 1} (--num-processes {n})")
+
+
+def open_checkpointer(directory: Path | str, allow_env: str | None = None):
     """A `purejaxppo.io.checkpoint.Checkpointer` on `directory`: orbax is imported when first needed, not at
     start-up (`_import_result_writers` loads it on a thread while the program compiles and trains)."""
     from purejaxppo.io.checkpoint import Checkpointer
 
-    return Checkpointer(directory)
+    return Checkpointer(directory, allow_env=allow_env)
 
 
 def _check_counts(args: argparse.Namespace) -> None:
@@ -100,6 +139,8 @@ def locate(args: argparse.Namespace, writer: bool) -> RunPlan:
     (--resume, --auto-resume) the one a folder holds, from its latest checkpoint or from its beginning, the
     folder claimed by process 0 before it is read."""
     folder = args.resume if args.resume is not None else args.out
+    if folder is not None:
+        check_folder_path(folder, "--resume" if args.resume is not None else "--out")
     if args.resume is None and not (args.auto_resume and holds_results(folder)):
         record = _new_record(args)
         return RunPlan(args, record, output_dir(args.out, record.config.env), None)
@@ -107,8 +148,10 @@ def locate(args: argparse.Namespace, writer: bool) -> RunPlan:
         raise ValueError(f"--resume: {folder} does not exist: there is no run to resume")
     lock = RunDirLock(folder) if writer else None
     try:
-        checkpointer = open_checkpointer(folder)
-        found = find_run(folder, checkpointer)
+        checkpointer = open_checkpointer(folder, allow_env=args.env)  # the files' env ids import no code
+        found = find_run(folder, checkpointer, allow_env=args.env)
+        if lock is not None:  # the writer, holding the folder: saves a killed process left unfinished go
+            checkpointer.remove_unfinished()
         if args.auto_resume and found.record != _new_record(args):
             raise ValueError(f"--out {folder} holds another run than this command's (config.json there differs): "
                              "choose another folder, or --resume it as it is")
@@ -134,7 +177,11 @@ def claim(plan: RunPlan) -> None:
     plan.lock = RunDirLock(plan.out)
     if holds_results(plan.out):  # another run wrote here since output_dir looked
         raise ValueError(f"--out {plan.out} already exists and is not empty; choose another directory")
-    write_config_json(plan.out, plan.record)
+    try:
+        write_config_json(plan.out, plan.record)
+    except OSError as e:  # a full disk, say
+        raise ValueError(f"cannot write to {plan.out}: {e.strerror or e}; make room, or choose another folder"
+                         ) from None
 
 
 def plan_run(args: argparse.Namespace) -> RunPlan:

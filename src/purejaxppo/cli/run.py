@@ -26,11 +26,11 @@ import jax
 import numpy as np
 
 from purejaxppo.cli.args import build_parser
+from purejaxppo.cli.caches import make_files_private, usable_cache_dir, use_compilation_cache
 from purejaxppo.cli.plan import RunPlan, open_checkpointer, plan_run, start_backend
 from purejaxppo.cli.run_dir import write_config_json
-from purejaxppo.cli.startup import compile_cache_dir, quiet_xla_logs
+from purejaxppo.cli.startup import quiet_xla_logs, tolerate_closed_stdout
 from purejaxppo.cli.stops import Stopped, StopRequests, report_stop
-from purejaxppo.scale.program_cache import private_dir
 from purejaxppo.scale.schedule import next_stop, one_percent, report_interval
 from purejaxppo.scale.stats import format_return
 
@@ -49,7 +49,7 @@ def compile_and_restore(plan: RunPlan):
     checkpoint's. Raises CheckpointError (a ValueError) when the checkpoint does not fit."""
     args, config, job = plan.args, plan.config, plan.job
     if args.compile_cache:  # the caches hold programs this process runs: the user's own folders alone
-        jax.config.update("jax_compilation_cache_dir", str(private_dir(compile_cache_dir())))
+        use_compilation_cache(args.cache_dir)
     num_runs = job.num_runs
     runs = f"{num_runs} run{'s' if num_runs > 1 else ''}" + (
         f" ({num_runs // len(plan.seeds)} configs x {len(plan.seeds)} seeds)" if plan.grid else "")
@@ -58,7 +58,9 @@ def compile_and_restore(plan: RunPlan):
     threading.Thread(target=_import_result_writers, daemon=True).start()
     if plan.start_at != config.num_updates:  # a finished run that only lacks its outputs needs no program
         with quiet_xla_logs() if args.compile_cache else contextlib.nullcontext():
-            compile_seconds = job.compile(compile_cache_dir() / "programs" if args.compile_cache else None)
+            compile_seconds = job.compile(args.cache_dir / "programs" if args.compile_cache else None)
+        if args.compile_cache:
+            make_files_private(args.cache_dir)
         plan.say(f"compiled in {compile_seconds:.1f} s")
     state = job.init()
     if plan.start_at is not None:
@@ -110,7 +112,7 @@ def train_loop(plan: RunPlan, state, stops: StopRequests) -> tuple[Any, float, S
 
 def save_checkpoint(plan: RunPlan, state) -> None:
     """A checkpoint of `state` (every process takes part; process 0 writes)."""
-    plan.checkpointer = plan.checkpointer or open_checkpointer(plan.out)
+    plan.checkpointer = plan.checkpointer or open_checkpointer(plan.out, allow_env=plan.config.env)  # its own
     plan.checkpointer.save(plan.job.to_host(state), state.done, plan.record.checkpoint_meta())
 
 
@@ -146,11 +148,18 @@ def _fail(error: ValueError) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    start_backend(args)
+    tolerate_closed_stdout()
     try:
+        start_backend(args)
+        args.cache_dir = usable_cache_dir() if args.compile_cache else None  # checked before the folder is claimed
+        args.compile_cache = args.cache_dir is not None
         plan = plan_run(args)
     except ValueError as e:  # CheckpointError included
         return _fail(e)
+    except KeyboardInterrupt:  # Ctrl-C while starting: a new run's folder is claimed last, by plan_run
+        print("interrupted while starting, before anything was trained: run the command again to start",
+              file=sys.stderr)
+        return 130
     try:
         return run(plan)
     finally:
@@ -189,5 +198,11 @@ def run(plan: RunPlan) -> int:
         return report_stop(plan.config, plan.out, state.done, plan.checkpointer, stopped)
     result = plan.job.result(state, train_seconds)
     if plan.writer:
-        write_outputs(plan, result, resumed_at, stopped.diverged if stopped else None)
+        try:
+            write_outputs(plan, result, resumed_at, stopped.diverged if stopped else None)
+        except OSError as e:  # a full disk, say: the last checkpoint holds everything the outputs are made from
+            print(f"error: could not write the results to {plan.out} ({e.strerror or e}); the training is kept in "
+                  f"its last checkpoint: make room, then write them with: python -m purejaxppo.run --resume "
+                  f"{plan.out}", file=sys.stderr, flush=True)
+            return 1
     return report_stop(plan.config, plan.out, state.done, plan.checkpointer, stopped) if stopped else 0

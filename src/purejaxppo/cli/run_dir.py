@@ -48,17 +48,35 @@ class RunDirLock:
         os.close(self.fd)
 
 
+def check_folder_path(path: Path, flag: str) -> None:
+    """ValueError (one line) for a folder path the file system cannot hold: a name over its NAME_MAX, or the
+    whole path over PATH_MAX (otherwise the first look at it fails with a traceback)."""
+    absolute = Path(os.path.abspath(path))
+    existing = next(p for p in (absolute, *absolute.parents) if os.path.exists(p))  # False when too long
+    name_max, path_max = os.pathconf(existing, "PC_NAME_MAX"), os.pathconf(existing, "PC_PATH_MAX")
+    if len(os.fsencode(str(absolute))) >= path_max:
+        raise ValueError(f"{flag} {str(path)[:40]}... is {len(os.fsencode(str(absolute))):,} bytes long, over this "
+                         f"system's limit of {path_max - 1:,}: choose a shorter path")
+    for name in absolute.parts:
+        if len(os.fsencode(name)) > name_max:
+            raise ValueError(f"{flag}: the name {name[:40]}... is {len(os.fsencode(name))} bytes long, over the file "
+                             f"system's limit of {name_max}: choose a shorter name")
+
+
 def holds_results(out: Path) -> bool:
     """Whether `out` holds anything but a run's lock file."""
     return out.is_dir() and any(p.name != LOCK_FILE for p in out.iterdir())
 
 
 def write_config_json(out: Path, record: RunRecord) -> None:
-    """`config.json`, written whole or not at all."""
+    """`config.json`, written whole or not at all (OSError, with nothing left behind, when it cannot be)."""
     path = Path(out) / CONFIG_FILE
     tmp = path.with_name(f".{CONFIG_FILE}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record.config_json(), indent=2) + "\n")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(record.config_json(), indent=2) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,11 +88,28 @@ class Found:
     outputs_written: bool  # its summary.json is there: it finished and wrote everything
 
 
-def find_run(out: Path, checkpointer) -> Found:
+def find_run(out: Path, checkpointer, allow_env: str | None = None) -> Found:
     """The run in `out`: its latest checkpoint's record and updates done, or without a checkpoint the record in
-    its config.json. ValueError (one line) when it holds neither, or either is invalid."""
-    if checkpointer.latest() is not None:
-        record, done = checkpointer.record()
-    else:
-        record, done = read_config_json(out), None
+    its config.json. ValueError (one line) when it holds neither, or either is invalid, or either names a
+    code-importing env that is not `allow_env`."""
+    checkpoints = Path(out) / "checkpoints"
+    if checkpoints.exists() and not checkpoints.is_dir():
+        raise ValueError(f"{checkpoints} is not a folder, so no checkpoint could be read or saved there: move it "
+                         "away, then resume")
+    if checkpointer.latest() is None:
+        return Found(read_config_json(out, allow_env), None, (Path(out) / "summary.json").is_file())
+    record, done = checkpointer.record()
+    if (Path(out) / CONFIG_FILE).is_file():  # written by the run itself: its checkpoints must be of that run
+        own = read_config_json(out, allow_env)
+        if own != record:
+            raise ValueError(f"the checkpoint {checkpoints / str(done)} is of another run than {out}/{CONFIG_FILE} "
+                             f"({_first_difference(own, record)}): put back the run's own checkpoints, or resume "
+                             "that run from a folder of its own")
     return Found(record, done, (Path(out) / "summary.json").is_file())
+
+
+def _first_difference(own: RunRecord, other: RunRecord) -> str:
+    """What first tells `other` from `own`, e.g. "num_envs 4, not 2"."""
+    ours, theirs = own.config_json(), other.config_json()
+    name = next((k for k in sorted(set(ours) | set(theirs)) if ours.get(k) != theirs.get(k)), "config")
+    return f"{name} {theirs.get(name)!r}, not {ours.get(name)!r}"

@@ -38,6 +38,42 @@ def compile_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "purejaxppo" / "jax"
 
 
+class _StdoutThatMayClose:
+    """sys.stdout, until a reader closes it (`... | head -1`): then everything written to it is dropped, for the
+    run goes on and writes its results. (Its lines are information; a closed pipe is no reason to stop.)"""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _dropped(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())  # Python's own flush at exit, and os.write(1, ...), land there too
+        os.close(devnull)
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._dropped()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._dropped()
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def tolerate_closed_stdout() -> None:
+    """Makes sys.stdout drop what it is given once its reader has closed it, instead of raising
+    BrokenPipeError in the middle of a run. The commands call it first."""
+    if not isinstance(sys.stdout, _StdoutThatMayClose) and sys.stdout is not None:
+        sys.stdout = _StdoutThatMayClose(sys.stdout)
+
+
 @contextlib.contextmanager
 def quiet_xla_logs():
     """Silences XLA's C++ log while loading from the compilation cache: on every cache hit it prints a benign

@@ -21,13 +21,13 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-import jax
-
 from purejaxppo.cli.args import OneLineParser, add_config_flags, config_from_args
+from purejaxppo.cli.caches import make_files_private, usable_cache_dir, use_compilation_cache
+from purejaxppo.cli.plan import start_platform
 from purejaxppo.cli.run_dir import RunDirLock, holds_results
-from purejaxppo.cli.startup import compile_cache_dir, defer_renderer_imports, quiet_xla_logs
+from purejaxppo.cli.startup import defer_renderer_imports, quiet_xla_logs, tolerate_closed_stdout
+from purejaxppo.io.run_meta import check_env_from_file
 from purejaxppo.scale.compilation import cpu_cores, use_cpu_cores
-from purejaxppo.scale.program_cache import private_dir
 
 STATE = "tune_state.json"
 
@@ -72,6 +72,10 @@ def spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
     from purejaxppo.scale.search import parse_param
 
     config = config_from_args(args)
+    names = [parse_param(p)[0] for p in args.param]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ValueError(f"--param {twice[0]} is given more than once: give each field one --param")
     given = dict(parse_param(p) for p in args.param)
     spec = {"config": config.to_dict(), "params": [str(p) for p in args.param], "only": args.only,
             "trials": args.trials, "num_seeds": args.num_seeds, "rungs": args.rungs, "eta": args.eta,
@@ -127,7 +131,7 @@ class Tuner:
         members, saved = self.groups[structure], self.state["groups"].get(str(g))
         search = GroupSearch(self.config, members, self.spec["num_seeds"], self.spec["seed"], self.spec["eta"],
                              self.rungs[structure], program_cache=self.program_cache)
-        checkpointer = Checkpointer(self.out / "groups" / str(g))
+        checkpointer = Checkpointer(self.out / "groups" / str(g), allow_env=self.config.env)  # checked: _locate
         if saved is not None:
             search.rung, search.alive = saved["rung"], saved["alive"]
             search.scores = {int(k): v for k, v in saved["scores"].items()}
@@ -216,6 +220,7 @@ def _locate(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise ValueError(f"--resume: {args.resume} holds no tuner this version wrote ({type(e).__name__}: "
                              f"{e})") from None
+        check_env_from_file(spec["config"].get("env"), f"--resume: {path}", args.env)
         return args.resume, spec
     spec = spec_from_args(args)
     env = spec["config"]["env"].replace(":", "-")
@@ -243,31 +248,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     use_cpu_cores(cpu_cores())
     defer_renderer_imports()
+    tolerate_closed_stdout()
+    lock = None
     try:
+        start_platform()
         _check(args)
         out, spec = _locate(args)
+        cache = usable_cache_dir() if args.compile_cache else None  # checked before the folder is claimed
         lock = RunDirLock(out)
-        tuner = Tuner(out, spec, args.quiet, compile_cache_dir() / "programs" if args.compile_cache else None)
+        tuner = Tuner(out, spec, args.quiet, cache / "programs" if cache else None)
         from purejaxppo.scale.sweep import Sweep
 
         Sweep(tuner.config)  # the env can be made, the batches fit: before anything compiles
+        try:
+            tuner.save()
+        except OSError as e:
+            raise ValueError(f"cannot write to {out}: {e.strerror or e}; make room, or choose another folder") from None
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
+        if lock is not None:
+            lock.release()
         return 2
+    except KeyboardInterrupt:
+        print("interrupted while starting, before anything was trained", file=sys.stderr)
+        return 130
+    resume = f"continue with: python -m purejaxppo.tune --resume {out}"
     try:
-        if args.compile_cache:
-            jax.config.update("jax_compilation_cache_dir", str(private_dir(compile_cache_dir())))
-        tuner.save()
+        if cache:
+            use_compilation_cache(cache)
         print(f"tuning {tuner.config.env}: {len(tuner.trials)} trials in {len(tuner.groups)} structural group(s) x "
               f"{spec['num_seeds']} seeds, rungs at updates {sorted({u for r in tuner.rungs.values() for u in r})}",
               flush=True)
-        with quiet_xla_logs() if args.compile_cache else contextlib.nullcontext():
+        with quiet_xla_logs() if cache else contextlib.nullcontext():
             for g, structure in enumerate(tuner.groups):
                 tuner.search_group(g, structure)
             ranked = tuner.confirm()
+        if cache:
+            make_files_private(cache)
         print(write_results(tuner, ranked), end="")
         print(f"{tuner.state['compiles']} programs compiled, {tuner.state['seconds']:.0f} s; "
               f"best.json and the tables in {out}/")
         return 0
+    except KeyboardInterrupt:
+        print(f"interrupted: every rung the tuner finished is saved in {out}; {resume}", file=sys.stderr)
+        return 130
+    except OSError as e:  # a full disk, say; CheckpointSaveError included
+        print(f"error: could not write to {out} ({e.strerror or e}); the rungs saved before are kept: make room, "
+              f"then {resume}", file=sys.stderr)
+        return 1
     finally:
         lock.release()

@@ -241,6 +241,9 @@ def _check(ok: bool, field: str, value: Any, allowed: str) -> None:
         raise ValueError(f"PPOConfig.{field}={value!r} is invalid: {allowed}.")
 
 
+INT32_MAX = 2**31 - 1
+
+
 def _validate(c: PPOConfig) -> None:
     # The env id is checked where the env is made (`purejaxppo.core.envs.make_env`, before anything compiles):
     # checking it here would import every env suite whenever a config is created.
@@ -254,6 +257,14 @@ def _validate(c: PPOConfig) -> None:
            " (change num_minibatches, num_envs or num_steps)")
     _check(c.total_timesteps >= c.batch_size, "total_timesteps", c.total_timesteps,
            f"must be at least one batch, num_envs * num_steps = {c.batch_size}")
+    # Env steps and gradient steps are counted in int32 inside the program (and by optax's schedules).
+    _check(c.num_updates * c.batch_size <= INT32_MAX, "total_timesteps", c.total_timesteps,
+           f"must be at most {INT32_MAX:,}, the env steps one run can count")
+    grad_steps = c.num_updates * c.update_epochs * c.num_minibatches
+    _check(grad_steps <= INT32_MAX, "total_timesteps", c.total_timesteps,
+           f"makes {grad_steps:,} gradient steps ({c.num_updates:,} updates x {c.update_epochs} epochs x "
+           f"{c.num_minibatches} minibatches), more than the {INT32_MAX:,} one run can count: raise num_envs or "
+           "num_steps, or lower update_epochs or num_minibatches")
     _check(len(c.hidden_sizes) >= 1 and all(isinstance(h, numbers.Integral) and h >= 1 for h in c.hidden_sizes),
            "hidden_sizes", c.hidden_sizes, "must be one or more positive integers, e.g. (64, 64)")
     _check(c.activation in ACTIVATIONS, "activation", c.activation, f"must be one of {', '.join(ACTIVATIONS)}")

@@ -50,10 +50,13 @@ class CheckpointSaveError(OSError):
 
 
 class Checkpointer:
-    """Saves and restores the state of the run in `run_dir`, keeping the latest `keep` checkpoints."""
+    """Saves and restores the state of the run in `run_dir`, keeping the latest `keep` checkpoints. Metadata
+    naming a "module:factory" env is read only if it is `allow_env`, the id the user gave
+    (`purejaxppo.io.run_meta.check_env_from_file`)."""
 
-    def __init__(self, run_dir: Path, keep: int = 2):
+    def __init__(self, run_dir: Path, keep: int = 2, allow_env: str | None = None):
         self.directory = Path(run_dir).absolute() / "checkpoints"
+        self.allow_env = allow_env
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=False, enable_async_checkpointing=False)
         self.manager = ocp.CheckpointManager(self.directory, options=options)
 
@@ -94,10 +97,10 @@ class Checkpointer:
         complete = [step for step in self.manager.all_steps() if (self.directory / str(step) / DIGESTS).is_file()]
         return max(complete, default=None)
 
-    def meta(self) -> dict[str, Any]:
-        """The latest checkpoint's JSON metadata, after checking every file of the checkpoint and the metadata
-        itself (`purejaxppo.io.run_meta`)."""
-        step = self._latest_or_raise()
+    def meta(self, step: int | None = None) -> dict[str, Any]:
+        """The JSON metadata of checkpoint `step` (default: the latest), after checking every file of the
+        checkpoint and the metadata itself (`purejaxppo.io.run_meta`)."""
+        step = self._latest_or_raise() if step is None else step
         self._verify(step)
         where = f"checkpoint {self.directory / str(step)}"
         try:
@@ -111,20 +114,25 @@ class Checkpointer:
             raise CheckpointError(f"{where} was written by a newer purejaxppo (checkpoint format {version}, "
                                   f"this version reads up to {FORMAT}): upgrade purejaxppo to read it")
         try:
-            read_checkpoint_meta(meta, where)
+            read_checkpoint_meta(meta, where, self.allow_env)
         except ValueError as e:
             raise CheckpointError(str(e)) from None
+        if meta["done"] != step:  # a checkpoint copied in under another step's name
+            raise CheckpointError(f"{where} was saved after update {meta['done']}, not {step}: it was moved or "
+                                  "copied in from elsewhere")
         return meta
 
-    def record(self) -> tuple[RunRecord, int]:
-        """The latest checkpoint's run record and its updates done, checked as `meta` checks them."""
-        meta = self.meta()
-        return read_checkpoint_meta(meta, f"checkpoint {self.directory / str(meta['done'])}")
+    def record(self, step: int | None = None) -> tuple[RunRecord, int]:
+        """Checkpoint `step`'s (default: the latest's) run record and updates done, checked as `meta` checks
+        them."""
+        meta = self.meta(step)
+        return read_checkpoint_meta(meta, f"checkpoint {self.directory / str(meta['done'])}", self.allow_env)
 
-    def restore(self, template: Any) -> tuple[Any, int]:
-        """The latest checkpoint's state as numpy arrays, in the structure, shapes and dtypes of `template` (host
-        arrays or `jax.ShapeDtypeStruct`s), and the updates done when it was saved."""
-        meta = self.meta()
+    def restore(self, template: Any, step: int | None = None) -> tuple[Any, int]:
+        """Checkpoint `step`'s (default: the latest's) state as numpy arrays, in the structure, shapes and dtypes
+        of `template` (host arrays or `jax.ShapeDtypeStruct`s), and the updates done when it was saved. A state
+        that does not fit the template (another configuration's) is a one-line CheckpointError."""
+        meta = self.meta(step)
         step, version = meta["done"], meta.get("format", 1)
         added = [name for since, names in ADDED_METRICS.items() if version < since for name in names
                  if name in getattr(template, "metrics", {})]
@@ -138,10 +146,18 @@ class Checkpointer:
             raise CheckpointError(f"checkpoint {self.directory / str(step)} is corrupt or does not fit this run "
                                   f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from e
         restored = jax.tree.map(np.asarray, restored)
+        _check_fits(restored, template, self.directory / str(step))
         if added:
             restored = restored.replace(metrics={**restored.metrics, **{
                 name: np.zeros(full[name].shape, full[name].dtype) for name in added}})
         return restored, step
+
+    def remove_unfinished(self) -> None:
+        """Removes the folders of saves that never finished (orbax's `*.orbax-checkpoint-tmp*`, left by a process
+        killed while saving). Only the run's writer, holding its folder's lock, may call it."""
+        if self.directory.is_dir():
+            for unfinished in self.directory.glob("*.orbax-checkpoint-tmp*"):
+                shutil.rmtree(unfinished, ignore_errors=True)
 
     def _verify(self, step: int) -> None:
         path = self.directory / str(step)
@@ -208,6 +224,19 @@ def _cause(error: Exception) -> str:
         return error.strerror
     code = re.search(r"os_error_code='(\d+)'", str(error))
     return os.strerror(int(code[1])) if code else (str(error).splitlines() or [type(error).__name__])[0][:160]
+
+
+def _check_fits(restored: Any, template: Any, path: Path) -> None:
+    """CheckpointError naming the first array of `restored` whose shape or dtype is not `template`'s."""
+    saved, wanted = jax.tree.leaves_with_path(restored), jax.tree.leaves_with_path(template)
+    if len(saved) != len(wanted):
+        raise CheckpointError(f"checkpoint {path} does not fit this run: it holds {len(saved)} arrays, this run "
+                              f"{len(wanted)}; it is another configuration's")
+    for (where, a), (_, b) in zip(saved, wanted):
+        if (a.shape, np.dtype(a.dtype)) != (tuple(b.shape), np.dtype(b.dtype)):
+            raise CheckpointError(f"checkpoint {path} does not fit this run: {jax.tree_util.keystr(where)} is "
+                                  f"{a.dtype}{list(a.shape)}, this run's is {b.dtype}{list(b.shape)}; it is another "
+                                  "configuration's")
 
 
 def _file_digests(step: Path) -> dict[str, str]:

@@ -130,8 +130,11 @@ class Policy:
         return env_action(action, self.action_spec)
 
 
-def load_policy(run_dir: str | Path, run: int | None = None) -> Policy:
+def load_policy(run_dir: str | Path, run: int | None = None, env: str | None = None) -> Policy:
     """The policy of run `run` of the run directory `run_dir`, from its latest checkpoint.
+
+    A run of a "package.module:factory" env loads only when `env` names that id too: making the env imports and
+    calls that code, which a file alone may not ask for.
 
     `run` indexes the flat runs axis, configuration-major (`run = c * num_seeds + s`). Default: the first seed
     of the best-ranked configuration in summary.json, or run 0 if the run has no summary yet (a run stopped
@@ -145,8 +148,35 @@ def load_policy(run_dir: str | Path, run: int | None = None) -> Policy:
         raise ValueError(f"{run_dir} is not a directory")
     if not (run_dir / "config.json").is_file() and not (run_dir / "checkpoints").is_dir():
         raise ValueError(f"{run_dir} is not a purejaxppo run: it has no config.json and no checkpoints/")
-    checkpointer = Checkpointer(run_dir)
-    meta = checkpointer.meta()  # CheckpointError (a ValueError) when there is none or it is unreadable
+    checkpointer = Checkpointer(run_dir, allow_env=env)
+    return _read_consistently(checkpointer, lambda step: _policy_at(run_dir, checkpointer, step, run))
+
+
+ATTEMPTS = 5
+"""Reads of a checkpoint that a run rotated away while it was read, before giving up."""
+
+
+def _read_consistently(checkpointer, read):
+    """`read(step)` of the latest checkpoint. A run that is still saving deletes its older checkpoints as it
+    writes newer ones: when the step being read disappears under the reader, the newer one is read instead."""
+    from purejaxppo.io.checkpoint import CheckpointError
+
+    for _ in range(ATTEMPTS):
+        try:
+            step = checkpointer.latest()
+        except OSError:  # a folder vanished while the steps were listed
+            continue
+        try:
+            return read(step)
+        except (CheckpointError, OSError):
+            if step is None or (checkpointer.directory / str(step)).is_dir():  # not a rotation: a real error
+                raise
+    raise CheckpointError(f"the checkpoints in {checkpointer.directory} changed {ATTEMPTS} times while being read "
+                          "(a run is saving there): try again, or when the run has ended")
+
+
+def _policy_at(run_dir: Path, checkpointer, step: int | None, run: int | None) -> Policy:
+    meta = checkpointer.meta(step)  # CheckpointError (a ValueError) when there is none or it is unreadable
     try:
         config = PPOConfig(**meta["config"])
         seeds = [int(s) for s in meta["seeds"]]
@@ -167,7 +197,7 @@ def load_policy(run_dir: str | Path, run: int | None = None) -> Policy:
                          f"{'s' if num_runs > 1 else ''}{shape}, 0 to {num_runs - 1}")
     run = int(run)
 
-    progress, done = checkpointer.restore(state_template(plan))  # CheckpointError when corrupt
+    progress, done = checkpointer.restore(state_template(plan), meta["done"])  # CheckpointError when corrupt
     params, obs_stats = jax.tree.map(lambda x: jnp.asarray(x[run]), (progress.state.params,
                                                                        progress.state.norm.obs))
     c, s = divmod(run, plan.num_seeds)

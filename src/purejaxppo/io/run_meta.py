@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from purejaxppo.core.config import NUMERIC_FIELDS, PPOConfig
+from purejaxppo.core.env_ids import is_factory_id
 from purejaxppo.scale.plan import check_grid, check_seeds
 
 CONFIG_FILE = "config.json"
@@ -43,14 +44,25 @@ class RunRecord:
                 "num_updates": self.config.num_updates}
 
 
+def check_env_from_file(env_id: Any, where: str, allow_env: str | None) -> None:
+    """Refuses a "package.module:factory" env id read from a file (`where`): making that env imports the module
+    and calls the factory, so a file could run code. It is accepted only when the user gave the same id too
+    (`allow_env`: `--env` on the command line, `env=` in Python)."""
+    if isinstance(env_id, str) and is_factory_id(env_id) and env_id != allow_env:
+        raise ValueError(f"{where} names env {env_id!r}, which imports and runs code, and a file may not: to allow "
+                         f"it, give the same id yourself (--env {env_id}, or env={env_id!r} in Python)")
+
+
 def _fail(where: str, what: str) -> None:
     raise ValueError(f"{where} {what}: it is not a run this version of purejaxppo wrote (or it was edited)")
 
 
-def read_record(fields: dict[str, Any], seeds: Any, sweep: Any, where: str) -> RunRecord:
-    """The record of a config's `fields`, `seeds` and `sweep` as read from a file described by `where`."""
+def read_record(fields: dict[str, Any], seeds: Any, sweep: Any, where: str, allow_env: str | None = None) -> RunRecord:
+    """The record of a config's `fields`, `seeds` and `sweep` as read from a file described by `where`; a
+    code-importing env id only if it is `allow_env` (`check_env_from_file`)."""
     if not isinstance(fields, dict):
         _fail(where, f"has a config of type {type(fields).__name__}")
+    check_env_from_file(fields.get("env"), where, allow_env)
     unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(PPOConfig)})
     if unknown:
         _fail(where, f"has unknown config fields {', '.join(map(repr, unknown))}")
@@ -80,7 +92,7 @@ def read_record(fields: dict[str, Any], seeds: Any, sweep: Any, where: str) -> R
     return RunRecord(config, tuple(seeds), grid)
 
 
-def read_checkpoint_meta(meta: Any, where: str) -> tuple[RunRecord, int]:
+def read_checkpoint_meta(meta: Any, where: str, allow_env: str | None = None) -> tuple[RunRecord, int]:
     """The run record and the updates done that a checkpoint's metadata holds."""
     if not isinstance(meta, dict):
         _fail(where, "has metadata that is not a mapping")
@@ -90,7 +102,7 @@ def read_checkpoint_meta(meta: Any, where: str) -> tuple[RunRecord, int]:
     unknown = sorted(set(meta) - CHECKPOINT_KEYS)
     if unknown:
         _fail(where, f"has unknown metadata keys {', '.join(map(repr, unknown))}")
-    record = read_record(meta["config"], meta["seeds"], meta["sweep"], where)
+    record = read_record(meta["config"], meta["seeds"], meta["sweep"], where, allow_env)
     done = meta["done"]
     if not isinstance(done, int) or isinstance(done, bool) or not 0 <= done <= record.config.num_updates:
         _fail(where, f"has {done!r} updates done, not an integer from 0 to {record.config.num_updates}")
@@ -99,7 +111,7 @@ def read_checkpoint_meta(meta: Any, where: str) -> tuple[RunRecord, int]:
     return record, done
 
 
-def read_config_json(run_dir: Path) -> RunRecord:
+def read_config_json(run_dir: Path, allow_env: str | None = None) -> RunRecord:
     """The record in `run_dir/config.json`; ValueError (one line) when it is missing, unreadable or invalid."""
     path = Path(run_dir) / CONFIG_FILE
     try:
@@ -111,4 +123,4 @@ def read_config_json(run_dir: Path) -> RunRecord:
     if not isinstance(data, dict) or "seeds" not in data or "sweep" not in data:
         _fail(str(path), "lacks seeds or sweep")
     fields = {k: v for k, v in data.items() if k not in ("seeds", "sweep")}
-    return read_record(fields, data["seeds"], data["sweep"], str(path))
+    return read_record(fields, data["seeds"], data["sweep"], str(path), allow_env)

@@ -2,9 +2,10 @@
 
 The estimate counts what grows with the batch: a rollout's transitions (observations, actions and a dozen
 scalars per step, recorded and then copied into the update's batch), the critic's activations over the whole
-rollout, and the envs' states, for every run a device holds. It leaves out what is small (parameters, optimizer
-state) and rounds nothing up, so it errs low: a run it refuses would not have fit, and one it lets through can
-still fail when XLA's temporaries add more.
+rollout, and the envs' states, for every run a device holds; and what grows with the updates: each run's
+metrics, one value per metric and update, held on the device and copied to the host. It leaves out what is small
+(parameters, optimizer state) and rounds nothing up, so it errs low: a run it refuses would not have fit, and one
+it lets through can still fail when XLA's temporaries add more.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 
 import jax
 import numpy as np
+
+from purejaxppo.core.metrics import METRICS
 
 FLOAT = 4  # bytes: float32 and int32 throughout
 
@@ -31,7 +34,8 @@ def training_bytes(config: Any, env: Any, runs_per_device: int) -> int:
     obs, actions = env.observation_size, env.action_spec.size
     per_transition = FLOAT * (3 * obs + 2 * actions + 12)  # recorded, preprocessed into the batch, its minibatch
     activations = FLOAT * 2 * sum(config.hidden_sizes)  # the critic over [T + 1, B] (actor and critic torsos)
-    per_run = transitions * (per_transition + activations) + config.num_envs * 2 * env_state_bytes(env)
+    metrics = 2 * FLOAT * len(METRICS) * config.num_updates  # the device's buffer and the host's copy
+    per_run = transitions * (per_transition + activations) + config.num_envs * 2 * env_state_bytes(env) + metrics
     return runs_per_device * per_run
 
 

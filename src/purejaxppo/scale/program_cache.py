@@ -8,9 +8,11 @@ and the JAX settings that change a trace. A program loaded from it compiles to t
 compilation cache then supplies.
 
 An entry is two files: `<key>.program`, jax.export's own serialization of the program (a function of a flat list
-of arrays), and `<key>.json`, plain data the caller needs to rebuild its arguments' structure. Nothing in either
-is executed as Python when loaded (no pickle). The folders are made private to the user (mode 0700), the files
-readable by the user alone; an entry that cannot be read is traced again and replaced.
+of arrays), and `<key>.json`, plain data the caller needs to rebuild its arguments' structure, with the entry's
+key and the program's SHA-256. Nothing in either is executed as Python when loaded (no pickle). Only regular files
+are read, never blocking; an entry whose key or digest does not match (copied from another configuration's key,
+say) or that cannot be read is traced again and replaced. The folders are made private to the user (mode 0700),
+the files readable by the user alone.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +65,8 @@ def program_key(description: dict[str, Any]) -> str:
         "libraries": {name: _version(name) for name in _LIBRARIES},
         "settings": {name: str(getattr(jax.config, name, None)) for name in _JAX_SETTINGS},
         "python": platform.python_version(),
-        "devices": [str(d.device_kind) for d in jax.devices()],
+        # The kind of device, not how many: cached programs run on one device, and a resumed run may see more.
+        "device": [jax.devices()[0].platform, str(jax.devices()[0].device_kind)],
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
@@ -75,28 +79,47 @@ def private_dir(directory: Path) -> Path:
     return directory
 
 
+def _read_regular_file(path: Path) -> bytes:
+    """`path`'s bytes if it is a regular file; OSError otherwise. Opened without blocking and without following a
+    link, so that a FIFO or a device put in its place cannot hang or redirect the reader."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read()
+    finally:
+        os.close(fd)
+
+
 def load(directory: Path, key: str) -> tuple[export.Exported, dict[str, Any]] | None:
-    """The program stored under `key` and its caller's data, or None when there is no readable entry."""
+    """The program stored under `key` and its caller's data, or None when there is no readable entry made for
+    `key` (an entry copied from another key, or with another program beside it, is not one)."""
     base = Path(directory) / key
     try:
-        data = json.loads(base.with_suffix(".json").read_text())
-        exported = export.deserialize(bytearray(base.with_suffix(".program").read_bytes()))
-    except Exception:  # missing, damaged or of another format: traced again
-        return None
-    if not isinstance(data, dict):
+        data = json.loads(_read_regular_file(base.with_suffix(".json")))
+        program = _read_regular_file(base.with_suffix(".program"))
+        if not isinstance(data, dict) or data.get("key") != key or data.get(
+                "program_sha256") != hashlib.sha256(program).hexdigest():
+            return None
+        exported = export.deserialize(bytearray(program))
+    except Exception:  # missing, damaged, of another key or format: traced again
         return None
     # jaxlib loads LAPACK (which the orthogonal initializer's QR calls) when it first lowers a LAPACK call, and a
     # program that is loaded rather than traced lowers none: without this, it crashes on CPU.
     jax.jit(jnp.linalg.qr).lower(np.eye(2, dtype=np.float32))
-    return exported, data
+    return exported, data["data"]
 
 
 def store(directory: Path, key: str, exported: export.Exported, data: dict[str, Any]) -> None:
-    """Keeps `exported` and the JSON-able `data` under `key`; each file is replaced whole (a reader finds the
-    old one, the new one or none), the program last, so that a program is never found without its data."""
+    """Keeps `exported` and the JSON-able `data` under `key`, the entry naming its key and its program's digest;
+    each file is replaced whole (a reader finds the old one, the new one or none), and a reader checks that the
+    two belong together."""
     base = private_dir(directory) / key
-    for path, payload in ((base.with_suffix(".json"), json.dumps(data).encode()),
-                          (base.with_suffix(".program"), bytes(exported.serialize()))):
+    program = bytes(exported.serialize())
+    entry = {"key": key, "program_sha256": hashlib.sha256(program).hexdigest(), "data": data}
+    files = ((base.with_suffix(".program"), program), (base.with_suffix(".json"), json.dumps(entry).encode()))
+    for path, payload in files:
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:

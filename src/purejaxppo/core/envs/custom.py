@@ -11,17 +11,23 @@ functional interface (`FunctionalEnv`), given alone (its `default_params` are us
 from __future__ import annotations
 
 import importlib
-import re
 import warnings
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from purejaxppo.core.env_ids import is_factory_id
 from purejaxppo.core.envs.base import Env
-from purejaxppo.core.envs.functional import LEGACY_WARNING, FunctionalEnv, keyword_names, split_env_kwargs
+from purejaxppo.core.envs.functional import (
+    LEGACY_WARNING,
+    FunctionalEnv,
+    check_kwarg_types,
+    keyword_names,
+    signature_defaults,
+    split_env_kwargs,
+)
 
-_FACTORY_ID = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _REGISTERED: dict[str, Any] = {}  # name -> env object or factory, for this process (`register_env`)
 
 
@@ -60,11 +66,6 @@ def make_registered_env(env_id: str, env_kwargs: dict[str, Any]) -> Env:
     return adapt_env(made, env_id)
 
 
-def is_factory_id(env_id: str) -> bool:
-    """Whether `env_id` reads "package.module:factory" (gymnax ids have no colon; "brax:" ids are matched first)."""
-    return bool(_FACTORY_ID.match(env_id))
-
-
 def make_factory_env(env_id: str, env_kwargs: dict[str, Any]) -> Env:
     """Imports `env_id`'s module, calls its factory with the `env_kwargs` the factory takes, sets the others on
     the env's params, and adapts and checks the result."""
@@ -84,6 +85,7 @@ def _call_factory(factory: Any, env_id: str, env_kwargs: dict[str, Any]) -> Env:
     """Calls `factory` with the `env_kwargs` it takes, sets the others on the env's params, adapts and checks."""
     takes = keyword_names(factory)
     to_factory = {k: v for k, v in env_kwargs.items() if takes is None or k in takes}
+    check_kwarg_types(env_id, to_factory, signature_defaults(factory))
     try:
         made = factory(**to_factory)
     except Exception as e:

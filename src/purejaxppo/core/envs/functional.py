@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import numbers
 from typing import Any, Callable
 
 import jax
@@ -140,9 +141,35 @@ def keyword_names(function: Any) -> set[str] | None:
     return {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"}
 
 
+def signature_defaults(function: Any) -> dict[str, Any]:
+    """The default of each of `function`'s parameters that has one ({} if it cannot be inspected)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return {}
+    return {p.name: p.default for p in parameters if p.default is not p.empty}
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, (numbers.Number, np.number)):
+        return True
+    return hasattr(value, "dtype") and np.ndim(value) == 0 and np.issubdtype(value.dtype, np.number)
+
+
+def check_kwarg_types(env_id: str, kwargs: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """ValueError (one line) for the first of `kwargs` whose default is a number and whose value is not: a
+    string given for it would otherwise fail deep inside the traced program."""
+    for name, value in kwargs.items():
+        if name in defaults and _is_number(defaults[name]) and not _is_number(value):
+            default = defaults[name].item() if hasattr(defaults[name], "item") else defaults[name]
+            raise ValueError(f"env {env_id!r}: {name}={value!r} is not a number (its default is {default!r}); "
+                             f"give a number, e.g. {name}={default!r}")
+
+
 def split_env_kwargs(env_id: str, kwargs: dict[str, Any], params: Any, constructor: Callable | None
                      ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(constructor arguments, params fields) of `kwargs`; ValueError naming the valid names for any other."""
+    """(constructor arguments, params fields) of `kwargs`; ValueError naming the valid names for any other, or
+    the first given a non-number where its default is a number."""
     fields = [f.name for f in dataclasses.fields(params)] if dataclasses.is_dataclass(params) else []
     takes = keyword_names(constructor) if constructor is not None else set()
     built, set_params = {}, {}
@@ -155,4 +182,6 @@ def split_env_kwargs(env_id: str, kwargs: dict[str, Any], params: Any, construct
             valid = sorted(set(fields) | takes)
             raise ValueError(f"env {env_id!r} has no parameter {name!r}; valid names: "
                              f"{', '.join(valid) if valid else 'none'}")
+    check_kwarg_types(env_id, set_params, {name: getattr(params, name) for name in set_params})
+    check_kwarg_types(env_id, built, signature_defaults(constructor) if constructor is not None else {})
     return built, set_params

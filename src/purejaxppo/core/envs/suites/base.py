@@ -18,6 +18,7 @@ import numpy as np
 from flax import struct
 
 from purejaxppo.core.envs.base import ActionSpec, multi_discrete
+from purejaxppo.core.envs.functional import check_kwarg_types
 from purejaxppo.core.envs.observations import observation_codec
 
 DEFAULT_TIME_LIMIT = 10_000
@@ -147,4 +148,5 @@ def set_fields(env_id: str, params: Any, kwargs: dict[str, Any], also: tuple[str
         if name not in fields:
             raise ValueError(f"env {env_id!r} has no parameter {name!r}; valid names: "
                              f"{', '.join(sorted(set(fields) | set(also)))}")
+    check_kwarg_types(env_id, kwargs, {name: getattr(params, name) for name in kwargs})
     return params.replace(**kwargs) if kwargs else params

@@ -19,7 +19,7 @@ import jumanji
 from jumanji import specs
 from jumanji.types import StepType
 
-from purejaxppo.core.envs.functional import keyword_names
+from purejaxppo.core.envs.functional import check_kwarg_types, keyword_names, signature_defaults
 from purejaxppo.core.envs.suites.base import Stepped, SuiteEnv
 
 PREFIX = "jumanji:"
@@ -34,6 +34,8 @@ class JumanjiEnv(SuiteEnv):
     def __init__(self, env_id: str, **kwargs: Any):
         self.env_id = env_id
         limit = kwargs.pop("max_steps_in_episode", kwargs.pop("time_limit", None))
+        check_kwarg_types(env_id, {"max_steps_in_episode": limit} if limit is not None else {},
+                          {"max_steps_in_episode": 1})
         made = jumanji.make(env_id.removeprefix(PREFIX))
         takes = keyword_names(type(made).__init__) or set()
         own = getattr(made, "time_limit", None)
@@ -43,6 +45,7 @@ class JumanjiEnv(SuiteEnv):
             if key not in takes:
                 raise ValueError(f"env {env_id!r} has no parameter {key!r}; valid names: "
                                  f"{', '.join(sorted(takes | {'max_steps_in_episode'}))}")
+        check_kwarg_types(env_id, kwargs, signature_defaults(type(made).__init__))
         try:
             self.env = jumanji.make(env_id.removeprefix(PREFIX), **kwargs) if kwargs else made
         except Exception as e:

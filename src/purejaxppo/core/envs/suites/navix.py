@@ -12,7 +12,7 @@ from typing import Any
 import jax
 import navix
 
-from purejaxppo.core.envs.functional import keyword_names
+from purejaxppo.core.envs.functional import check_kwarg_types, keyword_names, signature_defaults
 from purejaxppo.core.envs.suites.base import Stepped, SuiteEnv
 
 PREFIX = "navix:"
@@ -27,12 +27,15 @@ class NavixEnv(SuiteEnv):
     def __init__(self, env_id: str, **kwargs: Any):
         self.env_id = env_id
         name = env_id.removeprefix(PREFIX)
-        max_steps = int(kwargs.pop("max_steps_in_episode", kwargs.pop("max_steps", DEFAULT_MAX_STEPS)))
+        max_steps = kwargs.pop("max_steps_in_episode", kwargs.pop("max_steps", DEFAULT_MAX_STEPS))
+        check_kwarg_types(env_id, {"max_steps_in_episode": max_steps}, {"max_steps_in_episode": DEFAULT_MAX_STEPS})
+        max_steps = int(max_steps)
         takes = keyword_names(type(navix.make(name, max_steps=max_steps)).__init__) or set()
         for key in kwargs:
             if key not in takes:
                 raise ValueError(f"env {env_id!r} has no parameter {key!r}; valid names: "
                                  f"{', '.join(sorted(takes | {'max_steps', 'max_steps_in_episode'}))}")
+        check_kwarg_types(env_id, kwargs, signature_defaults(type(navix.make(name, max_steps=max_steps)).__init__))
         try:
             self.env = navix.make(name, max_steps=max_steps, **kwargs)
         except Exception as e:

@@ -1,0 +1,138 @@
+"""The caches are checked before they are trusted: an entry runs only as the program it was made for, nothing
+in the cache folders can block a run, a damaged entry of JAX's cache is moved aside once, an unusable folder
+means training without the caches (one warning line, the run's folder unharmed), a resumed run hits the cache
+its run filled, and every cache file is the user's alone."""
+
+import os
+import shutil
+import signal
+import stat
+
+import numpy as np
+import pytest
+from conftest import cli_env, read_metrics, run_cli, run_patched
+
+from purejaxppo.core.config import PPOConfig
+from purejaxppo.scale import program_cache
+from purejaxppo.scale.sweep import Sweep
+
+pytestmark = pytest.mark.timeout(400)
+
+TANH = PPOConfig(env="CartPole-v1", num_envs=4, num_steps=16, num_minibatches=2, update_epochs=2,
+                 total_timesteps=64 * 4)
+RELU = TANH.replace(activation="relu")
+ARGS = ["--env", "CartPole-v1", "--num-envs", "4", "--num-steps", "16", "--num-minibatches", "2",
+        "--total-timesteps", "1024", "--quiet"]
+
+
+def _entry(cache) -> set[str]:
+    return {p.stem for p in cache.glob("*.program")}
+
+
+@pytest.mark.slow
+def test_an_entry_copied_over_another_configurations_key_is_rebuilt(tmp_path):
+    cache = tmp_path / "cache"
+    tanh = Sweep(TANH, num_seeds=1)
+    tanh.compile(cache)
+    (tanh_key,) = _entry(cache)
+    relu = Sweep(RELU, num_seeds=1)
+    relu.compile(cache)
+    (relu_key,) = _entry(cache) - {tanh_key}
+    relu_alone = relu.run().metrics
+    for suffix in (".program", ".json"):  # relu's entry now holds tanh's program
+        shutil.copyfile(cache / (tanh_key + suffix), cache / (relu_key + suffix))
+    again = Sweep(RELU, num_seeds=1)
+    again.compile(cache)
+    assert not again.program_cached  # rebuilt, and replaced with relu's own
+    np.testing.assert_array_equal(again.run().metrics["value_loss"], relu_alone["value_loss"])
+    assert not np.array_equal(relu_alone["value_loss"], tanh.run().metrics["value_loss"])
+    assert program_cache.load(cache, relu_key) is not None
+
+
+@pytest.mark.slow
+def test_fifos_in_the_cache_folders_neither_block_nor_break_a_run(tmp_path):
+    cache = tmp_path / "cache"
+    env = cli_env(PUREJAXPPO_CACHE=str(cache))
+    assert run_cli(*ARGS, "--out", str(tmp_path / "cold"), env=env).returncode == 0
+    entries = [p for p in (*cache.iterdir(), *(cache / "programs").iterdir()) if p.is_file()]
+    assert any(p.name.endswith("-cache") for p in entries) and any(p.suffix == ".program" for p in entries)
+    for path in entries:  # every file of both caches becomes a FIFO no one writes to
+        path.unlink()
+        os.mkfifo(path)
+    warm = run_cli(*ARGS, "--out", str(tmp_path / "warm"), env=env, timeout=240)
+    assert warm.returncode == 0, warm.stderr
+    assert read_metrics(tmp_path / "warm" / "metrics.csv") == read_metrics(tmp_path / "cold" / "metrics.csv")
+    assert not any(stat.S_ISFIFO(p.lstat().st_mode) for p in (*cache.iterdir(), *(cache / "programs").iterdir()))
+
+
+@pytest.mark.slow
+def test_a_damaged_xla_cache_entry_is_moved_aside_once_and_written_again(tmp_path):
+    cache = tmp_path / "cache"
+    env = cli_env(PUREJAXPPO_CACHE=str(cache))
+    assert run_cli(*ARGS, "--no-compile-cache", "--out", str(tmp_path / "reference"), env=env).returncode == 0
+    assert run_cli(*ARGS, "--out", str(tmp_path / "cold"), env=env).returncode == 0
+    entries = sorted(cache.glob("*-cache"))
+    assert entries
+    for entry in entries:
+        entry.write_bytes(b"damaged" * 100)
+    shutil.rmtree(cache / "programs")  # the traced program too, so that each XLA entry is looked up
+    damaged = run_cli(*ARGS, "--out", str(tmp_path / "damaged"), env=env)
+    assert damaged.returncode == 0, damaged.stderr
+    lines = damaged.stderr.strip().splitlines()
+    assert lines and all(line.startswith("warning: the compile cache's entry ") for line in lines), lines
+    assert {p.name for p in cache.glob("*.damaged")} <= {e.name + ".damaged" for e in entries}
+    assert all(e.is_file() and e.read_bytes() != b"damaged" * 100 for e in entries if
+               (cache / (e.name + ".damaged")).exists())  # written again
+    again = run_cli(*ARGS, "--out", str(tmp_path / "again"), env=env)
+    assert again.returncode == 0 and again.stderr == "", again.stderr
+    for run in ("cold", "damaged", "again"):
+        assert read_metrics(tmp_path / run / "metrics.csv") == read_metrics(tmp_path / "reference" / "metrics.csv")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cache", ["a-file", "/proc/purejaxppo-cache"])
+def test_an_unusable_cache_folder_trains_without_it_after_one_warning(tmp_path, cache):
+    if cache == "a-file":
+        cache = tmp_path / "a-file"
+        cache.write_text("not a folder")
+    result = run_cli(*ARGS, "--out", str(tmp_path / "run"), env=cli_env(PUREJAXPPO_CACHE=str(cache)))
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"warning: the compile cache {cache} cannot be used") and "PUREJAXPPO_CACHE" in line
+    assert (tmp_path / "run" / "summary.json").is_file()
+
+
+STOP_AT_THE_SECOND_CHUNK = """
+import os, signal
+from purejaxppo.scale.sweep import Sweep
+advance, calls = Sweep.advance, []
+def advance_then_stop(self, *args, **kwargs):
+    calls.append(1)
+    if len(calls) == 2:
+        os.kill(os.getpid(), signal.SIGTERM)
+    return advance(self, *args, **kwargs)
+Sweep.advance = advance_then_stop
+"""
+
+
+@pytest.mark.slow
+def test_a_resumed_run_hits_the_program_cache_its_run_filled(tmp_path, monkeypatch):
+    cache, out = tmp_path / "cache", tmp_path / "run"
+    monkeypatch.setenv("PUREJAXPPO_CACHE", str(cache))
+    stopped = run_patched(STOP_AT_THE_SECOND_CHUNK, *ARGS, "--checkpoint-every", "4", "--out", str(out))
+    assert stopped.returncode == 128 + signal.SIGTERM, stopped.stderr
+    programs = _entry(cache / "programs")
+    assert len(programs) == 1
+    resumed = run_cli("--resume", str(out), "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    assert _entry(cache / "programs") == programs  # the same key: no second entry
+
+
+@pytest.mark.slow
+def test_every_cache_file_is_the_users_alone(tmp_path):
+    cache = tmp_path / "cache"
+    assert run_cli(*ARGS, "--out", str(tmp_path / "run"), env=cli_env(PUREJAXPPO_CACHE=str(cache))).returncode == 0
+    files = [p for p in (*cache.iterdir(), *(cache / "programs").iterdir()) if p.is_file()]
+    assert any(p.name.endswith("-cache") for p in files)
+    assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {oct(0o600)}
+    assert {oct(stat.S_IMODE(d.stat().st_mode)) for d in (cache, cache / "programs")} == {oct(0o700)}
