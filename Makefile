@@ -5,10 +5,10 @@ PYTHON ?= $(shell tools/find-python 3.11 3.12)
 PYTHON_LATEST ?= $(shell tools/find-python 3.12)
 VENV := .venv
 BIN := $(VENV)/bin
-CONSTRAINTS ?= $(if $(findstring 3.11,$(shell $(PYTHON) --version 2>&1)),constraints.txt,constraints-latest.txt)
+CONSTRAINTS ?= $(if $(filter 3.11,$(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')),constraints.txt,constraints-latest.txt)
 LATEST := .venv-latest/bin
 ARGS ?=
-PYTEST := -m pytest -q -n 2 --dist loadfile tests $(ARGS)  # a file per worker: its fixtures run once
+PYTEST := -m pytest -q -n 2 --dist loadfile --durations=15 tests $(ARGS)  # a file per worker: its fixtures run once
 
 .PHONY: run test test-fast test-latest test-portable lint bench bench-rejax bench-gpu results constraints constraints-latest clean
 
@@ -38,7 +38,7 @@ test-latest: $(LATEST)/.installed
 # The tests against stored data (reference runs, old checkpoints) and the hang guards, with XLA's CPU code generated
 # for an older ISA: they must hold on any processor, not only on the one that stored the data.
 test-portable: $(BIN)/.installed
-	XLA_FLAGS=--xla_cpu_max_isa=SSE4_2 $(BIN)/python -m pytest -q -n 2 tests/test_reference_runs.py \
+	XLA_FLAGS=--xla_cpu_max_isa=SSE4_2 $(BIN)/python -m pytest -q -n 2 --dist loadfile tests/test_reference_runs.py \
 		tests/test_checkpoint_compat.py tests/test_hangs.py $(ARGS)
 
 # Every module's unit tests, none of those marked slow (training runs, most commands): the loop while editing.

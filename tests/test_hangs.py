@@ -35,7 +35,7 @@ CLI_LIMIT = 120
 
 def _two_devices() -> dict[str, str]:
     """This environment with two CPU devices (XLA flags that set another count left out)."""
-    env = cli_env(JAX_NUM_CPU_DEVICES="2")
+    env = cli_env(JAX_NUM_CPU_DEVICES="2", JAX_PLATFORMS="cpu")  # the CPU's devices even where a GPU is
     env["XLA_FLAGS"] = " ".join(flag for flag in env.get("XLA_FLAGS", "").split()
                                 if not flag.startswith("--xla_force_host_platform_device_count"))
     return env

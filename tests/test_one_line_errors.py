@@ -53,9 +53,10 @@ def test_an_out_name_or_path_too_long(tmp_path):
 
 @pytest.mark.parametrize("platform", ["cuda", "nosuchplatform"])
 def test_a_platform_this_machine_lacks(tmp_path, platform):
-    for command in ("purejaxppo.run", "purejaxppo.tune"):
-        result = run_cli(*(TINY if command.endswith("run") else TUNE), "--out", str(tmp_path / command),
-                         module=command, env=cli_env(JAX_PLATFORMS=platform))
+    for command in ("purejaxppo.run", "purejaxppo.tune", "purejaxppo.evaluate"):
+        args = {"purejaxppo.run": TINY, "purejaxppo.tune": TUNE, "purejaxppo.evaluate": []}[command]
+        where = ["--out", str(tmp_path / command)] if args else [str(tmp_path / command)]
+        result = run_cli(*args, *where, module=command, env=cli_env(JAX_PLATFORMS=platform))
         _one_line(result, 2, f"JAX cannot start platform {platform} here", "JAX_PLATFORMS")
         assert not (tmp_path / command).exists()
 
@@ -144,6 +145,11 @@ Tuner.save = save_until_full
     out = tmp_path / "later"
     _one_line(_patched(later, *TUNE, "--out", str(out), module="purejaxppo.cli.tune"), 1, "could not write to",
               f"--resume {out}")
+    # the first rung's checkpoint was saved, its record in tune_state.json was not: the resume goes on from the
+    # rung the record holds
+    resumed = run_cli("--resume", str(out), "--quiet", module="purejaxppo.tune")
+    assert resumed.returncode == 0, resumed.stderr
+    assert (out / "best.json").is_file()
 
 
 def test_a_run_whose_updates_overflow_int32_or_whose_metrics_do_not_fit_is_refused(tmp_path):

@@ -38,7 +38,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> tuple[np.lib.npyio.NpzFile, np.lib.npyio.NpzFile]:
     """(stored, now): the references as stored, and as this installation computes them in a fresh process."""
-    env = dict(os.environ, JAX_NUM_CPU_DEVICES="2")  # the sweep's runs split over two devices, as the CLI splits them
+    # the sweep's runs split over two CPU devices, as the CLI splits them
+    env = dict(os.environ, JAX_NUM_CPU_DEVICES="2", JAX_PLATFORMS="cpu")
     env["XLA_FLAGS"] = " ".join(flag for flag in env.get("XLA_FLAGS", "").split()  # keep an ISA limit, say
                                 if not flag.startswith("--xla_force_host_platform_device_count"))
     now = tmp_path_factory.mktemp("reference") / "now.npz"

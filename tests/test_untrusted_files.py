@@ -91,3 +91,16 @@ def test_a_factory_id_in_a_file_trains_when_the_user_names_it_too(tmp_path):
     allowed = run_cli("--config", str(path), "--env", factory, "--out", str(tmp_path / "run"), "--quiet")
     assert allowed.returncode == 0, allowed.stderr
     assert (tmp_path / "run" / "summary.json").is_file()
+
+
+def test_the_suites_ids_are_no_code_and_load_from_files():
+    from purejaxppo.core.env_ids import NAMED_PREFIXES, is_factory_id
+    from purejaxppo.core.envs import BRAX_PREFIX
+    from purejaxppo.core.envs.suites import SUITES
+    from purejaxppo.io.run_meta import check_env_from_file
+
+    assert set(NAMED_PREFIXES) == {BRAX_PREFIX, *(suite.prefix for suite in SUITES)}
+    for env_id in ("brax:ant", "brax:inverted_pendulum", "navix:Navix-Empty-5x5-v0", "CartPole-v1"):
+        assert not is_factory_id(env_id)
+        check_env_from_file(env_id, "config.json", None)  # read from a file, as before
+    assert is_factory_id("os:system") and is_factory_id("purejaxppo.examples.corridor:make")

@@ -8,7 +8,10 @@ the module is callable and calls the function.
 import sys
 import types
 
-from purejaxppo.cli.evaluate import build_parser, main
+from purejaxppo.cli.entry import load_main
+
+main = load_main("purejaxppo.cli.evaluate", as_command=__name__ == "__main__")
+build_parser = sys.modules["purejaxppo.cli.evaluate"].build_parser
 
 __all__ = ["build_parser", "main"]
 

@@ -48,9 +48,10 @@ def usable_cache_dir() -> Path | None:
 
 def _remove_special_files(folder: Path) -> None:
     for entry in os.scandir(folder):
-        mode = entry.stat(follow_symlinks=False).st_mode
-        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-            os.unlink(entry.path)
+        with contextlib.suppress(FileNotFoundError):  # another run sharing the cache renamed or removed it
+            mode = entry.stat(follow_symlinks=False).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                os.unlink(entry.path)
 
 
 def use_compilation_cache(directory: Path) -> None:

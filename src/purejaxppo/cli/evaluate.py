@@ -41,12 +41,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     defer_renderer_imports()
     tolerate_closed_stdout()
+    try:
+        start_platform()  # before gymnax's import starts the backend
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     from purejaxppo.io.evaluation import check_renderable, evaluate, render, summary_line
     from purejaxppo.io.policy import load_policy
 
     deterministic = not args.stochastic
     try:
-        start_platform()
         if args.episodes < 1:
             raise ValueError(f"--episodes {args.episodes} is invalid: must be at least 1")
         policy = load_policy(args.run_dir, args.run, env=args.env)

@@ -53,7 +53,11 @@ def check_folder_path(path: Path, flag: str) -> None:
     whole path over PATH_MAX (otherwise the first look at it fails with a traceback)."""
     absolute = Path(os.path.abspath(path))
     existing = next(p for p in (absolute, *absolute.parents) if os.path.exists(p))  # False when too long
-    name_max, path_max = os.pathconf(existing, "PC_NAME_MAX"), os.pathconf(existing, "PC_PATH_MAX")
+    try:
+        name_max, path_max = os.pathconf(existing, "PC_NAME_MAX"), os.pathconf(existing, "PC_PATH_MAX")
+    except OSError:  # a file system that does not say: the first write will
+        return
+    name_max, path_max = name_max if name_max > 0 else 1 << 30, path_max if path_max > 0 else 1 << 30
     if len(os.fsencode(str(absolute))) >= path_max:
         raise ValueError(f"{flag} {str(path)[:40]}... is {len(os.fsencode(str(absolute))):,} bytes long, over this "
                          f"system's limit of {path_max - 1:,}: choose a shorter path")

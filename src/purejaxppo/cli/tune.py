@@ -135,9 +135,9 @@ class Tuner:
         if saved is not None:
             search.rung, search.alive = saved["rung"], saved["alive"]
             search.scores = {int(k): v for k, v in saved["scores"].items()}
-            if not search.done:
+            if not search.done:  # the checkpoint of the rung the state records, not a later one saved before a kill
                 job = search.job()
-                restored, done = checkpointer.restore(job.to_host(job.init()))
+                restored, done = checkpointer.restore(job.to_host(job.init()), step=search.rungs[search.rung - 1])
                 search.state = restored.replace(done=done)
         while not search.done:
             start = time.perf_counter()
@@ -292,6 +292,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"interrupted: every rung the tuner finished is saved in {out}; {resume}", file=sys.stderr)
         return 130
+    except ValueError as e:  # a checkpoint that does not fit (CheckpointError), a group that cannot fit in memory
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except OSError as e:  # a full disk, say; CheckpointSaveError included
         print(f"error: could not write to {out} ({e.strerror or e}); the rungs saved before are kept: make room, "
               f"then {resume}", file=sys.stderr)
