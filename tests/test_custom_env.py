@@ -176,6 +176,7 @@ def test_the_tuner_searches_a_factory_env_and_its_best_json_rebuilds_it(tmp_path
     assert result.returncode == 0, result.stderr
     best = json.loads((out / "best.json").read_text())
     assert best["env"] == FACTORY and best["env_kwargs"] == {"length": 5}
-    rerun = run_cli("--config", str(out / "best.json"), "--quiet", "--out", str(tmp_path / "rerun"))
+    # best.json names code to import: it runs only with the same id given by the user (test_untrusted_files.py)
+    rerun = run_cli("--config", str(out / "best.json"), "--env", FACTORY, "--quiet", "--out", str(tmp_path / "rerun"))
     assert rerun.returncode == 0, rerun.stderr
     assert json.loads((tmp_path / "rerun" / "config.json").read_text())["env_kwargs"] == {"length": 5}
