@@ -72,11 +72,12 @@ def spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
     from purejaxppo.scale.search import parse_param
 
     config = config_from_args(args)
-    names = [parse_param(p)[0] for p in args.param]
+    parsed = [parse_param(p) for p in args.param]
+    names = [name for name, _ in parsed]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         raise ValueError(f"--param {twice[0]} is given more than once: give each field one --param")
-    given = dict(parse_param(p) for p in args.param)
+    given = dict(parsed)
     spec = {"config": config.to_dict(), "params": [str(p) for p in args.param], "only": args.only,
             "trials": args.trials, "num_seeds": args.num_seeds, "rungs": args.rungs, "eta": args.eta,
             "confirm": args.confirm, "confirm_seeds": args.confirm_seeds, "seed": args.seed}
