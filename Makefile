@@ -61,8 +61,10 @@ bench-rejax: $(BIN)/.bench-installed
 bench-gpu: $(BIN)/.bench-installed
 	$(BIN)/python benchmarks/gpu.py $(ARGS)
 
+# The results tables and figure, remade from the stored runs; to rerun envs (hours): experiments/reference_results.py --envs ...
 results: $(BIN)/.installed
-	$(BIN)/python experiments/core_results.py $(ARGS)
+	$(BIN)/python experiments/reference_results.py --table-only $(ARGS)
+	$(BIN)/python experiments/suite_results.py --table-only
 
 constraints: $(BIN)/.installed
 	{ head -n 1 $(CONSTRAINTS); $(BIN)/pip freeze --exclude-editable | grep -v '^#'; } > $(CONSTRAINTS).tmp

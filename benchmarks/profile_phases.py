@@ -20,12 +20,10 @@ import jax
 import jax.numpy as jnp
 
 from purejaxppo import PPOConfig
-from purejaxppo.core.envs import make_env
 from purejaxppo.core.gae import gae
-from purejaxppo.core.policy_kinds import make_policy_kind
 from purejaxppo.core.rollout import rollout
-from purejaxppo.core.train import make_trainer
-from purejaxppo.core.update import make_optimizer, update
+from purejaxppo.core.train import make_components, make_trainer
+from purejaxppo.core.update import update
 
 
 def hlo_size(compiled) -> str:
@@ -61,13 +59,15 @@ def main() -> None:
     config = PPOConfig.for_env(args.env, **overrides)
     n = args.updates
     trainer = make_trainer(config)
-    env = make_env(config.env)
-    policy, tx = make_policy_kind(config, env.action_spec), make_optimizer(config)
+    parts = make_components(config)
+    env = parts.env
+    policy, tx = parts.policy, parts.tx
     state, _ = jax.jit(trainer.update_step)(jax.jit(trainer.init)(jax.random.key(0)))
 
     envs, tr = jax.jit(lambda s: rollout(env, policy, s.params, s.env, s.key, config.num_steps))(state)
-    advantages, returns = gae(tr.reward, tr.value, tr.next_value, tr.terminated, tr.done, config.gamma,
-                              config.gae_lambda)
+    advantages, returns = gae(rewards=tr.reward, values=tr.value, next_values=tr.next_value,
+                              terminations=tr.terminated, dones=tr.done, gamma=config.gamma,
+                              gae_lambda=config.gae_lambda)
     batch = policy.batch(tr, tr.obs, advantages, returns)
 
     def rollout_phase(s):
@@ -78,14 +78,17 @@ def main() -> None:
 
     def gae_phase(t):
         def body(total, i):  # rewards shifted by i: a different problem each time, nothing hoisted out
-            a, r = gae(t.reward + i, t.value, t.next_value, t.terminated, t.done, config.gamma, config.gae_lambda)
+            a, r = gae(rewards=t.reward + i, values=t.value, next_values=t.next_value, terminations=t.terminated,
+                       dones=t.done, gamma=config.gamma, gae_lambda=config.gae_lambda)
             return total + a.sum() + r.sum(), None
         return jax.lax.scan(body, 0.0, jnp.arange(n, dtype=jnp.float32))[0]
 
     def update_phase(s):
         def body(carry, key):
             params, opt_state = carry
-            params, opt_state, metrics = update(params, opt_state, batch, key, policy, tx, config)
+            params, opt_state, metrics = update(params, opt_state, batch, key, loss=parts.loss(state.kl_beta),
+                                                policy=policy, tx=tx, epochs=config.update_epochs,
+                                                num_minibatches=config.num_minibatches, early_stop=parts.early_stop)
             return (params, opt_state), metrics["policy_loss"]
         return jax.lax.scan(body, (s.params, s.opt_state), jax.random.split(s.key, n))[1].sum()
 

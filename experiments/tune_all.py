@@ -4,7 +4,7 @@ command.txt, the tuner's outputs beside it: ranked.md, best.json, trials.csv, sc
     python experiments/tune_all.py [--envs CartPole-v1 Acrobot-v1 ...]
 
 Envs run one after another (a tuner uses every core); one that finished is skipped, one that was stopped is
-resumed. `ENV_DEFAULTS` (purejaxppo/core/config.py) takes each env's best.json, less what equals the class
+resumed. `ENV_DEFAULTS` (purejaxppo/core/defaults.py) takes each env's best.json, less what equals the class
 defaults.
 """
 

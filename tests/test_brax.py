@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("brax")
 
 from purejaxppo import PPOConfig, make_train  # noqa: E402
-from purejaxppo.core.config import ENV_DEFAULTS  # noqa: E402
+from purejaxppo.core.defaults import ENV_DEFAULTS  # noqa: E402
 from purejaxppo.core.envs import check_env_id, make_env  # noqa: E402
 from purejaxppo.core.envs.brax_env import brax_env_names  # noqa: E402
 from purejaxppo.core.metrics import METRICS  # noqa: E402

@@ -2,14 +2,17 @@
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import pytest
 
-from purejaxppo.core.config import ENV_DEFAULTS, PPOConfig
+from purejaxppo.core.config import PPOConfig
+from purejaxppo.core.defaults import ENV_DEFAULTS, SOURCES, SUITE_DEFAULTS
 from purejaxppo.core.train import make_train
 
 NUMERIC = {"lr": 2.5e-4, "gamma": 0.99, "gae_lambda": 0.95, "clip_eps": 0.2, "ent_coef": 0.01, "vf_coef": 0.5,
@@ -167,3 +170,18 @@ def test_value_clip_eps_defaults_to_clip_eps_and_follows_it():
     assert dataclasses.replace(PPOConfig(), clip_eps=0.1).value_clip_eps == 0.1  # not frozen at the default
     assert PPOConfig(clip_eps=0.3, vf_clip_eps=10.0).value_clip_eps == 10.0
     assert PPOConfig(vf_clip_eps=10.0, clip_value=False).value_clip_eps is None
+
+
+def test_every_default_names_a_source_that_exists():
+    """Each row of the defaults names its record: a tuner run's folder, or a section of docs/defaults.md."""
+    root = Path(__file__).resolve().parents[1]
+    assert set(SOURCES) == set(ENV_DEFAULTS) | set(SUITE_DEFAULTS)
+    headings = {re.sub(r"[^a-z0-9 -]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+                for line in (root / "docs" / "defaults.md").read_text().splitlines() if line.startswith("#")}
+    for row, source in SOURCES.items():
+        path, _, anchor = source.partition("#")
+        assert (root / path).exists(), (row, source)
+        if path.startswith("experiments/tuning/"):
+            assert (root / path / "best.json").exists(), (row, source)
+        if anchor:
+            assert anchor in headings, (row, source)

@@ -13,10 +13,12 @@ from purejaxppo.core.losses import (
     clip_fraction,
     clipped_surrogate_loss,
     kl_penalty_loss,
+    loss_hyperparams,
     normalize,
     ppo_loss,
     value_loss,
 )
+from purejaxppo.core.objectives import make_objective
 from purejaxppo.core.records import Batch
 
 # ratio, advantage -> the term min(ratio * A, clip(ratio, 0.8, 1.2) * A) picks, with clip_eps = 0.2:
@@ -150,7 +152,8 @@ def test_ppo_loss_combines_its_parts(norm_adv, clip_value, vf_clip_eps, objectiv
     params = {"logits": jnp.asarray(logits), "values": jnp.asarray(values)}
     config = PPOConfig(norm_adv=norm_adv, clip_value=clip_value, clip_eps=0.2, vf_coef=0.7, ent_coef=0.03,
                        vf_clip_eps=vf_clip_eps, objective=objective)
-    total, m = ppo_loss(params, apply_fn, batch, config, kl_beta=jnp.float32(3.0))
+    total, m = ppo_loss(params, batch, jnp.float32(3.0), evaluate=apply_fn, objective=make_objective(config),
+                        hp=loss_hyperparams(config))
 
     # numpy reference
     log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))

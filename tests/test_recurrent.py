@@ -23,8 +23,8 @@ from purejaxppo.core.policy_kinds import Recurrent, make_policy_kind
 from purejaxppo.core.records import Batch
 from purejaxppo.core.recurrent import RecurrentActorCritic
 from purejaxppo.core.rollout import reset_envs, rollout
-from purejaxppo.core.train import make_train
-from purejaxppo.core.update import make_optimizer, update
+from purejaxppo.core.train import make_components, make_train
+from purejaxppo.core.update import update
 from purejaxppo.io.evaluation import evaluate
 from purejaxppo.io.policy import load_policy
 
@@ -167,9 +167,11 @@ def test_update_minibatches_are_whole_env_sequences():
             shapes.append(jax.tree.map(jnp.shape, (batch.obs, batch.memory)))
             return super().evaluate(params, batch)
 
-    tx = make_optimizer(config)
-    run = lambda memory: update(params, tx.init(params), _batch(tr, memory, advantages), jax.random.key(5),
-                                Recorded(policy.network), tx, config)
+    parts = make_components(config)._replace(policy=Recorded(policy.network))
+    run = lambda memory: update(params, parts.tx.init(params), _batch(tr, memory, advantages), jax.random.key(5),
+                                loss=parts.loss(jnp.float32(1.0)), policy=parts.policy, tx=parts.tx,
+                                epochs=config.update_epochs, num_minibatches=config.num_minibatches,
+                                early_stop=parts.early_stop)
     new_params, _, metrics = jax.jit(run)(tr.memory)
     obs_shape, memory_shapes = shapes[0]
     assert obs_shape == (16, 2, 3) and memory_shapes.first == (16, 2) and memory_shapes.hidden == (1, 2, 64)

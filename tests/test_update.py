@@ -3,18 +3,20 @@
 import dataclasses
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
 from purejaxppo.core.config import PPOConfig
 from purejaxppo.core.envs import make_env
-from purejaxppo.core.losses import ppo_loss
+from purejaxppo.core.losses import loss_hyperparams, ppo_loss
+from purejaxppo.core.objectives import make_objective
 from purejaxppo.core.policy_kinds import make_policy_kind
 from purejaxppo.core.records import Batch
 from purejaxppo.core.shuffle import permutation
-from purejaxppo.core.train import make_train
-from purejaxppo.core.update import make_optimizer, update
+from purejaxppo.core.train import make_components, make_train
+from purejaxppo.core.update import make_early_stop, update
 
 
 def constructed_batch(config, n=256):
@@ -27,7 +29,8 @@ def constructed_batch(config, n=256):
     pi, values = policy.network.apply(params, obs)
     action = pi.sample(seed=k_act)
     advantages = jax.random.normal(k_adv, (n,))
-    batch = Batch(obs, action, pi.log_prob(action), values, advantages, values + advantages)
+    batch = Batch(obs=obs, action=action, log_prob=pi.log_prob(action), value=values, advantages=advantages,
+                  returns=values + advantages)
     return policy, params, batch
 
 
@@ -36,23 +39,29 @@ def test_kl_early_stop_keeps_only_the_steps_before_the_kl_exceeds_the_target():
     config = PPOConfig(num_envs=4, num_steps=64, num_minibatches=4, update_epochs=4, kl_early_stop=True,
                        kl_target=1e-7, lr=1e-2, anneal_lr=False)
     policy, params, batch = constructed_batch(config)
-    tx = make_optimizer(config)
-    key = jax.random.key(1)
-    stopped_params, _, metrics = jax.jit(
-        lambda p, b: update(p, tx.init(p), b, key, policy, tx, config))(params, batch)
+    parts = make_components(config)
+    tx, key = parts.tx, jax.random.key(1)
+
+    def run(config, p, b):
+        return update(p, tx.init(p), b, key, loss=parts.loss(jnp.float32(1.0)), policy=policy, tx=tx,
+                      epochs=config.update_epochs, num_minibatches=config.num_minibatches,
+                      early_stop=make_early_stop(config))
+
+    stopped_params, _, metrics = jax.jit(lambda p, b: run(config, p, b))(params, batch)
     assert int(metrics["grad_steps"]) == 1  # the second step sees the first step's KL, far above 1e-7
 
     # The one step taken: the first minibatch of the first epoch, as `update` orders them.
     order = permutation(jax.random.split(key, config.update_epochs)[0], config.batch_size)
     first = jax.tree.map(lambda x: x[order[:config.minibatch_size]], batch)
-    grads = jax.grad(lambda p: ppo_loss(p, policy.evaluate, first, config)[0])(params)
+    grads = jax.grad(lambda p: ppo_loss(p, first, jnp.float32(1.0), evaluate=policy.evaluate,
+                                        objective=make_objective(config), hp=loss_hyperparams(config))[0])(params)
     updates, _ = tx.update(grads, tx.init(params), params)
     expected = optax.apply_updates(params, updates)
     # (steps are ~lr = 1e-2 each: 1e-6 tells one step from two)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), stopped_params, expected)
 
     loose = dataclasses.replace(config, kl_target=10.0)
-    _, _, metrics = jax.jit(lambda p, b: update(p, tx.init(p), b, key, policy, tx, loose))(params, batch)
+    _, _, metrics = jax.jit(lambda p, b: run(loose, p, b))(params, batch)
     assert int(metrics["grad_steps"]) == config.update_epochs * config.num_minibatches
 
 

@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from purejaxppo.cli.field_help import field_docs
 from purejaxppo.cli.run_dir import holds_results
-from purejaxppo.core.config import NUMERIC_FIELDS, PPOConfig, field_docs
+from purejaxppo.core.config import NUMERIC_FIELDS, PPOConfig
 from purejaxppo.io.run_meta import check_env_from_file
 from purejaxppo.scale.compilation import cpu_cores
 from purejaxppo.scale.plan import count_runs

@@ -16,8 +16,10 @@ import jax
 import numpy as np
 from flax import struct
 
+from purejaxppo.core.defaults import defaults_for
+
 ACTIVATIONS = ("tanh", "relu", "gelu", "swish")
-OBJECTIVES = ("clip", "kl_penalty")
+OBJECTIVES = ("clip", "kl_penalty")  # the rows of purejaxppo.core.objectives.OBJECTIVES
 TORSOS = ("mlp", "cnn")
 
 
@@ -119,8 +121,8 @@ class PPOConfig:
 
     @classmethod
     def for_env(cls, env: str, **overrides: Any) -> "PPOConfig":
-        """The tuned defaults for `env` (its suite's, SUITE_DEFAULTS, then its own, ENV_DEFAULTS), with
-        `overrides` on top."""
+        """The tuned defaults for `env` (`purejaxppo.core.defaults`: its suite's, then its own), with `overrides`
+        on top."""
         return cls(**{"env": env, **defaults_for(env), **overrides})
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,78 +138,6 @@ class PPOConfig:
                 v = np.asarray(v).tolist()
             out[f.name] = v
         return out
-
-
-# Tuned defaults per env, used by `PPOConfig.for_env` and the CLI; the class defaults are PPO's classic CartPole
-# settings. An entry from `python -m purejaxppo.tune` names its record, experiments/tuning/<env>/ (its command,
-# tables and best.json, here to 4 significant digits), what it differs in from the class defaults.
-ENV_DEFAULTS: dict[str, dict[str, Any]] = {
-    "CartPole-v1": dict(total_timesteps=200_000, lr=8.861e-3, gamma=0.9515, gae_lambda=0.9858, clip_eps=0.1393,
-                        ent_coef=3.443e-4, vf_coef=0.9725, max_grad_norm=1.264),  # experiments/tuning/CartPole-v1
-    "Acrobot-v1": dict(total_timesteps=500_000, num_envs=16, update_epochs=10, lr=6.38e-3, gamma=0.9689,
-                       gae_lambda=0.8038, clip_eps=0.2046, ent_coef=1.122e-5, vf_coef=0.381,
-                       max_grad_norm=0.4399),  # experiments/tuning/Acrobot-v1
-    # Without normalized observations the earlier defaults never reached the flag in 1e6 steps (-200, 8 seeds).
-    "MountainCar-v0": dict(num_envs=16, num_steps=16, normalize_obs=True, normalize_reward=True, lr=2.802e-3,
-                           gamma=0.9907, gae_lambda=0.8966, clip_eps=0.1756, ent_coef=1.237e-4, vf_coef=0.5109,
-                           max_grad_norm=0.3968),  # experiments/tuning/MountainCar-v0
-    "Pendulum-v1": dict(total_timesteps=1_000_000, num_envs=32, num_minibatches=8, update_epochs=10,
-                        clip_value=False, lr=3.893e-3, gamma=0.9588, gae_lambda=0.8586, clip_eps=0.2864,
-                        ent_coef=0.02693, vf_coef=0.6194, max_grad_norm=1.256),  # experiments/tuning/Pendulum-v1
-    # Without normalization PPO only learns to spend less force: it never finds the goal's +100 in 1e6 steps.
-    "MountainCarContinuous-v0": dict(total_timesteps=1_000_000, num_envs=16, ent_coef=0.0, normalize_obs=True,
-                                     normalize_reward=True),
-    **{f"{game}-MinAtar": dict(total_timesteps=10_000_000, num_envs=64, num_minibatches=8, lr=5e-3,
-                                activation="relu")
-       for game in ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders")},
-    "Catch-bsuite": dict(total_timesteps=150_000, num_envs=16, lr=4.862e-3, gamma=0.9706, gae_lambda=0.9449,
-                         clip_eps=0.1647, ent_coef=2.209e-5, vf_coef=0.7731,
-                         max_grad_norm=0.5305),  # experiments/tuning/Catch-bsuite
-    "UmbrellaChain-bsuite": dict(total_timesteps=150_000, lr=2.802e-3, gamma=0.9907, gae_lambda=0.8966,
-                                 clip_eps=0.1756, ent_coef=1.237e-4, vf_coef=0.5109,
-                                 max_grad_norm=0.3968),  # experiments/tuning/UmbrellaChain-bsuite
-    "DiscountingChain-bsuite": dict(total_timesteps=150_000, num_envs=16, lr=1.775e-3, gamma=0.962, gae_lambda=0.848,
-                                    clip_eps=0.2242, ent_coef=1.117e-5, vf_coef=0.5822,
-                                    max_grad_norm=1.312),  # experiments/tuning/DiscountingChain-bsuite
-    # Rewards the context bit seen 5 steps before: a feed-forward policy cannot beat chance (return 0).
-    "MemoryChain-bsuite": dict(total_timesteps=150_000, num_envs=16, num_steps=32, recurrent=True, lr=4.983e-4,
-                               gamma=0.9535, gae_lambda=0.8424, clip_eps=0.2483, ent_coef=4.446e-5, vf_coef=0.7417,
-                               max_grad_norm=0.3363),  # experiments/tuning/MemoryChain-bsuite
-    # Its step count reaches the policy unscaled (0-200) beside 0/1 wall bits: unnormalized, PPO never beats chance.
-    "MetaMaze-misc": dict(normalize_obs=True, lr=2.186e-3),  # experiments/tuning/MetaMaze-misc
-    # Its goal stays hidden until found: a feed-forward policy reaches 1.7, a recurrent one 9.
-    "PointRobot-misc": dict(num_envs=16, recurrent=True, normalize_obs=True,
-                            lr=1.503e-3),  # experiments/tuning/PointRobot-misc
-    # The better arm must be found and remembered within each episode: feed-forward 68.5, recurrent 89.
-    "BernoulliBandit-misc": dict(num_envs=16, recurrent=True, normalize_obs=True,
-                                 lr=3.178e-3),  # experiments/tuning/BernoulliBandit-misc
-    # Brax (the brax extra): the PPO paper's MuJoCo settings (2048 steps per update, 10 epochs of 64-sample
-    # minibatches, lr 3e-4, no entropy bonus, 1M steps) as 16 envs x 128 steps, a CPU-sized batch; on an
-    # accelerator raise num_envs (Brax's own PPO steps thousands of envs at once).
-    **{f"brax:{name}": dict(total_timesteps=1_000_000, num_envs=16, num_steps=128, num_minibatches=32,
-                            update_epochs=10, lr=3e-4, ent_coef=0.0)
-       for name in ("ant", "halfcheetah", "hopper", "humanoid", "humanoidstandup", "inverted_double_pendulum",
-                    "inverted_pendulum", "pusher", "reacher", "swimmer", "walker2d")},
-}
-
-# Defaults per suite (by id prefix), under any env's own entry above. Each was checked on the suite's reference env
-# at seeds 0-1 (docs/suites.md reports seeds 8-15): xminigrid's and navix's Empty-8x8, jumanji's Snake, Craftax
-# Classic (symbolic); Craftax's are its paper's PPO settings but for a CPU-sized batch (64 envs, not 1024) and
-# narrower layers (256, not 512).
-SUITE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "xminigrid:": dict(total_timesteps=500_000, num_envs=16, num_steps=64),
-    "navix:": dict(total_timesteps=500_000, num_envs=16, num_steps=64),
-    "jumanji:": dict(total_timesteps=1_000_000, num_envs=64, num_steps=64, num_minibatches=8, activation="relu",
-                     lr=1e-3),
-    "craftax:": dict(total_timesteps=2_000_000, num_envs=64, num_steps=64, num_minibatches=8, hidden_sizes=(256, 256),
-                     lr=2e-4, gae_lambda=0.8, ent_coef=0.01),
-}
-
-
-def defaults_for(env: str) -> dict[str, Any]:
-    """The config fields `env` trains with unless told otherwise: its suite's defaults, then its own."""
-    suite = next((v for prefix, v in SUITE_DEFAULTS.items() if isinstance(env, str) and env.startswith(prefix)), {})
-    return {**suite, **ENV_DEFAULTS.get(env, {})} if isinstance(env, str) else {}
 
 
 NUMERIC_FIELDS = tuple(f.name for f in dataclasses.fields(PPOConfig) if f.metadata.get("pytree_node", True))
@@ -294,17 +224,3 @@ def _validate(c: PPOConfig) -> None:
         v = _concrete(getattr(c, name))
         if v is not None:
             _check(bool(np.all(np.isfinite(v) & ok(v))), name, getattr(c, name), allowed)
-
-
-def field_docs() -> dict[str, str]:
-    """Each field's one-line docstring (the string literal under it in `PPOConfig`), for the CLI's --help."""
-    import ast
-    import inspect
-
-    body = ast.parse(inspect.getsource(PPOConfig)).body[0].body
-    docs = {}
-    for node, after in zip(body, body[1:]):
-        if (isinstance(node, ast.AnnAssign) and isinstance(after, ast.Expr)
-                and isinstance(after.value, ast.Constant) and isinstance(after.value.value, str)):
-            docs[node.target.id] = after.value.value
-    return docs

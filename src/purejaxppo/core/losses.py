@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-
-from purejaxppo.core.networks import distribution
 
 
 def clipped_surrogate_loss(
@@ -72,37 +70,56 @@ def normalize(x: jax.Array, eps: float = 1e-8) -> jax.Array:
     return (x - x.mean()) / (x.std() + eps)
 
 
+class LossHyperparams(NamedTuple):
+    """What weighs and bounds the loss; each a float, or a traced scalar in a sweep."""
+
+    vf_coef: float | jax.Array
+    ent_coef: float | jax.Array
+    clip_eps: float | jax.Array  # the policy ratio's clip range (and the band `clip_fraction` reports)
+    value_clip_eps: float | jax.Array | None  # the value's clip range; None: the value loss is not clipped
+    advantages: Callable[[jax.Array], jax.Array] = normalize  # applied to each minibatch's advantages
+
+
 def ppo_loss(
-    params: Any, evaluate: Callable[[Any, Any], tuple[Any, jax.Array]], batch: Any, config: Any,
-    kl_beta: jax.Array | None = None,
+    params: Any,
+    batch: Any,
+    objective_state: jax.Array,
+    *,
+    evaluate: Callable[[Any, Any], tuple[Any, jax.Array]],
+    objective: Any,
+    hp: LossHyperparams,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """The whole PPO objective on one minibatch, to minimize, and its parts as metrics.
 
-    `policy_loss + vf_coef * value_loss - ent_coef * entropy`, the policy loss being the clipped surrogate, or
-    with `config.objective == "kl_penalty"` the KL-penalized surrogate at coefficient `kl_beta`. `batch` holds
-    obs, action, log_prob and value (as recorded in the rollout), advantages and returns (from GAE), and for the
-    KL penalty the rollout policy's distribution parameters, all of one shape `[...]` (`[N]` transitions, or
-    `[T, B]` whole sequences of a recurrent policy); `evaluate(params, batch)` is the network's policy and values
-    on it (`PolicyKind.evaluate`), and the means are over all of `[...]`.
+    `policy_loss + vf_coef * value_loss - ent_coef * entropy`, the policy loss being `objective`'s
+    (`purejaxppo.core.objectives`: the clipped surrogate, or the KL-penalized one at the coefficient
+    `objective_state`). `batch` holds obs, action, log_prob and value (as recorded in the rollout), advantages and
+    returns (from GAE), and what the objective recorded, all of one shape `[...]` (`[N]` transitions, or `[T, B]`
+    whole sequences of a recurrent policy); `evaluate(params, batch)` is the network's policy and values on it
+    (`PolicyKind.evaluate`), and the means are over all of `[...]`.
     """
     pi, values = evaluate(params, batch)
     log_prob = pi.log_prob(batch.action)
-    advantages = normalize(batch.advantages) if config.norm_adv else batch.advantages
-    metrics = {}
-    if config.objective == "kl_penalty":
-        kl = distribution(batch.dist_params).kl_divergence(pi)  # exact, per state
-        policy = kl_penalty_loss(log_prob, batch.log_prob, advantages, kl, kl_beta)
-        metrics["kl"] = jnp.mean(kl)
-    else:
-        policy = clipped_surrogate_loss(log_prob, batch.log_prob, advantages, config.clip_eps)
-    value = value_loss(values, batch.value, batch.returns, config.value_clip_eps)
+    policy, metrics = objective.policy_loss(pi, log_prob, batch, hp.advantages(batch.advantages), objective_state)
+    value = value_loss(values, batch.value, batch.returns, hp.value_clip_eps)
     entropy = jnp.mean(pi.entropy())
-    total = policy + config.vf_coef * value - config.ent_coef * entropy
+    total = policy + hp.vf_coef * value - hp.ent_coef * entropy
     return total, {
         "policy_loss": policy,
         "value_loss": value,
         "entropy": entropy,
         "approx_kl": approx_kl(log_prob, batch.log_prob),
-        "clip_fraction": clip_fraction(log_prob, batch.log_prob, config.clip_eps),
+        "clip_fraction": clip_fraction(log_prob, batch.log_prob, hp.clip_eps),
         **metrics,
     }
+
+
+def keep_advantages(advantages: jax.Array) -> jax.Array:
+    """The advantages as GAE gave them (`PPOConfig.norm_adv=False`)."""
+    return advantages
+
+
+def loss_hyperparams(config: Any) -> LossHyperparams:
+    """The loss's hyperparameters from `config`: where `norm_adv` and `clip_value` are chosen."""
+    return LossHyperparams(config.vf_coef, config.ent_coef, config.clip_eps, config.value_clip_eps,
+                           normalize if config.norm_adv else keep_advantages)

@@ -1,5 +1,5 @@
-"""The per-update metrics: their names, in the order they are reported, and the two that are statistics of a
-whole rollout rather than of the loss."""
+"""The per-update metrics: their names, in the order they are reported, and those that are statistics of a whole
+rollout rather than of the loss. An objective adds its own (`purejaxppo.core.objectives`)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,12 @@ METRICS = ("episode_return", "episode_length", "num_episodes", "env_steps", "pol
            "entropy", "approx_kl", "clip_fraction", "explained_variance", "learning_rate", "grad_steps", "diverged")
 """Every update's metrics, each a scalar per update (`[num_updates]` over a run)."""
 
-KL_PENALTY_METRICS = ("kl", "kl_beta")
-"""Also reported with the kl_penalty objective: the update's exact KL, and the coefficient it was trained with."""
+
+
+def in_report_order(names: Any) -> list[str]:
+    """`names` in `METRICS` order, then any others sorted (an objective's own, `Objective.metrics`)."""
+    known = [m for m in METRICS if m in names]
+    return known + sorted(set(names) - set(known))
 
 
 def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:

@@ -1,8 +1,8 @@
 """The actor (policy) and critic (state value) networks, and the policy's action distribution.
 
 Either two separate torsos (the default, as in PPO's paper) or one torso with a policy head and a value head
-(`shared_torso=True`). A torso is an MLP, led by a small CNN over the observation's image when `image_shape` is
-given (`PPOConfig.torso = "cnn"`): one 3x3 convolution of 16 channels, MinAtar's own baseline network's (written
+(`shared_torso=True`). A torso is an MLP (`MLPTorso`), or led by a small CNN over the observation's image
+(`CNNTorso`, `PPOConfig.torso = "cnn"`): one 3x3 convolution of 16 channels, MinAtar's own baseline network's (written
 as a Dense layer over 3x3 patches), strided on images larger than 16 pixels a side so the layer after it stays
 small. Orthogonal init: gain sqrt(2) for hidden
 layers, 0.01 for the policy head (a near-uniform first policy), 1.0 for the value head; zero biases.
@@ -54,18 +54,36 @@ class CNN(nn.Module):
         return jnp.concatenate([features, x[..., size:]], axis=-1)
 
 
+@dataclasses.dataclass(frozen=True)
+class MLPTorso:
+    """Dense hidden layers over the flat observation (`PPOConfig.torso="mlp"`)."""
+
+    def lead(self, x: jax.Array, activation: str) -> jax.Array:
+        return x
+
+
+@dataclasses.dataclass(frozen=True)
+class CNNTorso:
+    """The `CNN` over the image the observation starts with, `image_shape` `(H, W, C)`, then the Dense layers
+    (`PPOConfig.torso="cnn"`)."""
+
+    image_shape: tuple[int, int, int]
+
+    def lead(self, x: jax.Array, activation: str) -> jax.Array:
+        return CNN(tuple(self.image_shape), activation)(x)  # made inside the calling Torso: named CNN_0 there
+
+
 class Torso(nn.Module):
-    """Hidden layers only: `[..., obs]` -> `[..., hidden_sizes[-1]]`, the CNN first if `image_shape` (so that an
-    MLP torso's parameters are named as they always were: checkpoints keep loading)."""
+    """Hidden layers only: `[..., obs]` -> `[..., hidden_sizes[-1]]`, led by what `kind` puts first (an MLP
+    torso's parameters are named as they always were: checkpoints keep loading)."""
 
     hidden_sizes: Sequence[int]
     activation: str
-    image_shape: tuple[int, int, int] | None = None
+    kind: MLPTorso | CNNTorso = MLPTorso()
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        if self.image_shape is not None:
-            x = CNN(tuple(self.image_shape), self.activation)(x)
+        x = self.kind.lead(x, self.activation)
         act = _ACTIVATIONS[self.activation]
         for width in self.hidden_sizes:
             x = act(_dense(width, np.sqrt(2))(x))
@@ -86,12 +104,12 @@ class ActorCritic(nn.Module):
     hidden_sizes: Sequence[int] = (64, 64)
     activation: str = "tanh"
     shared_torso: bool = False
-    image_shape: tuple[int, int, int] | None = None  # given: a CNN leads each torso
+    torso: MLPTorso | CNNTorso = MLPTorso()  # what leads each torso's hidden layers
 
     def setup(self):
-        self.actor_torso = Torso(self.hidden_sizes, self.activation, self.image_shape)
+        self.actor_torso = Torso(self.hidden_sizes, self.activation, self.torso)
         if not self.shared_torso:
-            self.critic_torso = Torso(self.hidden_sizes, self.activation, self.image_shape)
+            self.critic_torso = Torso(self.hidden_sizes, self.activation, self.torso)
         self.policy_head = _dense(self.action_spec.size, 0.01)
         self.value_head = _dense(1, 1.0)
         if not self.action_spec.discrete:

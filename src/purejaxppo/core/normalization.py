@@ -10,6 +10,8 @@ policy normalizes its observations exactly as training did.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from flax import struct
@@ -97,3 +99,63 @@ def normalize_rollout_rewards(norm: NormState, rewards: jax.Array, dones: jax.Ar
     last_return, running_returns = discounted_returns(rewards, dones, norm.discounted_return, gamma)
     norm = norm.replace(reward=update_stats(norm.reward, running_returns.reshape(-1)), discounted_return=last_return)
     return norm, scale_rewards(rewards, norm.reward)
+
+
+def init_norm_state(obs: jax.Array) -> NormState:
+    """Statistics of nothing yet, for envs whose first observations are `obs` `[B, obs_size]`."""
+    return NormState(init_stats(obs.shape[1:]), init_stats(), jnp.zeros(obs.shape[0], jnp.float32))
+
+
+class StandardizeObs:
+    """Observations standardized by the running statistics of every observation seen (`normalize_obs`), the action
+    mask's `mask_size` entries left raw."""
+
+    def __init__(self, mask_size: int = 0):
+        self.mask_size = mask_size
+
+    def init(self, stats: RunningStats, obs: jax.Array) -> RunningStats:
+        """Starts from the first observations `[B, obs_size]`, rather than from mean 0, variance 1."""
+        return update_stats(stats, obs)
+
+    def apply(self, stats: RunningStats, obs: jax.Array) -> jax.Array:
+        return normalize_obs(obs, stats, self.mask_size)
+
+    def update(self, stats: RunningStats, obs: jax.Array) -> RunningStats:
+        """`stats` merged with a rollout's observations `[T, B, obs_size]`."""
+        return update_stats(stats, obs.reshape(-1, obs.shape[-1]))
+
+
+class RawObs:
+    """Observations as the env gives them; the statistics stay as they started."""
+
+    def init(self, stats: RunningStats, obs: jax.Array) -> RunningStats:
+        return stats
+
+    def apply(self, stats: RunningStats, obs: jax.Array) -> jax.Array:
+        return obs
+
+    def update(self, stats: RunningStats, obs: jax.Array) -> RunningStats:
+        return stats
+
+
+class ScaleRewards:
+    """Rewards divided by the running std of the discounted return (`normalize_rollout_rewards`)."""
+
+    def __init__(self, gamma: float | jax.Array):
+        self.gamma = gamma
+
+    def __call__(self, norm: NormState, rewards: jax.Array, dones: jax.Array) -> tuple[NormState, jax.Array]:
+        return normalize_rollout_rewards(norm, rewards, dones, self.gamma)
+
+
+class RawRewards:
+    """Rewards as the env gives them."""
+
+    def __call__(self, norm: NormState, rewards: jax.Array, dones: jax.Array) -> tuple[NormState, jax.Array]:
+        return norm, rewards
+
+
+def make_normalizers(config: Any, mask_size: int = 0) -> tuple[StandardizeObs | RawObs, ScaleRewards | RawRewards]:
+    """The observation normalizer and reward scaler `config.normalize_obs` and `config.normalize_reward` choose."""
+    obs = StandardizeObs(mask_size) if config.normalize_obs else RawObs()
+    return obs, (ScaleRewards(config.gamma) if config.normalize_reward else RawRewards())

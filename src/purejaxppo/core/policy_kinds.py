@@ -22,7 +22,7 @@ from flax import struct
 
 from purejaxppo.core.config import PPOConfig
 from purejaxppo.core.envs.base import ActionSpec
-from purejaxppo.core.networks import ActorCritic
+from purejaxppo.core.networks import ActorCritic, CNNTorso, MLPTorso
 from purejaxppo.core.records import Batch, EnvCarry, RecurrentCarry, SequenceStart, Step, Transition
 from purejaxppo.core.recurrent import RecurrentActorCritic, initial_hidden
 
@@ -111,8 +111,8 @@ class FeedForward:
 
     def batch(self, tr: Transition, obs: jax.Array, advantages: jax.Array, returns: jax.Array) -> Batch:
         flat = lambda x: x.reshape((-1,) + x.shape[2:])  # [T, B, ...] -> [T * B, ...]
-        return Batch(*map(flat, (obs, tr.action, tr.log_prob, tr.value, advantages, returns)),
-                     dist_params=jax.tree.map(flat, tr.dist_params))
+        return Batch(obs=flat(obs), action=flat(tr.action), log_prob=flat(tr.log_prob), value=flat(tr.value),
+                     advantages=flat(advantages), returns=flat(returns), dist_params=jax.tree.map(flat, tr.dist_params))
 
     def evaluate(self, params: Any, batch: Batch) -> tuple[distrax.Distribution, jax.Array]:
         return self.network.apply(params, batch.obs)
@@ -193,7 +193,8 @@ class Recurrent:
         return SequenceStart(start.hidden[None], steps.critic.first)
 
     def batch(self, tr: Transition, obs: jax.Array, advantages: jax.Array, returns: jax.Array) -> Batch:
-        return Batch(obs, tr.action, tr.log_prob, tr.value, advantages, returns, tr.dist_params, tr.memory)
+        return Batch(obs=obs, action=tr.action, log_prob=tr.log_prob, value=tr.value, advantages=advantages,
+                     returns=returns, dist_params=tr.dist_params, memory=tr.memory)
 
     def evaluate(self, params: Any, batch: Batch) -> tuple[distrax.Distribution, jax.Array]:
         """Reruns the GRU over `[T, B]` sequences from their first hidden state: the policy (batch shape `[T, B]`)
@@ -215,15 +216,21 @@ class Recurrent:
         return jax.tree.map(lambda x: jnp.moveaxis(x[:, order], 1, 0), batch)
 
 
-def make_policy_kind(config: PPOConfig, action_spec: ActionSpec, image_shape: tuple[int, ...] | None = None
-                     ) -> FeedForward | Recurrent:
-    """The config's policy: `Recurrent` with `config.recurrent`, else `FeedForward`, with its network; its torsos
-    start with a CNN over the observation's `image_shape` when `config.torso` is "cnn"."""
-    if config.torso == "cnn" and image_shape is None:
+def make_torso(config: PPOConfig, image_shape: tuple[int, ...] | None) -> MLPTorso | CNNTorso:
+    """The torso `config.torso` names: a CNN needs the env's `image_shape`."""
+    if config.torso == "mlp":
+        return MLPTorso()
+    if image_shape is None:
         raise ValueError(f"torso='cnn' needs image observations, and {config.env} has none (it declares no "
                          "image_shape): use torso='mlp'")
-    image = tuple(image_shape) if config.torso == "cnn" else None
-    args = (action_spec, config.hidden_sizes, config.activation, config.shared_torso, image)
+    return CNNTorso(tuple(image_shape))
+
+
+def make_policy_kind(config: PPOConfig, action_spec: ActionSpec, image_shape: tuple[int, ...] | None = None
+                     ) -> FeedForward | Recurrent:
+    """The config's policy: `Recurrent` with `config.recurrent`, else `FeedForward`, with its network and
+    `make_torso`'s torso."""
+    args = (action_spec, config.hidden_sizes, config.activation, config.shared_torso, make_torso(config, image_shape))
     if config.recurrent:
         return Recurrent(RecurrentActorCritic(*args))
     return FeedForward(ActorCritic(*args))

@@ -1,11 +1,10 @@
 """The recurrent actor-critic: a GRU torso that remembers an episode's past observations (`PPOConfig.recurrent`).
 
-    obs_t ─► [CNN] Dense + activation ─► GRU ─► h_t ─► ActorCritic heads over hidden_sizes[1:] ─► (pi_t, V_t)
-                                    ▲
-              h_t-1, zeroed where obs_t is an episode's first (first_t)
-
-How it is rolled out and trained (resets aligned with GAE's cuts, whole env sequences per minibatch) is the
-`Recurrent` policy kind's, in `purejaxppo.core.policy_kinds`.
+Each step embeds the observation (the CNN first, if the torso has one, then a Dense layer and the activation),
+feeds it to a GRU whose hidden state is zeroed where the observation is an episode's first, and reads the policy
+and value from the new hidden state through `ActorCritic` heads over `hidden_sizes[1:]` (docs/architecture.md
+draws it). How it is rolled out and trained (resets aligned with GAE's cuts, whole env sequences per minibatch)
+is the `Recurrent` policy kind's, in `purejaxppo.core.policy_kinds`.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from purejaxppo.core.envs.base import ActionSpec
-from purejaxppo.core.networks import ActorCritic, Torso, split_mask, without_mask
+from purejaxppo.core.networks import ActorCritic, CNNTorso, MLPTorso, Torso, split_mask, without_mask
 
 
 class RecurrentActorCritic(nn.Module):
@@ -35,11 +34,11 @@ class RecurrentActorCritic(nn.Module):
     hidden_sizes: Sequence[int] = (64, 64)
     activation: str = "tanh"
     shared_torso: bool = False
-    image_shape: tuple[int, int, int] | None = None  # given: a CNN leads the embedding
+    torso: MLPTorso | CNNTorso = MLPTorso()  # what leads the embedding
 
     def setup(self):
         # one Dense layer and the activation, after the CNN if any
-        self.embed = Torso(self.hidden_sizes[:1], self.activation, self.image_shape)
+        self.embed = Torso(self.hidden_sizes[:1], self.activation, self.torso)
         self.gru = nn.GRUCell(self.hidden_sizes[0])
         # the heads read h, not the observation: the action mask is handed to them
         self.heads = ActorCritic(without_mask(self.action_spec), self.hidden_sizes[1:], self.activation,

@@ -7,7 +7,7 @@ from typing import Any, Callable
 import jax
 
 from purejaxppo.core.envs.base import EpisodeStatistics
-from purejaxppo.core.networks import distribution_params, env_action
+from purejaxppo.core.networks import env_action
 from purejaxppo.core.policy_kinds import PolicyKind
 from purejaxppo.core.records import EnvCarry, Step, Transition
 
@@ -26,13 +26,13 @@ def rollout(
     key: jax.Array,
     num_steps: int,
     preprocess: Callable[[jax.Array], jax.Array] = lambda obs: obs,
-    record_dist: bool = False,
+    record: Callable[[Any], Any] = lambda pi: None,
 ) -> tuple[EnvCarry, Transition]:
     """Steps the batch of envs `num_steps` times with actions sampled from the policy.
 
     The network sees `preprocess(obs)` (e.g. normalized observations); the Transition keeps the raw `obs`, and
-    with `record_dist` the policy's distribution parameters. Returns the envs after the last step and the
-    `[num_steps, num_envs]` Transition batch.
+    as `dist_params` what `record(pi)` keeps of the acting policy (the objective's choice: `Objective.record`).
+    Returns the envs after the last step and the `[num_steps, num_envs]` Transition batch.
     """
 
     def step(carry: EnvCarry, key: jax.Array) -> tuple[EnvCarry, Step]:
@@ -43,13 +43,14 @@ def rollout(
             env_keys, carry.state, env_action(action, env.action_spec))
         bootstrap = truncated & ~terminated  # only a truncated episode's target reads V(final observation)
         critic = policy.critic_step(params, carry, act, info["final_observation"], bootstrap, preprocess)
-        record = Step(carry.obs, action, log_prob, reward, terminated, info["episode_done"], bootstrap,
-                      info["episode_return"], info["episode_length"], critic,
-                      distribution_params(act.pi) if record_dist else None)
-        return policy.next_carry(state, obs, act, info["episode_done"]), record
+        kept = Step(obs=carry.obs, action=action, log_prob=log_prob, reward=reward, terminated=terminated,
+                    done=info["episode_done"], bootstrap=bootstrap, episode_return=info["episode_return"],
+                    episode_length=info["episode_length"], critic=critic, dist_params=record(act.pi))
+        return policy.next_carry(state, obs, act, info["episode_done"]), kept
 
     end, steps = jax.lax.scan(step, carry, jax.random.split(key, num_steps))
     value, next_value = policy.values(params, steps, end, preprocess)
-    return end, Transition(steps.obs, steps.action, steps.log_prob, value, steps.reward, steps.terminated,
-                           steps.done, next_value, steps.episode_return, steps.episode_length, steps.dist_params,
-                           policy.rollout_memory(carry, steps))
+    return end, Transition(obs=steps.obs, action=steps.action, log_prob=steps.log_prob, value=value,
+                           reward=steps.reward, terminated=steps.terminated, done=steps.done, next_value=next_value,
+                           episode_return=steps.episode_return, episode_length=steps.episode_length,
+                           dist_params=steps.dist_params, memory=policy.rollout_memory(carry, steps))

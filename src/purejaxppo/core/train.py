@@ -1,11 +1,12 @@
-"""`make_train`: the whole PPO training run as one pure function `train(rng)` that `jax.jit` compiles once.
-
-    init ─► lax.scan over num_updates of update_step:
-              rollout (T steps x B envs) ─► gae ─► update (epochs x minibatches) ─► metrics
+"""`make_train`: the whole PPO training run as one pure function `train(rng)` that `jax.jit` compiles once: an
+init, then a `lax.scan` of updates, each a rollout, GAE, epochs of minibatch steps and the update's metrics
+(docs/architecture.md draws the flow). What varies between runs (the env, the policy kind, the objective, the
+normalizers, the learning-rate schedule) is chosen once, in `make_trainer`, as values the loop calls.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -14,16 +15,33 @@ import optax
 from flax import struct
 
 from purejaxppo.core.config import PPOConfig
-from purejaxppo.core.envs import image_shape_of, make_env, register_env
+from purejaxppo.core.envs import EpisodeStatistics, image_shape_of, make_env, register_env
 from purejaxppo.core.gae import gae
-from purejaxppo.core.losses import adapt_kl_beta
+from purejaxppo.core.losses import LossHyperparams, loss_hyperparams, ppo_loss
 from purejaxppo.core.metrics import diverged, rollout_metrics
-from purejaxppo.core.networks import distribution
-from purejaxppo.core.normalization import NormState, init_stats, normalize_obs, normalize_rollout_rewards, update_stats
-from purejaxppo.core.policy_kinds import make_policy_kind
+from purejaxppo.core.normalization import (
+    NormState,
+    RawObs,
+    RawRewards,
+    ScaleRewards,
+    StandardizeObs,
+    init_norm_state,
+    make_normalizers,
+)
+from purejaxppo.core.objectives import Objective, make_objective
+from purejaxppo.core.policy_kinds import PolicyKind, make_policy_kind
 from purejaxppo.core.records import EnvCarry
 from purejaxppo.core.rollout import reset_envs, rollout
-from purejaxppo.core.update import learning_rate, make_optimizer, update
+from purejaxppo.core.update import (
+    KeepEveryStep,
+    Loss,
+    Schedule,
+    StopAboveKL,
+    make_early_stop,
+    make_optimizer,
+    make_schedule,
+    update,
+)
 
 
 @struct.dataclass
@@ -36,7 +54,7 @@ class TrainState:
     key: jax.Array
     update_count: jax.Array  # updates done so far, int32 scalar
     norm: NormState  # running statistics of observations and returns (updated only when normalizing)
-    kl_beta: jax.Array  # the KL penalty's coefficient (adapted only with the kl_penalty objective)
+    kl_beta: jax.Array  # the objective's state: the KL penalty's coefficient (`purejaxppo.core.objectives`)
 
 
 @struct.dataclass
@@ -59,58 +77,80 @@ class Trainer(NamedTuple):
     update_step: Callable[[TrainState], tuple[TrainState, dict[str, jax.Array]]]  # one update and its metrics
 
 
+class Components(NamedTuple):
+    """The values a run is made of, each chosen once from its config (`make_components`)."""
+
+    env: EpisodeStatistics
+    policy: PolicyKind  # feed-forward or recurrent, with its network and torso
+    objective: Objective  # the clipped surrogate or the KL penalty
+    obs_normalizer: StandardizeObs | RawObs
+    reward_scaler: ScaleRewards | RawRewards
+    schedule: Schedule  # the learning rate by gradient step
+    tx: optax.GradientTransformation
+    early_stop: KeepEveryStep | StopAboveKL
+    loss_hp: LossHyperparams
+
+    def loss(self, objective_state: jax.Array) -> Loss:
+        """`(params, minibatch) -> (loss, metrics)`: the PPO loss at the objective's state."""
+        return functools.partial(ppo_loss, objective_state=objective_state, evaluate=self.policy.evaluate,
+                                 objective=self.objective, hp=self.loss_hp)
+
+
+def make_components(config: PPOConfig) -> Components:
+    """The env `config` names and the values its other choices select: the one place that reads them."""
+    env = make_env(config.env, **dict(config.env_kwargs))
+    obs_normalizer, reward_scaler = make_normalizers(config, env.action_spec.mask_size)
+    schedule = make_schedule(config)
+    return Components(env=env, policy=make_policy_kind(config, env.action_spec, image_shape_of(env)),
+                      objective=make_objective(config), obs_normalizer=obs_normalizer, reward_scaler=reward_scaler,
+                      schedule=schedule, tx=make_optimizer(schedule, config.max_grad_norm),
+                      early_stop=make_early_stop(config), loss_hp=loss_hyperparams(config))
+
+
 def make_trainer(config: PPOConfig, env_sharding: Callable[[Any], Any] | None = None) -> Trainer:
     """`init` and `update_step` for `config`. Its numeric fields may be tracers (a vmapped sweep).
 
     `env_sharding`, if given, is applied to the `[num_envs, ...]` env batch after every reset and rollout (a
     sharding constraint that spreads the envs over devices; see `purejaxppo.scale.parallel`).
     """
-    env = make_env(config.env, **dict(config.env_kwargs))
-    policy = make_policy_kind(config, env.action_spec, image_shape_of(env))
-    tx = make_optimizer(config)
+    c = make_components(config)
     grad_steps_per_update = config.update_epochs * config.num_minibatches
     place = env_sharding or (lambda envs: envs)
-    kl_penalty = config.objective == "kl_penalty"
 
     def init(key: jax.Array) -> TrainState:
         key_env, key_net, key = jax.random.split(key, 3)
-        envs = place(reset_envs(env, policy, key_env, config.num_envs))
-        params = policy.init_params(key_net, envs)
-        obs_stats = init_stats(envs.obs.shape[1:])
-        if config.normalize_obs:  # start from the first observations rather than from mean 0, variance 1
-            obs_stats = update_stats(obs_stats, envs.obs)
-        norm = NormState(obs_stats, init_stats(), jnp.zeros(config.num_envs, jnp.float32))
-        return TrainState(params, tx.init(params), envs, key, jnp.int32(0), norm,
-                          jnp.asarray(config.kl_beta, jnp.float32))
+        envs = place(reset_envs(c.env, c.policy, key_env, config.num_envs))
+        params = c.policy.init_params(key_net, envs)
+        norm = init_norm_state(envs.obs)
+        norm = norm.replace(obs=c.obs_normalizer.init(norm.obs, envs.obs))
+        return TrainState(params=params, opt_state=c.tx.init(params), env=envs, key=key,
+                          update_count=jnp.int32(0), norm=norm, kl_beta=c.objective.init())
 
     def update_step(state: TrainState) -> tuple[TrainState, dict[str, jax.Array]]:
         key, key_rollout, key_update = jax.random.split(state.key, 3)
-        norm = state.norm
-        preprocess = ((lambda obs: normalize_obs(obs, norm.obs, env.action_spec.mask_size)) if config.normalize_obs
-                      else (lambda obs: obs))
-        envs, tr = rollout(env, policy, state.params, state.env, key_rollout, config.num_steps, preprocess,
-                           record_dist=kl_penalty)
-        reward = tr.reward
-        if config.normalize_reward:
-            norm, reward = normalize_rollout_rewards(norm, tr.reward, tr.done, config.gamma)
-        advantages, returns = gae(reward, tr.value, tr.next_value, tr.terminated, tr.done,
-                                  config.gamma, config.gae_lambda)
-        batch = policy.batch(tr, preprocess(tr.obs), advantages, returns)
-        params, opt_state, metrics = update(state.params, state.opt_state, batch, key_update, policy, tx, config,
-                                            state.kl_beta)
-        if config.normalize_obs:  # after the update, which trains on what the rollout's policy saw
-            norm = norm.replace(obs=update_stats(norm.obs, tr.obs.reshape(-1, tr.obs.shape[-1])))
-        kl_beta = state.kl_beta
-        if kl_penalty:  # the exact KL of the whole update, old policy to new, sets the next coefficient
-            pi, _ = policy.evaluate(params, batch)
-            kl = jnp.mean(distribution(batch.dist_params).kl_divergence(pi))
-            kl_beta = adapt_kl_beta(state.kl_beta, kl, config.kl_target)
-            metrics = {**metrics, "kl": kl, "kl_beta": state.kl_beta}
+        obs_stats = state.norm.obs  # the rollout's policy and the update both see observations as of its start
+        preprocess = functools.partial(c.obs_normalizer.apply, obs_stats)
+        envs, tr = rollout(c.env, c.policy, state.params, state.env, key_rollout, config.num_steps, preprocess,
+                           record=c.objective.record)
+        norm, reward = c.reward_scaler(state.norm, tr.reward, tr.done)
+        advantages, returns = gae(rewards=reward, values=tr.value, next_values=tr.next_value,
+                                  terminations=tr.terminated, dones=tr.done, gamma=config.gamma,
+                                  gae_lambda=config.gae_lambda)
+        batch = c.policy.batch(tr, preprocess(tr.obs), advantages, returns)
+        params, opt_state, metrics = update(
+            state.params, state.opt_state, batch, key_update, loss=c.loss(state.kl_beta), policy=c.policy, tx=c.tx,
+            epochs=config.update_epochs, num_minibatches=config.num_minibatches, early_stop=c.early_stop)
+        # after the update, which trains on what the rollout's policy saw
+        norm = norm.replace(obs=c.obs_normalizer.update(obs_stats, tr.obs))
+        kl_beta, objective_metrics = c.objective.after_update(
+            state.kl_beta, lambda: c.policy.evaluate(params, batch)[0], batch)
         count = state.update_count + 1
-        metrics = {**metrics, **rollout_metrics(tr.episode_return, tr.episode_length, tr.done, tr.value, returns),
+        metrics = {**metrics, **objective_metrics,
+                   **rollout_metrics(tr.episode_return, tr.episode_length, tr.done, tr.value, returns),
                    "env_steps": count * config.batch_size, "diverged": diverged(metrics, params),
-                   "learning_rate": learning_rate(config, state.update_count * grad_steps_per_update)}
-        return TrainState(params, opt_state, place(envs), key, count, norm, kl_beta), metrics
+                   "learning_rate": c.schedule(state.update_count * grad_steps_per_update)}
+        return TrainState(params=params, opt_state=opt_state, env=place(envs), key=key, update_count=count,
+                          norm=norm, kl_beta=kl_beta), metrics
 
     return Trainer(init, update_step)
 

@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from purejaxppo.core.metrics import METRICS
+from purejaxppo.core.metrics import in_report_order
 from purejaxppo.scale.results import SweepResult
 
 STEP_METRIC = "env_steps"  # the x axis; not logged as a curve of its own in TensorBoard
@@ -60,8 +60,7 @@ def run_config(result: SweepResult, c: int, s: int, base: dict[str, Any] | None 
 
 def _metric_names(result: SweepResult) -> list[str]:
     """The metrics to log, in METRICS order, then any others; the step metric excluded."""
-    known = [m for m in METRICS if m in result.metrics]
-    return [m for m in known + sorted(set(result.metrics) - set(known)) if m != STEP_METRIC]
+    return [m for m in in_report_order(result.metrics) if m != STEP_METRIC]
 
 
 def _check_range(result: SweepResult, start: int, stop: int) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from purejaxppo.core.metrics import KL_PENALTY_METRICS, METRICS
+from purejaxppo.core.metrics import in_report_order
 from purejaxppo.scale.results import SweepResult
 from purejaxppo.scale.stats import smooth
 
@@ -19,7 +19,7 @@ from purejaxppo.scale.stats import smooth
 def write_metrics_csv(path: Path, result: SweepResult) -> None:
     """One row per configuration, seed and update: `config, seed, update`, a column per swept hyperparameter,
     then every metric."""
-    names = [m for m in METRICS + KL_PENALTY_METRICS if m in result.metrics]
+    names = in_report_order(result.metrics)
     swept = list(result.hyperparams)
     num_configs, num_seeds, num_updates = result.metrics["episode_return"].shape
     with open(path, "w", newline="") as f:

@@ -129,6 +129,20 @@ def state_template(plan: SweepPlan) -> SweepState:
     return SweepState(state, metrics, 0)
 
 
+class ProgramArgs(NamedTuple):
+    """What `sweep_program` is called with, by name."""
+
+    rows: tuple[Any, ...]  # (values, keys): each run's swept hyperparameters and key, `[runs]` leading
+    state: Any  # every run's training state
+    metrics: dict[str, Any]  # the metrics buffer, [runs, num_updates] each
+    start: Any  # the first update to run, int32
+    stop: Any  # the update to stop before, int32
+
+    def flat(self) -> tuple[Any, ...]:
+        """The positional arguments of `sweep_program`."""
+        return (*self.rows, self.state, self.metrics, self.start, self.stop)
+
+
 class Compiled(NamedTuple):
     """A compiled sweep program: `advance(*rows, state, metrics, start, stop) -> (state, metrics)`."""
 
@@ -149,7 +163,7 @@ class SweepProgram:
         # A user's env is code purejaxppo cannot fingerprint: a program cached for it could outlive an edit.
         self.cacheable = callback is None and placement.mesh.size == 1 and not is_user_env(plan.config.env)
 
-    def compile(self, rows: Any, make_args: Callable[[], tuple[Any, ...]], cache: Path | None = None) -> Compiled:
+    def compile(self, rows: Any, make_args: Callable[[], ProgramArgs], cache: Path | None = None) -> Compiled:
         """Compiles for the arguments `make_args()` returns (`rows`, an initial state and metrics, start, stop).
 
         With `cache`, a directory, the traced program is kept there (`purejaxppo.scale.program_cache`) and a
@@ -164,12 +178,13 @@ class SweepProgram:
             # The state and metrics come back laid out as they went in, so that the next chunk takes them as is
             # (one run's envs split over devices would otherwise come back split, where the program takes them
             # replicated).
-            layout = jax.tree.map(lambda x: x.sharding, (args[-4], args[-3]))
-            jitted = jax.jit(self.fn, donate_argnums=(2, 3), out_shardings=layout, compiler_options=compiler_options())
-            advance, cached, shapes = jitted.lower(*args).compile(), False, None
+            layout = jax.tree.map(lambda x: x.sharding, (args.state, args.metrics))
+            donated = (len(args.rows), len(args.rows) + 1)  # the state and the metrics, replaced by the outputs
+            jitted = jax.jit(self.fn, donate_argnums=donated, out_shardings=layout, compiler_options=compiler_options())
+            advance, cached, shapes = jitted.lower(*args.flat()).compile(), False, None
         return Compiled(advance, time.perf_counter() - start, cached, shapes)
 
-    def _cached_args(self, rows: Any, data: dict[str, Any]) -> tuple[Any, ...] | None:
+    def _cached_args(self, rows: Any, data: dict[str, Any]) -> ProgramArgs | None:
         """The arguments' shapes as a cached program takes them: the state from tracing only the runs' first
         state (not an update), the metrics buffer from the entry's data. None when the data is not as stored."""
         names = data.get("metrics")
@@ -184,7 +199,7 @@ class SweepProgram:
             return None
         state = jax.eval_shape(self.functions.init_state, *rows)
         counter = jax.ShapeDtypeStruct((), np.int32)
-        return (*jax.tree.map(shape, rows), state, metrics, counter, counter)
+        return ProgramArgs(tuple(jax.tree.map(shape, rows)), state, metrics, counter, counter)
 
     def _compile_cached(self, directory: Path, rows: Any, make_args: Callable[[], tuple[Any, ...]]):
         plan = self.plan
@@ -194,19 +209,18 @@ class SweepProgram:
         if entry is not None:
             exported, data = entry
             args = self._cached_args(rows, data)
-            leaves = jax.tree.leaves(args) if args is not None else []
+            leaves = jax.tree.leaves(args.flat()) if args is not None else []
             if [(a.shape, a.dtype) for a in exported.in_avals] != [(x.shape, x.dtype) for x in leaves]:
                 entry = None  # another program under this key: traced again, and replaced
         if entry is None:
             args = make_args()
-            in_tree = jax.tree.structure(args)
+            in_tree = jax.tree.structure(args.flat())
             flat = lambda *leaves: jax.tree.leaves(self.fn(*jax.tree.unflatten(in_tree, leaves)))
             exported = export.export(jax.jit(flat))(
-                *[jax.ShapeDtypeStruct(x.shape, x.dtype) for x in jax.tree.leaves(args)])
+                *[jax.ShapeDtypeStruct(x.shape, x.dtype) for x in jax.tree.leaves(args.flat())])
             program_cache.store(directory, key, exported,
-                                {"metrics": {k: str(v.dtype) for k, v in args[-3].items()}})
-        in_tree = jax.tree.structure(args)
-        *_, state, metrics, _, _ = args
+                                {"metrics": {k: str(v.dtype) for k, v in args.metrics.items()}})
+        state, metrics = args.state, args.metrics
         out_tree = jax.tree.structure((state, metrics))
         num_rows = len(jax.tree.leaves(rows))
         compiled = jax.jit(exported.call, donate_argnums=tuple(range(num_rows, len(exported.in_avals) - 2)),

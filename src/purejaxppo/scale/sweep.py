@@ -21,7 +21,7 @@ from purejaxppo.core.train import make_trainer
 from purejaxppo.scale.memory import check_fits, training_bytes
 from purejaxppo.scale.parallel import gather, pad_rows, shard_rows
 from purejaxppo.scale.plan import make_plan
-from purejaxppo.scale.program import Compiled, SweepProgram, SweepState, place_envs, place_runs
+from purejaxppo.scale.program import Compiled, ProgramArgs, SweepProgram, SweepState, place_envs, place_runs
 from purejaxppo.scale.results import SweepResult
 
 
@@ -95,7 +95,7 @@ class Sweep:
 
         def make_args():
             initial = self.init()
-            return (*self.rows, initial.state, initial.metrics, np.int32(0), np.int32(0))
+            return ProgramArgs(tuple(self.rows), initial.state, initial.metrics, np.int32(0), np.int32(0))
 
         self.compiled = self.program.compile(self.rows, make_args, program_cache)
         return self.compiled.seconds
