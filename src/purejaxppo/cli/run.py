@@ -31,8 +31,8 @@ from purejaxppo.cli.plan import RunPlan, open_checkpointer, plan_run, start_back
 from purejaxppo.cli.run_dir import write_config_json
 from purejaxppo.cli.startup import quiet_xla_logs, tolerate_closed_stdout
 from purejaxppo.cli.stops import Stopped, StopRequests, report_stop
+from purejaxppo.io.text import format_return
 from purejaxppo.scale.schedule import next_stop, one_percent, report_interval
-from purejaxppo.scale.stats import format_return
 
 
 def _import_result_writers() -> None:
@@ -118,7 +118,7 @@ def save_checkpoint(plan: RunPlan, state) -> None:
 
 def write_outputs(plan: RunPlan, result, resumed_at: int, diverged: tuple[int, int] | None = None) -> None:
     """config.json, metrics.csv, learning_curve.png and summary.json, and the closing lines."""
-    from purejaxppo.io.report import plot_learning_curves, ranked_table, summary, write_metrics_csv, write_summary
+    from purejaxppo.io.report import configs_table, plot_learning_curves, summary, write_metrics_csv, write_summary
 
     config, out = plan.config, plan.out
     extra = {"diverged_at_update": diverged[0]} if diverged else {}
@@ -131,7 +131,7 @@ def write_outputs(plan: RunPlan, result, resumed_at: int, diverged: tuple[int, i
     plot_learning_curves(out / "learning_curve.png", result, f"PPO on {config.env}")
     write_summary(out / "summary.json", info)  # last: a run with its summary has all its outputs
     if plan.grid:
-        print(ranked_table(result))
+        print(configs_table(result))
     else:
         per_seed = result.final_returns[0]
         final = result.summary()[0]["final_return"]

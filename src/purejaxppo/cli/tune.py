@@ -189,13 +189,13 @@ class Tuner:
 
 def write_results(tuner: Tuner, ranked: list) -> str:
     """The tuner's outputs; the ranked table, to print."""
-    from purejaxppo.io.tune_report import plot_scores, ranked_table, write_best, write_trials_csv
+    from purejaxppo.io.tune_report import plot_scores, trials_table, write_best, write_trials_csv
     from purejaxppo.scale.tune import best_config
 
     best, winner = best_config(tuner.config, ranked)
     all_rungs = sorted({u for r in tuner.rungs.values() for u in r})
     write_trials_csv(tuner.out / "trials.csv", ranked, all_rungs)
-    table = ranked_table(ranked)
+    table = trials_table(ranked)
     (tuner.out / "ranked.md").write_text(table)
     write_best(tuner.out / "best.json", best)
     plot_scores(tuner.out / "scores.png", ranked, tuner.space)

@@ -13,16 +13,12 @@ from typing import Any
 import numpy as np
 
 from purejaxppo.core.config import PPOConfig
+from purejaxppo.io.text import cell, ranked_table
 from purejaxppo.scale.search import Range
 from purejaxppo.scale.tune import Scored
 
-
-def _fmt(x: Any) -> str:
-    if isinstance(x, float):
-        return "" if math.isnan(x) else f"{x:.6g}"
-    if isinstance(x, tuple):
-        return "x".join(map(str, x))
-    return str(x)
+DIGITS = 6
+"""Significant digits of the values and scores in trials.csv and ranked.md."""
 
 
 def write_trials_csv(path: Path, scored: list[Scored], rungs: list[int]) -> None:
@@ -34,26 +30,25 @@ def write_trials_csv(path: Path, scored: list[Scored], rungs: list[int]) -> None
         for s in sorted(scored, key=lambda s: s.trial.index):
             values = [v for _, v in s.trial.structure + s.trial.params]
             scores = s.rung_scores + [float("nan")] * (len(rungs) - len(s.rung_scores))
-            writer.writerow([s.trial.index, *map(_fmt, values), *map(_fmt, scores), _fmt(s.confirmed_ci()[0])])
+            writer.writerow([s.trial.index, *(cell(x, DIGITS) for x in values + scores),
+                             cell(s.confirmed_ci()[0], DIGITS)])
 
 
-def ranked_table(scored: list[Scored], top: int = 10) -> str:
+def trials_table(scored: list[Scored], top: int = 10) -> str:
     """The confirmed trials first, best confirmed mean first (the first is the winner), then the rest of the
     search's best `top`, as a markdown table."""
     confirmed = sorted((s for s in scored if s.confirmed is not None),
                        key=lambda s: -s.confirmed_ci()[0] if np.isfinite(s.confirmed_ci()[0]) else np.inf)
-    rows = confirmed + [s for s in scored[:top] if s.confirmed is None]
     names = [n for n, _ in scored[0].trial.structure + scored[0].trial.params]
-    lines = ["| rank | trial | " + " | ".join(names) + " | search score | confirmed mean | 95% CI | seeds |",
-             "|---:|---:|" + "---:|" * len(names) + "---:|---:|---|---:|"]
-    for rank, s in enumerate(rows, 1):
+    rows = []
+    for s in confirmed + [s for s in scored[:top] if s.confirmed is None]:
         mean, low, high = s.confirmed_ci()
-        ci = f"[{low:.1f}, {high:.1f}]" if np.isfinite(low) else ""
-        seeds = len(s.confirmed) if s.confirmed is not None else ""
-        values = [_fmt(v) for _, v in s.trial.structure + s.trial.params]
-        lines.append(f"| {rank} | {s.trial.index} | " + " | ".join(values) +
-                     f" | {_fmt(s.search_score)} | {'' if math.isnan(mean) else f'{mean:.1f}'} | {ci} | {seeds} |")
-    return "\n".join(lines) + "\n"
+        rows.append([str(s.trial.index), *(cell(v, DIGITS) for _, v in s.trial.structure + s.trial.params),
+                     cell(s.search_score, DIGITS), "" if math.isnan(mean) else f"{mean:.1f}",
+                     f"[{low:.1f}, {high:.1f}]" if np.isfinite(low) else "",
+                     str(len(s.confirmed)) if s.confirmed is not None else ""])
+    header = ["trial", *names, "search score", "confirmed mean", "95% CI", "seeds"]
+    return ranked_table(header, rows, markdown=True, left=["95% CI"]) + "\n"
 
 
 def write_best(path: Path, config: PPOConfig) -> None:
