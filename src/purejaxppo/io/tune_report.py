@@ -1,6 +1,6 @@
 """What a tuner leaves in its folder: every trial (trials.csv), the ranked table (ranked.md), the winner as a config
 file `python -m purejaxppo.run --config best.json` trains as is, a figure of score against each hyperparameter
-(scores.png), and a summary (tune.json)."""
+(scores.png), and a summary (tune.json). What it keeps to resume is `purejaxppo.io.tune_state`'s."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import numpy as np
 
 from purejaxppo.core.config import PPOConfig
 from purejaxppo.io.text import cell, ranked_table
+from purejaxppo.scale.halving import Scored
 from purejaxppo.scale.search import Range
-from purejaxppo.scale.tune import Scored
+from purejaxppo.scale.tune import Tuner, TuneResult
 
 DIGITS = 6
 """Significant digits of the values and scores in trials.csv and ranked.md."""
@@ -78,3 +79,24 @@ def plot_scores(path: Path, scored: list[Scored], space: dict[str, Any]) -> None
     axes[0].set_ylabel("search score (mean return)")
     fig.tight_layout()
     fig.savefig(path)
+
+
+def write_outputs(out: Path, tuner: Tuner, result: TuneResult, spec: dict[str, Any]) -> str:
+    """Every output of `tuner`'s `result` in `out`, `spec` (the search, as tune_state.json holds it) recorded in
+    tune.json; returns the ranked table, to print."""
+    plan, ranked, winner = tuner.plan, result.scored, result.best
+    write_trials_csv(out / "trials.csv", ranked, tuner.rung_stops)
+    table = trials_table(ranked)
+    (out / "ranked.md").write_text(table)
+    write_best(out / "best.json", result.best_config)
+    plot_scores(out / "scores.png", ranked, plan.space)
+    mean, low, high = winner.confirmed_ci()
+    confirm_seed = plan.seed + plan.num_seeds
+    summary = {"env": plan.config.env, "trials": len(tuner.trials), "groups": len(tuner.groups),
+               "programs_compiled": result.compiles, "train_seconds": round(result.train_seconds, 1),
+               "search_seeds": [plan.seed, confirm_seed - 1],
+               "confirm_seeds": [confirm_seed, confirm_seed + plan.confirm_seeds - 1],
+               "best_trial": winner.trial.index, "best_confirmed_return": mean, "best_ci95": [low, high],
+               "best": dict(winner.trial.structure + winner.trial.params), "spec": spec}
+    (out / "tune.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    return table
