@@ -98,7 +98,7 @@ class GroupSearch:
         if not self.done:
             if restore is None:
                 raise ValueError("a search stopped between rungs resumes only from its rows' checkpoints")
-            job = self.job()
+            job = self.job()  # the rung the record holds, not a later one whose rows were saved before a kill
             self.rows = restore(job.to_host(job.init()), self.rungs[self.rung - 1])
 
     def step(self, on_chunk: OnChunk | None = None, label: str = "") -> None:
