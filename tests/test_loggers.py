@@ -288,3 +288,66 @@ def test_make_loggers(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"^--tensorboard needs tensorboardX, which is not installed: pip install "
                                          r"-e '\.\[tensorboard\]'$"):
         make_loggers(tmp_path, tensorboard=True, wandb=False, wandb_project="p", base_config={})
+
+
+# --- the loggers' table: a new logger is one class and its row -------------------------------------------------
+
+LINES_LOGGER = '''
+import json
+from purejaxppo.io import loggers
+
+class LinesLogger:
+    """Writes each range of updates it is given as a line of JSON, and "closed" when closed."""
+
+    def __init__(self, path):
+        self.path = path
+
+    @classmethod
+    def for_run(cls, out_dir, base_config, lines_file):
+        return cls(out_dir / lines_file)
+
+    def log(self, result, start, stop):
+        with open(self.path, "a") as f:
+            f.write(json.dumps([start, stop, int(result.metrics["env_steps"].shape[-1])]) + "\\n")
+
+    def close(self):
+        with open(self.path, "a") as f:
+            f.write("closed\\n")
+
+loggers.LOGGERS = (*loggers.LOGGERS, loggers.LoggerFlag("lines", "log each chunk as a line", LinesLogger.for_run,
+                                                        {"lines_file": ("lines.txt", "the file, in <out>")}))
+'''
+
+
+def test_the_flags_are_the_loggers_table(tmp_path, monkeypatch):
+    from purejaxppo.cli.args import build_parser, logger_flags
+    from purejaxppo.io import loggers
+
+    args = build_parser().parse_args(["--tensorboard", "--wandb-project", "p"])
+    assert logger_flags(args) == {"tensorboard": True, "wandb": False, "wandb_project": "p"}
+    monkeypatch.setattr(loggers, "LOGGERS", loggers.LOGGERS)  # restored after the test
+    added = {}
+    exec(LINES_LOGGER, added)
+    parser = build_parser()
+    args = parser.parse_args(["--lines", "--lines-file", "log.txt"])
+    assert logger_flags(args) == {"tensorboard": False, "wandb": False, "wandb_project": "purejaxppo",
+                                  "lines": True, "lines_file": "log.txt"}
+    assert "with --tensorboard or --wandb or --lines: log every N updates" in " ".join(parser.format_help().split())
+    (logger,) = make_loggers(tmp_path, {}, **logger_flags(args))
+    assert isinstance(logger, added["LinesLogger"]) and logger.path == tmp_path / "log.txt"
+
+
+@pytest.mark.slow
+def test_a_logger_added_to_the_table_logs_a_whole_run(tmp_path):
+    from conftest import run_patched
+
+    out = tmp_path / "run"
+    result = run_patched(LINES_LOGGER, "--num-envs", "4", "--num-steps", "16", "--num-minibatches", "2",
+                         "--total-timesteps", "1024", "--quiet", "--lines", "--lines-file", "log.txt",
+                         "--log-every", "4", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    *logged, last = (out / "log.txt").read_text().splitlines()
+    ranges = [json.loads(line) for line in logged]
+    assert last == "closed" and ranges[0][0] == 0 and ranges[-1][1] == 16  # 16 updates, every one logged once
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:])) and all(done == stop for _, stop, done in ranges)
+    assert {4, 8, 12, 16} <= {stop for _, stop, _ in ranges}  # no chunk runs past the log interval

@@ -101,12 +101,17 @@ runpy.run_module("purejaxppo.run", run_name="__main__")
 def test_the_tuners_ctrl_c_is_one_line_that_says_how_to_resume(tmp_path):
     interrupt_in_the_first_group = """
 import os, signal
-from purejaxppo.cli.tune import Tuner
-search = Tuner.search_group
-def search_then_interrupt(self, g, structure):
-    search(self, g, structure)
-    os.kill(os.getpid(), signal.SIGINT)
-Tuner.search_group = search_then_interrupt
+import purejaxppo.cli.tune as command
+open_tuner = command.open_tuner
+def open_to_interrupt_after_the_first_group(*args):
+    folder, tuner = open_tuner(*args)
+    search = tuner.search_group
+    def search_then_interrupt(g):
+        search(g)
+        os.kill(os.getpid(), signal.SIGINT)
+    tuner.search_group = search_then_interrupt
+    return folder, tuner
+command.open_tuner = open_to_interrupt_after_the_first_group
 """
     out = tmp_path / "tune"
     result = _patched(interrupt_in_the_first_group, *TUNE, "--out", str(out), module="purejaxppo.cli.tune")
@@ -132,16 +137,16 @@ def test_a_full_disk_at_start_and_while_writing_the_results(tmp_path):
 
 
 def test_a_full_disk_for_the_tuner(tmp_path):
-    at_start = NO_SPACE + "from purejaxppo.cli.tune import Tuner\nTuner.save = no_space\n"
+    at_start = NO_SPACE + "from purejaxppo.io.tune_state import TunerFolder\nTunerFolder.save = no_space\n"
     _one_line(_patched(at_start, *TUNE, "--out", str(tmp_path / "start"), module="purejaxppo.cli.tune"), 2,
               "cannot write to", "No space left on device")
     later = NO_SPACE + """
-from purejaxppo.cli.tune import Tuner
-save, calls = Tuner.save, []
-def save_until_full(self):
+from purejaxppo.io.tune_state import TunerFolder
+save, calls = TunerFolder.save, []
+def save_until_full(self, state):
     calls.append(1)
-    return save(self) if len(calls) == 1 else no_space()
-Tuner.save = save_until_full
+    return save(self, state) if len(calls) == 1 else no_space()
+TunerFolder.save = save_until_full
 """
     out = tmp_path / "later"
     _one_line(_patched(later, *TUNE, "--out", str(out), module="purejaxppo.cli.tune"), 1, "could not write to",

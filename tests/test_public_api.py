@@ -1,5 +1,5 @@
-"""The package's face: what `dir(purejaxppo)` lists, and `evaluate`, which is both the library's function and
-the evaluation command's module."""
+"""The package's face: what `dir(purejaxppo)` lists, and `evaluate`, the library's function, which running the
+evaluation command (the module of the same name) leaves in place."""
 
 import subprocess
 import sys
@@ -13,22 +13,24 @@ def test_dir_lists_the_public_api():
     assert PUBLIC <= set(dir(purejaxppo)) and set(purejaxppo.__all__) == PUBLIC
 
 
-def test_evaluate_is_the_function_before_and_after_the_command_module_is_imported():
+def test_evaluate_is_the_function_and_running_the_command_leaves_it_so():
     code = """
-import inspect
+import runpy, sys
 import purejaxppo
 from purejaxppo import evaluate
 from purejaxppo.io.evaluation import evaluate as function
 assert evaluate is function, evaluate
-import purejaxppo.evaluate  # the command's module, which the import binds to purejaxppo.evaluate
-assert purejaxppo.evaluate.main is not None and purejaxppo.evaluate.evaluate is function
-assert callable(purejaxppo.evaluate)
-calls = []
-import purejaxppo.io.evaluation as evaluation
-evaluation.evaluate = lambda *args, **kwargs: calls.append((args, kwargs)) or "returns"
-assert purejaxppo.evaluate("policy", episodes=3) == "returns" and calls == [(("policy",), {"episodes": 3})]
+sys.argv = ["purejaxppo.evaluate", "--help"]
+try:
+    runpy.run_module("purejaxppo.evaluate", run_name="__main__", alter_sys=True)  # as python -m does
+except SystemExit as e:
+    assert e.code == 0, e.code
+assert purejaxppo.evaluate is function and "purejaxppo.evaluate" not in sys.modules
+from purejaxppo.cli.evaluate import main
+assert main is not None
 print("ok")
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"
+    assert "python -m purejaxppo.evaluate" in result.stdout  # the command's help
+    assert result.stdout.splitlines()[-1] == "ok"

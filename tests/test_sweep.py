@@ -349,3 +349,18 @@ def test_a_field_that_defaults_to_another_can_be_swept():
     tight, loose = result.metrics["value_loss"][:, 0, -1]
     assert tight > loose
     assert result.config_at(0).value_clip_eps == pytest.approx(1e-4)
+
+
+@pytest.mark.slow
+def test_chunks_end_at_every_multiple_and_when_asked_and_compute_what_one_advance_does():
+    job = Sweep(dataclasses.replace(BASE, num_envs=4, num_steps=16, num_minibatches=2, total_timesteps=64 * 400))
+    job.compile()
+    start = job.init()  # 400 updates: chunks are at least 4 (1%), so with every=4 they end at each multiple
+    chunks = list(job.chunks(start, 10, every=(4,)))
+    assert [p.done for p, _ in chunks] == [4, 8, 10] and all(seconds > 0 for _, seconds in chunks)
+    whole = job.advance(job.init(), 10)
+    jax.tree.map(np.testing.assert_array_equal, job.to_host(chunks[-1][0]).metrics, job.to_host(whole).metrics)
+    asked = []
+    stopped = list(job.chunks(job.init(), 10, every=(4,), until=lambda: asked.append(1) or len(asked) > 2))
+    assert [p.done for p, _ in stopped] == [4, 8] and len(asked) == 3
+    assert [p.done for p, _ in job.chunks(chunks[-1][0], 10)] == []  # nothing left before the stop

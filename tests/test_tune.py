@@ -4,6 +4,7 @@ before anything compiles."""
 
 import json
 
+import jax
 import numpy as np
 import pytest
 from conftest import run_cli
@@ -12,7 +13,7 @@ from purejaxppo import PPOConfig
 from purejaxppo.cli.tune import main
 from purejaxppo.scale import sweep as sweep_module
 from purejaxppo.scale.search import Choices, Range, parse_param, rung_updates, sample_trials, survivors
-from purejaxppo.scale.tune import tune
+from purejaxppo.scale.tune import SearchPlan, Tuner, tune
 
 TINY = PPOConfig(env="CartPole-v1", total_timesteps=4 * 128 * 27)  # 27 updates: rungs at 3, 9, 27
 
@@ -131,16 +132,79 @@ def test_the_confirmation_uses_seeds_the_search_did_not(working_and_broken):
     assert search == {(1000, 2)} and confirmation == {(1002, 3)}  # seeds 1000-1001, then 1002-1004
 
 
+class MemoryFolder:
+    """A tuner's hooks, keeping what a folder would in memory: every state saved (as JSON), every rung's rows."""
+
+    def __init__(self):
+        self.states, self.rows = [], {}
+
+    def save(self, state):
+        self.states.append(json.loads(json.dumps(state)))
+
+    def save_rung(self, group, plan, rows):
+        assert rows.metrics["episode_return"].shape[0] == plan.num_runs
+        self.rows[group, rows.done] = rows
+
+    def restore_rung(self, group, template, updates):
+        rows = self.rows[group, updates]
+        assert jax.tree.map(np.shape, rows.metrics) == jax.tree.map(np.shape, template.metrics)
+        return rows
+
+
+SMALL = SearchPlan(PPOConfig(env="CartPole-v1", num_envs=4, num_steps=16, num_minibatches=2, total_timesteps=64 * 9),
+                   {"lr": Range(1e-3, 1e-2, log=True)}, num_trials=3, num_seeds=2, rungs=2, confirm_top=1,
+                   confirm_seeds=2)  # 9 updates: rungs at 3 and 9, one trial goes on, one confirmed
+
+
+@pytest.fixture(scope="module")
+def uninterrupted():
+    folder, labels = MemoryFolder(), []
+    result = Tuner(SMALL, on_chunk=lambda label, done, stop: labels.append(label), on_save=folder.save,
+                   checkpoints=folder).run()
+    return result, folder, labels
+
+
+def _same(a, b):
+    assert [(s.trial, s.rung_scores) for s in a.scored] == [(s.trial, s.rung_scores) for s in b.scored]
+    assert a.best.trial == b.best.trial and np.array_equal(a.best.confirmed, b.best.confirmed)
+    assert a.best_config == b.best_config and a.compiles == b.compiles
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("saved", [0, 1, 2])  # after the first rung, after the second, after the confirmation
+def test_a_tuner_resumed_from_its_saved_state_reaches_the_uninterrupted_result(uninterrupted, saved):
+    whole, folder, _ = uninterrupted
+    assert len(folder.states) == 3 and whole.compiles == 3
+    state, labels = json.loads(json.dumps(folder.states[saved])), []
+    resumed = Tuner(SMALL, state, on_chunk=lambda label, done, stop: labels.append(label), checkpoints=folder).run()
+    _same(resumed, whole)
+    trained = {"group 1/1, rung 2/2": saved < 1, "confirming": saved < 2}
+    assert set(labels) == {label for label, trains in trained.items() if trains}  # nothing trained twice
+
+
+def test_a_search_stopped_between_rungs_needs_its_checkpoints_to_resume():
+    state = {"groups": {"0": {"rung": 1, "alive": [0], "scores": {"0": [1.0], "1": [0.5], "2": [0.0]}}},
+             "confirmed": {}, "compiles": 1, "seconds": 0.0}
+    with pytest.raises(ValueError, match="resumes only from its rows' checkpoints"):
+        Tuner(SMALL, state).run()
+
+
+@pytest.mark.slow
+def test_the_tuner_reports_its_rungs_and_the_confirmation_in_order(uninterrupted):
+    _, _, labels = uninterrupted
+    assert list(dict.fromkeys(labels)) == ["group 1/1, rung 1/2", "group 1/1, rung 2/2", "confirming"]
+
+
 KILL_AFTER_THE_SECOND_RUNG = """
 import os, signal
-from purejaxppo.cli.tune import Tuner
-save, saves = Tuner.save, []
-def save_then_die(self):
-    save(self)
+from purejaxppo.io.tune_state import TunerFolder
+save, saves = TunerFolder.save, []
+def save_then_die(self, state):
+    save(self, state)
     saves.append(1)
     if len(saves) == 3:  # the spec, then a rung of the first group, then its second: killed there
         os.kill(os.getpid(), signal.SIGKILL)
-Tuner.save = save_then_die
+TunerFolder.save = save_then_die
 import sys
 from purejaxppo.cli.tune import main
 sys.exit(main(sys.argv[1:]))

@@ -1,2 +1,2 @@
-"""The command line: `python -m purejaxppo.run` (training, `cli.run`) and `python -m purejaxppo.evaluate`
-(`cli.evaluate`), and the progress display."""
+"""The command line: `python -m purejaxppo.run` (training, `cli.run`), `python -m purejaxppo.evaluate`
+(`cli.evaluate`) and `python -m purejaxppo.tune` (`cli.tune`), and the progress display."""

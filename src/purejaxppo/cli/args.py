@@ -12,6 +12,7 @@ from typing import Any, Sequence
 from purejaxppo.cli.field_help import field_docs
 from purejaxppo.cli.run_dir import holds_results
 from purejaxppo.core.config import NUMERIC_FIELDS, PPOConfig
+from purejaxppo.io import loggers
 from purejaxppo.io.run_meta import check_env_from_file
 from purejaxppo.scale.compilation import cpu_cores
 from purejaxppo.scale.plan import count_runs
@@ -45,14 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--auto-resume", action="store_true",
                         help="with --out DIR: start the run in DIR, or continue it there if this same command "
                              "started it before (one command line for a job a cluster may stop and requeue)")
-    parser.add_argument("--tensorboard", action="store_true",
-                        help="also log every metric of every run as TensorBoard events, in <out>/tensorboard")
-    parser.add_argument("--wandb", action="store_true",
-                        help="also log to Weights & Biases, one W&B run per configuration and seed, files in "
-                             "<out>/wandb (WANDB_MODE=offline works without a network)")
-    parser.add_argument("--wandb-project", default="purejaxppo", help="W&B project (default purejaxppo)")
-    parser.add_argument("--log-every", type=int, default=0, metavar="N",
-                        help="with --tensorboard or --wandb: log every N updates (default: every 1%% of the run)")
+    add_logger_flags(parser)
     parser.add_argument("--no-compile-cache", dest="compile_cache", action="store_false",
                         help="do not use JAX's persistent compilation cache nor the cache of traced programs "
                              "(default: on, in ~/.cache/purejaxppo/jax)")
@@ -71,6 +65,27 @@ def build_parser() -> argparse.ArgumentParser:
                                "environment (SLURM, Open MPI, Kubernetes)")
     add_config_flags(parser)
     return parser
+
+
+def add_logger_flags(parser: argparse.ArgumentParser) -> None:
+    """A flag for every logger of `purejaxppo.io.loggers.LOGGERS` (`--tensorboard`), its options after it
+    (`--wandb-project`), and `--log-every`, which names them all."""
+    for entry in loggers.LOGGERS:
+        parser.add_argument(_flag(entry.name), action="store_true", help=entry.help)
+        for name, (default, text) in entry.options.items():
+            parser.add_argument(_flag(name), default=default, help=text)
+    every = " or ".join(_flag(entry.name) for entry in loggers.LOGGERS)
+    parser.add_argument("--log-every", type=int, default=0, metavar="N",
+                        help=f"with {every}: log every N updates (default: every 1%% of the run)")
+
+
+def logger_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """What the logger flags parsed to, as `purejaxppo.io.loggers.make_loggers` takes it."""
+    return {name: getattr(args, name) for entry in loggers.LOGGERS for name in (entry.name, *entry.options)}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:

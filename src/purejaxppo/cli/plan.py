@@ -10,7 +10,14 @@ from typing import Any
 
 import jax
 
-from purejaxppo.cli.args import check_resumed_flags, config_from_args, output_dir, parse_sweeps, requested_runs
+from purejaxppo.cli.args import (
+    check_resumed_flags,
+    config_from_args,
+    logger_flags,
+    output_dir,
+    parse_sweeps,
+    requested_runs,
+)
 from purejaxppo.cli.progress import Progress
 from purejaxppo.cli.run_dir import RunDirLock, check_folder_path, find_run, holds_results, write_config_json
 from purejaxppo.cli.startup import defer_renderer_imports
@@ -200,7 +207,7 @@ def plan_run(args: argparse.Namespace) -> RunPlan:
                              "--num-seeds, or drop it to spread the runs over the devices")
         plan.job = Sweep(config, len(seeds), seeds[0], data_parallel=args.data_parallel, **grid)  # makes the env
         if writer:  # a missing extra fails here; nothing is written until the first log
-            plan.loggers = make_loggers(plan.out, args.tensorboard, args.wandb, args.wandb_project, config.to_dict())
+            plan.loggers = make_loggers(plan.out, config.to_dict(), **logger_flags(args))
         claim(plan)
     except BaseException:
         plan.release()

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 import numpy as np
 from tqdm import tqdm
 
-from purejaxppo.scale.stats import format_return
+from purejaxppo.io.text import format_return
 
 
 class Progress:

@@ -19,7 +19,6 @@ import contextlib
 import os
 import sys
 import threading
-import time
 from typing import Any, Sequence
 
 import jax
@@ -31,8 +30,8 @@ from purejaxppo.cli.plan import RunPlan, open_checkpointer, plan_run, start_back
 from purejaxppo.cli.run_dir import write_config_json
 from purejaxppo.cli.startup import quiet_xla_logs, tolerate_closed_stdout
 from purejaxppo.cli.stops import Stopped, StopRequests, report_stop
-from purejaxppo.scale.schedule import next_stop, one_percent, report_interval
-from purejaxppo.scale.stats import format_return
+from purejaxppo.io.text import format_return
+from purejaxppo.scale.schedule import one_percent
 
 
 def _import_result_writers() -> None:
@@ -82,32 +81,26 @@ def train_loop(plan: RunPlan, state, stops: StopRequests) -> tuple[Any, float, S
     # Progress is reported between chunks of the updates, not by a callback inside the program: JAX's persistent
     # cache does not store programs with host callbacks. Chunks are short even when quiet, so that a signal is
     # answered within about the time a chunk takes.
-    chunk = report_interval(None, config.num_updates)
     plan.progress.start_timer(state.done)
     train_seconds = 0.0
-    while state.done < config.num_updates:
-        if stops.signal is not None:
-            return state, train_seconds, Stopped(signal=stops.signal)
-        before, start = state.done, time.perf_counter()
-        advanced = job.advance(state, next_stop(before, config.num_updates, chunk, checkpoint_every, log_every)
-                               - before)
-        jax.block_until_ready(advanced.metrics)
-        train_seconds += time.perf_counter() - start
+    chunks = job.chunks(state, every=(checkpoint_every, log_every), until=lambda: stops.signal is not None,
+                        adapt=jax.process_count() == 1)  # processes must cut the same chunks: only one alone adapts
+    for advanced, seconds in chunks:
+        train_seconds += seconds
+        before = state.done
         diverged = job.first_divergence(advanced, before)
         if diverged is not None:  # keep the last finite state: its checkpoint is the last one saved
             return advanced, train_seconds, Stopped(diverged=diverged)
         state = advanced
         if not args.quiet:
             plan.progress(job.latest_metrics(state))  # every process gathers them; process 0 draws
-        if jax.process_count() == 1:  # processes must cut the same chunks: only one alone adapts them
-            chunk = report_interval((time.perf_counter() - start) / (state.done - before), config.num_updates)
         if stops.signal is not None or state.done % checkpoint_every == 0 or state.done == config.num_updates:
             save_checkpoint(plan, state)
         if plan.loggers:
             so_far = job.result(state, params=False)
             for logger in plan.loggers:
                 logger.log(so_far, before, state.done)
-    return state, train_seconds, None
+    return state, train_seconds, Stopped(signal=stops.signal) if state.done < config.num_updates else None
 
 
 def save_checkpoint(plan: RunPlan, state) -> None:
@@ -118,7 +111,7 @@ def save_checkpoint(plan: RunPlan, state) -> None:
 
 def write_outputs(plan: RunPlan, result, resumed_at: int, diverged: tuple[int, int] | None = None) -> None:
     """config.json, metrics.csv, learning_curve.png and summary.json, and the closing lines."""
-    from purejaxppo.io.report import plot_learning_curves, ranked_table, summary, write_metrics_csv, write_summary
+    from purejaxppo.io.report import configs_table, plot_learning_curves, summary, write_metrics_csv, write_summary
 
     config, out = plan.config, plan.out
     extra = {"diverged_at_update": diverged[0]} if diverged else {}
@@ -131,7 +124,7 @@ def write_outputs(plan: RunPlan, result, resumed_at: int, diverged: tuple[int, i
     plot_learning_curves(out / "learning_curve.png", result, f"PPO on {config.env}")
     write_summary(out / "summary.json", info)  # last: a run with its summary has all its outputs
     if plan.grid:
-        print(ranked_table(result))
+        print(configs_table(result))
     else:
         per_seed = result.final_returns[0]
         final = result.summary()[0]["final_return"]

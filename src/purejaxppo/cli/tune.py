@@ -8,13 +8,15 @@ halving (`purejaxppo.scale.tune`), trains the best few again on fresh seeds, and
 runs/tune-<env>-<time>/): trials.csv, ranked.md, best.json (`python -m purejaxppo.run --config best.json` trains
 the winner), scores.png and tune.json. It saves where it stands after every rung: `--resume DIR` continues a
 tuner that was stopped or killed. Bad input is one line, exit status 2, before anything compiles.
+
+This module parses and writes: the search is `purejaxppo.scale.tune.Tuner`, the one the Python API `tune` runs,
+given the folder's hooks (`purejaxppo.io.tune_state`) and writing its outputs with `purejaxppo.io.tune_report`.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import sys
 import time
@@ -28,8 +30,6 @@ from purejaxppo.cli.run_dir import RunDirLock, holds_results
 from purejaxppo.cli.startup import defer_renderer_imports, quiet_xla_logs, tolerate_closed_stdout
 from purejaxppo.io.run_meta import check_env_from_file
 from purejaxppo.scale.compilation import cpu_cores, use_cpu_cores
-
-STATE = "tune_state.json"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,126 +93,36 @@ def space_of(spec: dict[str, Any]):
     return given if spec["only"] else {**DEFAULT_SPACE, **given}
 
 
-class Tuner:
-    """A search in its folder: the spec, where each group stands, checkpointed at every rung."""
+class Report:
+    """The progress of training, a line at most every 5 seconds and at the end of each rung; nothing when quiet."""
 
-    def __init__(self, out: Path, spec: dict[str, Any], quiet: bool, program_cache: Path | None):
-        from purejaxppo.core.config import PPOConfig
-        from purejaxppo.scale.search import check_space, rung_updates, sample_trials
+    def __init__(self, quiet: bool):
+        self.quiet, self.last_line = quiet, 0.0
 
-        self.out, self.spec, self.quiet, self.program_cache = out, spec, quiet, program_cache
-        self.config = PPOConfig(**spec["config"])
-        self.space = space_of(spec)
-        check_space(self.config, self.space)
-        self.trials = sample_trials(self.space, spec["trials"], spec["seed"])
-        self.groups: dict[tuple, list] = {}
-        for t in self.trials:
-            self.groups.setdefault(t.structure, []).append(t)
-        self.rungs = {s: rung_updates(dataclasses.replace(self.config, **dict(s)).num_updates, spec["rungs"],
-                                      spec["eta"]) for s in self.groups}
-        self.state = json.loads((out / STATE).read_text()) if (out / STATE).is_file() else {
-            "spec": spec, "groups": {}, "confirmed": {}, "compiles": 0, "seconds": 0.0}
-        self.last_line = 0.0
-
-    def save(self) -> None:
-        tmp = self.out / f".{STATE}.tmp"
-        tmp.write_text(json.dumps(self.state, indent=1) + "\n")
-        tmp.replace(self.out / STATE)
-
-    def report(self, label: str, done: int, stop: int) -> None:
+    def __call__(self, label: str, done: int, stop: int) -> None:
         if not self.quiet and (time.monotonic() - self.last_line > 5 or done == stop):
             self.last_line = time.monotonic()
             print(f"{label}: update {done}/{stop}", flush=True)
 
-    def search_group(self, g: int, structure: tuple) -> None:
-        """Trains group `g` rung by rung from where it stands, saving after each."""
-        from purejaxppo.io.checkpoint import Checkpointer
-        from purejaxppo.scale.tune import GroupSearch
 
-        members, saved = self.groups[structure], self.state["groups"].get(str(g))
-        search = GroupSearch(self.config, members, self.spec["num_seeds"], self.spec["seed"], self.spec["eta"],
-                             self.rungs[structure], program_cache=self.program_cache)
-        checkpointer = Checkpointer(self.out / "groups" / str(g), allow_env=self.config.env)  # checked: _locate
-        if saved is not None:
-            search.rung, search.alive = saved["rung"], saved["alive"]
-            search.scores = {int(k): v for k, v in saved["scores"].items()}
-            if not search.done:  # the checkpoint of the rung the state records, not a later one saved before a kill
-                job = search.job()
-                restored, done = checkpointer.restore(job.to_host(job.init()), step=search.rungs[search.rung - 1])
-                search.state = restored.replace(done=done)
-        while not search.done:
-            start = time.perf_counter()
-            search.step(self.report, f"group {g + 1}/{len(self.groups)}, rung {search.rung + 1}/{len(search.rungs)}")
-            if search.state is not None:
-                alive = [members[i] for i in search.alive]
-                sweep = {n: [dict(t.params)[n] for t in alive] for n, _ in alive[0].params}
-                checkpointer.save(search.state, search.state.done, {
-                    "config": dataclasses.replace(self.config, **dict(structure)).to_dict(),
-                    "seeds": list(range(self.spec["seed"], self.spec["seed"] + self.spec["num_seeds"])),
-                    "sweep": sweep})
-            self.state["groups"][str(g)] = {"rung": search.rung, "alive": search.alive, "scores": search.scores}
-            self.state["compiles"] += 1
-            self.state["seconds"] += time.perf_counter() - start
-            self.save()
+def open_tuner(out: Path, spec: dict[str, Any], quiet: bool, program_cache: Path | None):
+    """The tuner `spec` describes, from where its folder's state says it stands, saving there as it goes."""
+    from purejaxppo.core.config import PPOConfig
+    from purejaxppo.io.tune_state import TunerFolder
+    from purejaxppo.scale.tune import SearchPlan, Tuner
 
-    def scored(self):
-        from purejaxppo.scale.tune import Scored, rank
-
-        scores = {int(k): v for group in self.state["groups"].values() for k, v in group["scores"].items()}
-        return rank([Scored(t, scores[t.index]) for t in self.trials])
-
-    def confirm(self) -> list:
-        """The best trials trained again on fresh seeds (each group's at once), recorded as they finish."""
-        from purejaxppo.scale.tune import confirm
-
-        ranked = self.scored()
-        best = ranked[:self.spec["confirm"]]
-        for s in best:
-            if str(s.trial.index) in self.state["confirmed"]:
-                s.confirmed = self.state["confirmed"][str(s.trial.index)]
-        todo = [s for s in best if s.confirmed is None]
-        if todo:
-            start = time.perf_counter()
-            self.state["compiles"] += confirm(self.config, todo, self.spec["confirm_seeds"],
-                                              self.spec["seed"] + self.spec["num_seeds"], self.report,
-                                              self.program_cache)
-            for s in todo:
-                self.state["confirmed"][str(s.trial.index)] = [float(x) for x in s.confirmed]
-            self.state["seconds"] += time.perf_counter() - start
-            self.save()
-        import numpy as np
-
-        for s in best:
-            s.confirmed = np.asarray(s.confirmed, np.float64)
-        return ranked
-
-
-def write_results(tuner: Tuner, ranked: list) -> str:
-    """The tuner's outputs; the ranked table, to print."""
-    from purejaxppo.io.tune_report import plot_scores, ranked_table, write_best, write_trials_csv
-    from purejaxppo.scale.tune import best_config
-
-    best, winner = best_config(tuner.config, ranked)
-    all_rungs = sorted({u for r in tuner.rungs.values() for u in r})
-    write_trials_csv(tuner.out / "trials.csv", ranked, all_rungs)
-    table = ranked_table(ranked)
-    (tuner.out / "ranked.md").write_text(table)
-    write_best(tuner.out / "best.json", best)
-    plot_scores(tuner.out / "scores.png", ranked, tuner.space)
-    mean, low, high = winner.confirmed_ci()
-    summary = {"env": tuner.config.env, "trials": len(tuner.trials), "groups": len(tuner.groups),
-               "programs_compiled": tuner.state["compiles"], "train_seconds": round(tuner.state["seconds"], 1),
-               "search_seeds": [tuner.spec["seed"], tuner.spec["seed"] + tuner.spec["num_seeds"] - 1],
-               "confirm_seeds": [tuner.spec["seed"] + tuner.spec["num_seeds"],
-                                 tuner.spec["seed"] + tuner.spec["num_seeds"] + tuner.spec["confirm_seeds"] - 1],
-               "best_trial": winner.trial.index, "best_confirmed_return": mean, "best_ci95": [low, high],
-               "best": dict(winner.trial.structure + winner.trial.params), "spec": tuner.spec}
-    (tuner.out / "tune.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    return table
+    plan = SearchPlan(PPOConfig(**spec["config"]), space_of(spec), spec["trials"], spec["num_seeds"], spec["rungs"],
+                      spec["eta"], spec["confirm"], spec["confirm_seeds"], spec["seed"])
+    folder = TunerFolder(out, spec, allow_env=plan.config.env)  # checked: _locate
+    tuner = Tuner(plan, folder.read_state(), on_chunk=Report(quiet), on_save=folder.save, checkpoints=folder,
+                  program_cache=program_cache)
+    return folder, tuner
 
 
 def _locate(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
     """The folder and spec: a new tuner's (its folder must be empty), or the one `--resume` continues."""
+    from purejaxppo.io.tune_state import STATE
+
     if args.resume is not None:
         path = args.resume / STATE
         try:
@@ -257,12 +167,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         out, spec = _locate(args)
         cache = usable_cache_dir() if args.compile_cache else None  # checked before the folder is claimed
         lock = RunDirLock(out)
-        tuner = Tuner(out, spec, args.quiet, cache / "programs" if cache else None)
+        folder, tuner = open_tuner(out, spec, args.quiet, cache / "programs" if cache else None)
         from purejaxppo.scale.sweep import Sweep
 
-        Sweep(tuner.config)  # the env can be made, the batches fit: before anything compiles
+        Sweep(tuner.plan.config)  # the env can be made, the batches fit: before anything compiles
         try:
-            tuner.save()
+            folder.save(tuner.state)
         except OSError as e:
             raise ValueError(f"cannot write to {out}: {e.strerror or e}; make room, or choose another folder") from None
     except ValueError as e:
@@ -277,18 +187,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if cache:
             use_compilation_cache(cache)
-        print(f"tuning {tuner.config.env}: {len(tuner.trials)} trials in {len(tuner.groups)} structural group(s) x "
-              f"{spec['num_seeds']} seeds, rungs at updates {sorted({u for r in tuner.rungs.values() for u in r})}",
-              flush=True)
+        print(f"tuning {tuner.plan.config.env}: {len(tuner.trials)} trials in {len(tuner.groups)} structural group(s)"
+              f" x {spec['num_seeds']} seeds, rungs at updates {tuner.rung_stops}", flush=True)
         with quiet_xla_logs() if cache else contextlib.nullcontext():
-            for g, structure in enumerate(tuner.groups):
-                tuner.search_group(g, structure)
-            ranked = tuner.confirm()
+            result = tuner.run()
         if cache:
             make_files_private(cache)
-        print(write_results(tuner, ranked), end="")
-        print(f"{tuner.state['compiles']} programs compiled, {tuner.state['seconds']:.0f} s; "
-              f"best.json and the tables in {out}/")
+        from purejaxppo.io.tune_report import write_outputs
+
+        print(write_outputs(out, tuner, result, spec), end="")
+        print(f"{result.compiles} programs compiled, {result.train_seconds:.0f} s; best.json and the tables in {out}/")
         return 0
     except KeyboardInterrupt:
         print(f"interrupted: every rung the tuner finished is saved in {out}; {resume}", file=sys.stderr)

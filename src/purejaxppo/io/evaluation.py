@@ -20,9 +20,10 @@ import numpy as np
 
 from purejaxppo.core.envs import EpisodeStatistics, make_env
 from purejaxppo.io.policy import Policy
+from purejaxppo.io.text import format_return
 from purejaxppo.scale.memory import check_fits, evaluation_bytes
 from purejaxppo.scale.plan import check_seeds
-from purejaxppo.scale.stats import format_return, mean_ci95
+from purejaxppo.scale.stats import mean_ci95
 
 # The envs gymnax's visualizer (gymnax.visualize.Visualizer, gymnax 1.0.x) draws, and the extra each needs beyond
 # gymnax's own dependencies: the classic-control ones are drawn by gymnasium, which draws with pygame.

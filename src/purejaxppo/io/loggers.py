@@ -5,19 +5,20 @@ run (configuration x seed). Each run is a run of its own in the logger, named af
 e.g. `c1-lr=0.001-ent_coef=0.01-seed3`, with its hyperparameters and seed recorded. The x axis is env steps
 (per run); updates in which no episode ended (NaN episode return) leave that point out.
 
-    loggers = make_loggers(out, tensorboard=True, wandb=False, wandb_project="purejaxppo",
-                           base_config=config.to_dict())
+    loggers = make_loggers(out, config.to_dict(), tensorboard=True, wandb=False)
     for logger in loggers:
         logger.log(result, start, stop)      # after each chunk of updates
     for logger in loggers:
         logger.close()
 
 Both are optional extras (`pip install -e '.[tensorboard]'`, `pip install -e '.[wandb]'`), imported only when
-asked for.
+asked for. `LOGGERS` lists them for the training command, which makes a flag of each: a new logger is a class
+(`log`, `close`, and `for_run` to make it for a run's folder) and its row there.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import json
@@ -26,7 +27,7 @@ import os
 import struct
 import sys
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 from purejaxppo.core.metrics import in_report_order
 from purejaxppo.scale.results import SweepResult
@@ -106,6 +107,11 @@ class TensorBoardLogger:
         self.log_dir = Path(log_dir)
         self.writers: dict[tuple[int, int], Any] = {}
         self.logged: dict[tuple[int, int], dict[str, int]] = {}  # each scalar's last step a run's files hold
+
+    @classmethod
+    def for_run(cls, out_dir: Path, base_config: dict[str, Any]) -> TensorBoardLogger:
+        """The training command's: event files under `<out_dir>/tensorboard/`."""
+        return cls(out_dir / "tensorboard")
 
     def _writer(self, result: SweepResult, c: int, s: int):
         if (c, s) not in self.writers:
@@ -199,6 +205,11 @@ class WandbLogger:
         self.base_config = config
         self.runs: dict[tuple[int, int], Any] = {}
 
+    @classmethod
+    def for_run(cls, out_dir: Path, base_config: dict[str, Any], wandb_project: str) -> WandbLogger:
+        """The training command's: under `<out_dir>/wandb/`, grouped by `out_dir`'s name, mode from WANDB_MODE."""
+        return cls(wandb_project, out_dir, config=base_config)
+
     def _ids(self) -> dict[str, str]:
         path = self.run_dir / "wandb" / self.IDS_FILE
         return json.loads(path.read_text()) if path.exists() else {}
@@ -268,15 +279,31 @@ def _import_extra(module: str, flag: str, extra: str):
         raise ValueError(f"{flag} needs {module}, which is not installed: pip install -e '.[{extra}]'") from None
 
 
-def make_loggers(out_dir: str | os.PathLike, tensorboard: bool, wandb: bool, wandb_project: str,
-                 base_config: dict[str, Any]) -> list[Logger]:
-    """The CLI's loggers for a run writing to `out_dir`: TensorBoard under `<out_dir>/tensorboard/`, W&B under
-    `<out_dir>/wandb/` (runs grouped by `out_dir`'s name; mode from WANDB_MODE). Raises ValueError, before
-    anything is written, if either is asked for and its extra is not installed."""
-    out_dir = Path(out_dir)
-    loggers: list[Logger] = []
-    if tensorboard:
-        loggers.append(TensorBoardLogger(out_dir / "tensorboard"))
-    if wandb:
-        loggers.append(WandbLogger(wandb_project, out_dir, config=base_config))
-    return loggers
+@dataclasses.dataclass(frozen=True)
+class LoggerFlag:
+    """A logger the training command offers: `--<name>` turns it on, `options` are string flags of its own (name ->
+    (default, help); a help writes % as %%), `make(out_dir, base_config, **options)` makes it for a run."""
+
+    name: str
+    help: str
+    make: Callable[..., Logger]
+    options: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
+
+
+LOGGERS = (
+    LoggerFlag("tensorboard", "also log every metric of every run as TensorBoard events, in <out>/tensorboard",
+               TensorBoardLogger.for_run),
+    LoggerFlag("wandb", "also log to Weights & Biases, one W&B run per configuration and seed, files in <out>/wandb "
+               "(WANDB_MODE=offline works without a network)", WandbLogger.for_run,
+               {"wandb_project": ("purejaxppo", "W&B project (default purejaxppo)")}),
+)
+"""The training command's loggers, in the order of their flags: it builds the flags from this table, so a new
+logger is its class and its row here."""
+
+
+def make_loggers(out_dir: str | os.PathLike, base_config: dict[str, Any], **flags: Any) -> list[Logger]:
+    """The loggers of `LOGGERS` that `flags` turn on (`tensorboard=True`, options by name), for a run writing to
+    `out_dir`; ValueError, before anything is written, for one whose extra is not installed."""
+    return [entry.make(Path(out_dir), base_config, **{name: flags.get(name, default)
+                                                      for name, (default, _) in entry.options.items()})
+            for entry in LOGGERS if flags.get(entry.name)]

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from purejaxppo.core.metrics import in_report_order
+from purejaxppo.io.text import cell, ranked_table
 from purejaxppo.scale.results import SweepResult
 from purejaxppo.scale.stats import smooth
 
@@ -26,16 +27,11 @@ def write_metrics_csv(path: Path, result: SweepResult) -> None:
         w = csv.writer(f)
         w.writerow(["config", "seed", "update", *swept, *names])
         for c in range(num_configs):
-            hyper = [_fmt(result.hyperparams[h][c]) for h in swept]
+            hyper = [cell(result.hyperparams[h][c]) for h in swept]
             for s in range(num_seeds):
                 for u in range(num_updates):
                     w.writerow([c, result.seeds[s], u + 1, *hyper,
-                                *(_fmt(result.metrics[n][c, s, u]) for n in names)])
-
-
-def _fmt(x: Any) -> str:
-    x = np.asarray(x).item()
-    return repr(x) if isinstance(x, float) else str(int(x) if isinstance(x, bool) else x)
+                                *(cell(result.metrics[n][c, s, u]) for n in names)])
 
 
 def label(hyperparams: dict[str, Any]) -> str:
@@ -118,15 +114,13 @@ def write_summary(path: Path, summary: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def ranked_table(result: SweepResult) -> str:
+def configs_table(result: SweepResult) -> str:
     """The configurations ranked by mean final return, with 95% CI over seeds, as aligned text."""
     swept = list(result.hyperparams)
-    header = ["rank", *swept, "final return", "95% CI", "per seed"]
     rows = []
-    for rank, entry in enumerate(result.summary(), 1):
+    for entry in result.summary():
         low, high = entry["ci95"]
-        rows.append([str(rank), *(f"{entry['hyperparams'][h]:g}" for h in swept), f"{entry['final_return']:.1f}",
+        rows.append([*(f"{entry['hyperparams'][h]:g}" for h in swept), f"{entry['final_return']:.1f}",
                      "n/a" if math.isnan(low) else f"[{low:.1f}, {high:.1f}]",
                      " ".join(f"{r:.0f}" for r in entry["final_return_per_seed"])])
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows])
+    return ranked_table([*swept, "final return", "95% CI", "per seed"], rows)

@@ -1,6 +1,6 @@
 """What a tuner leaves in its folder: every trial (trials.csv), the ranked table (ranked.md), the winner as a config
 file `python -m purejaxppo.run --config best.json` trains as is, a figure of score against each hyperparameter
-(scores.png), and a summary (tune.json)."""
+(scores.png), and a summary (tune.json). What it keeps to resume is `purejaxppo.io.tune_state`'s."""
 
 from __future__ import annotations
 
@@ -13,16 +13,13 @@ from typing import Any
 import numpy as np
 
 from purejaxppo.core.config import PPOConfig
+from purejaxppo.io.text import cell, ranked_table
+from purejaxppo.scale.halving import Scored
 from purejaxppo.scale.search import Range
-from purejaxppo.scale.tune import Scored
+from purejaxppo.scale.tune import Tuner, TuneResult
 
-
-def _fmt(x: Any) -> str:
-    if isinstance(x, float):
-        return "" if math.isnan(x) else f"{x:.6g}"
-    if isinstance(x, tuple):
-        return "x".join(map(str, x))
-    return str(x)
+DIGITS = 6
+"""Significant digits of the values and scores in trials.csv and ranked.md."""
 
 
 def write_trials_csv(path: Path, scored: list[Scored], rungs: list[int]) -> None:
@@ -34,26 +31,25 @@ def write_trials_csv(path: Path, scored: list[Scored], rungs: list[int]) -> None
         for s in sorted(scored, key=lambda s: s.trial.index):
             values = [v for _, v in s.trial.structure + s.trial.params]
             scores = s.rung_scores + [float("nan")] * (len(rungs) - len(s.rung_scores))
-            writer.writerow([s.trial.index, *map(_fmt, values), *map(_fmt, scores), _fmt(s.confirmed_ci()[0])])
+            writer.writerow([s.trial.index, *(cell(x, DIGITS) for x in values + scores),
+                             cell(s.confirmed_ci()[0], DIGITS)])
 
 
-def ranked_table(scored: list[Scored], top: int = 10) -> str:
+def trials_table(scored: list[Scored], top: int = 10) -> str:
     """The confirmed trials first, best confirmed mean first (the first is the winner), then the rest of the
     search's best `top`, as a markdown table."""
     confirmed = sorted((s for s in scored if s.confirmed is not None),
                        key=lambda s: -s.confirmed_ci()[0] if np.isfinite(s.confirmed_ci()[0]) else np.inf)
-    rows = confirmed + [s for s in scored[:top] if s.confirmed is None]
     names = [n for n, _ in scored[0].trial.structure + scored[0].trial.params]
-    lines = ["| rank | trial | " + " | ".join(names) + " | search score | confirmed mean | 95% CI | seeds |",
-             "|---:|---:|" + "---:|" * len(names) + "---:|---:|---|---:|"]
-    for rank, s in enumerate(rows, 1):
+    rows = []
+    for s in confirmed + [s for s in scored[:top] if s.confirmed is None]:
         mean, low, high = s.confirmed_ci()
-        ci = f"[{low:.1f}, {high:.1f}]" if np.isfinite(low) else ""
-        seeds = len(s.confirmed) if s.confirmed is not None else ""
-        values = [_fmt(v) for _, v in s.trial.structure + s.trial.params]
-        lines.append(f"| {rank} | {s.trial.index} | " + " | ".join(values) +
-                     f" | {_fmt(s.search_score)} | {'' if math.isnan(mean) else f'{mean:.1f}'} | {ci} | {seeds} |")
-    return "\n".join(lines) + "\n"
+        rows.append([str(s.trial.index), *(cell(v, DIGITS) for _, v in s.trial.structure + s.trial.params),
+                     cell(s.search_score, DIGITS), "" if math.isnan(mean) else f"{mean:.1f}",
+                     f"[{low:.1f}, {high:.1f}]" if np.isfinite(low) else "",
+                     str(len(s.confirmed)) if s.confirmed is not None else ""])
+    header = ["trial", *names, "search score", "confirmed mean", "95% CI", "seeds"]
+    return ranked_table(header, rows, markdown=True, left=["95% CI"]) + "\n"
 
 
 def write_best(path: Path, config: PPOConfig) -> None:
@@ -83,3 +79,24 @@ def plot_scores(path: Path, scored: list[Scored], space: dict[str, Any]) -> None
     axes[0].set_ylabel("search score (mean return)")
     fig.tight_layout()
     fig.savefig(path)
+
+
+def write_outputs(out: Path, tuner: Tuner, result: TuneResult, spec: dict[str, Any]) -> str:
+    """Every output of `tuner`'s `result` in `out`, `spec` (the search, as tune_state.json holds it) recorded in
+    tune.json; returns the ranked table, to print."""
+    plan, ranked, winner = tuner.plan, result.scored, result.best
+    write_trials_csv(out / "trials.csv", ranked, tuner.rung_stops)
+    table = trials_table(ranked)
+    (out / "ranked.md").write_text(table)
+    write_best(out / "best.json", result.best_config)
+    plot_scores(out / "scores.png", ranked, plan.space)
+    mean, low, high = winner.confirmed_ci()
+    confirm_seed = plan.seed + plan.num_seeds
+    summary = {"env": plan.config.env, "trials": len(tuner.trials), "groups": len(tuner.groups),
+               "programs_compiled": result.compiles, "train_seconds": round(result.train_seconds, 1),
+               "search_seeds": [plan.seed, confirm_seed - 1],
+               "confirm_seeds": [confirm_seed, confirm_seed + plan.confirm_seeds - 1],
+               "best_trial": winner.trial.index, "best_confirmed_return": mean, "best_ci95": [low, high],
+               "best": dict(winner.trial.structure + winner.trial.params), "spec": spec}
+    (out / "tune.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    return table

@@ -1,4 +1,5 @@
-"""Statistics over runs: final returns, confidence intervals, smoothed curves (numpy, on the host)."""
+"""Statistics over runs: final returns, confidence intervals, smoothed curves (numpy, on the host). How they are
+written as text is `purejaxppo.io.text`'s."""
 
 from __future__ import annotations
 
@@ -32,19 +33,6 @@ def mean_ci95(samples: np.ndarray) -> tuple[float, float, float]:
 
     half = float(scipy.stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
     return mean, mean - half, mean + half
-
-
-def return_decimals(x: float) -> int:
-    """Decimals that show a return to 3 significant digits below 10 (0.960, 5.73: the returns of bsuite and the
-    grid worlds sit in [0, 1]) and to one decimal from 10 up (500.0, -158.3)."""
-    if not math.isfinite(x) or x == 0 or abs(x) >= 10:
-        return 1
-    return min(6, max(1, 2 - math.floor(math.log10(abs(x)))))
-
-
-def format_return(x: float, like: float | None = None) -> str:
-    """`x` with the decimals `return_decimals` gives `like` (default `x` itself): a spread as precise as its mean."""
-    return f"{x:.{return_decimals(x if like is None else like)}f}"
 
 
 def smooth(x: np.ndarray, window: int) -> np.ndarray:

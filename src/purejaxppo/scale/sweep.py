@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import jax
 import numpy as np
@@ -23,12 +23,13 @@ from purejaxppo.scale.parallel import gather, pad_rows, shard_rows
 from purejaxppo.scale.plan import make_plan
 from purejaxppo.scale.program import Compiled, ProgramArgs, SweepProgram, SweepState, place_envs, place_runs
 from purejaxppo.scale.results import SweepResult
+from purejaxppo.scale.schedule import next_stop, report_interval
 
 
 class Sweep:
     """A sweep prepared to run. `Sweep(...).run()` is `sweep(...)`; the parts are there for callers that time
-    compilation apart (`compile`) or stop and resume between updates (`init`, `advance`, `result`), as the CLI
-    does to checkpoint. However it is split, a sweep computes the same bits."""
+    compilation apart (`compile`) or stop and resume between updates (`init`, `advance` or `chunks`, `result`),
+    as the CLI does to checkpoint. However it is split, a sweep computes the same bits."""
 
     def __init__(
         self,
@@ -115,6 +116,24 @@ class Sweep:
         state, metrics = self.compiled.advance(*self.rows, progress.state, progress.metrics, progress.done,
                                                progress.done + num_updates)
         return SweepState(state, metrics, progress.done + num_updates)
+
+    def chunks(self, progress: SweepState, stop: int | None = None, every: Sequence[int] = (), adapt: bool = True,
+               until: Callable[[], bool] | None = None) -> Iterator[tuple[SweepState, float]]:
+        """Advances `progress` to update `stop` (default: the last) chunk by chunk, yielding after each the state
+        (computed: its metrics are ready) and the seconds it took. A chunk is about half a second of training and
+        at least 1% of the run (`purejaxppo.scale.schedule`), and ends early at a multiple of any of `every`. With
+        `adapt` False every chunk is 1% (processes of one program must cut the same chunks); `until`, asked
+        before each chunk, ends the advance early when it answers True."""
+        stop = self.config.num_updates if stop is None else stop
+        chunk = report_interval(None, self.config.num_updates)
+        while progress.done < stop and not (until is not None and until()):
+            before, start = progress.done, time.perf_counter()
+            progress = self.advance(progress, next_stop(before, stop, chunk, *every) - before)
+            jax.block_until_ready(progress.metrics)
+            seconds = time.perf_counter() - start
+            if adapt:
+                chunk = report_interval(seconds / (progress.done - before), self.config.num_updates)
+            yield progress, seconds
 
     def to_host(self, progress: SweepState) -> SweepState:
         """`progress` as numpy arrays on every process, without padding rows: what a checkpoint holds."""
