@@ -6,7 +6,8 @@ seed in one compiled, vmapped program split over all devices (and hosts), or one
 --data-parallel. Writes config.json, metrics.csv, learning_curve.png and summary.json to `--out` (default
 runs/<env>-<time>/). Bad input exits with status 2 and one line on stderr, before anything compiles or is written.
 
-    main: parse ─► start_backend ─► plan_run (claims the folder) ─► compile_and_restore ─► train_loop ─► outputs
+`main` parses, starts the backend, plans the run (claiming its folder), compiles and restores, trains in chunks,
+then writes the outputs.
 
 SIGTERM, SIGINT and SIGHUP stop the run at the end of its current chunk of updates, with a checkpoint of it, and
 a second one stops it at once, even a hung one; a run whose loss or parameters turn non-finite stops at the end
