@@ -19,6 +19,7 @@ FACTORY = "purejaxppo.examples.corridor:make"
 SHORT = dict(total_timesteps=20_480, num_envs=8, num_steps=32, lr=3e-3)
 
 
+@pytest.mark.slow
 def test_an_env_object_given_to_make_train_learns():
     """The corridor's best return is 1 - 0.01 * (length - 2): walk right, one step per cell."""
     config = PPOConfig(env="corridor-5", **SHORT)
@@ -86,6 +87,7 @@ class OneStepBandit:
                 {"final_observation": obs})
 
 
+@pytest.mark.slow
 def test_an_env_protocol_object_trains_as_is():
     config = PPOConfig(env="bandit", **SHORT)
     out = jax.jit(make_train(config, env=OneStepBandit()))(jax.random.key(0))

@@ -35,6 +35,7 @@ def _unmasked_logits(net, params, features, spec):
     return np.asarray(distribution_params(pi)["logits"], np.float64)
 
 
+@pytest.mark.slow
 def test_masked_actions_have_zero_probability_everywhere():
     spec = ActionSpec(discrete=True, num_actions=4, mask_size=4)
     net = _net(spec)
@@ -74,6 +75,7 @@ def test_recurrent_policy_honours_the_mask():
     np.testing.assert_array_equal(np.asarray(pi.probs), np.tile([0.0, 1.0, 0.0], (4, 1)))
 
 
+@pytest.mark.slow
 def test_multi_discrete_is_factorized_categoricals():
     spec = multi_discrete((2, 3))
     assert spec.size == 6 and spec.shape == (2,)

@@ -4,6 +4,8 @@ evaluation command (the module of the same name) leaves in place."""
 import subprocess
 import sys
 
+import pytest
+
 import purejaxppo
 
 PUBLIC = {"PPOConfig", "make_train", "sweep", "Sweep", "SweepResult", "TrainOutput", "load_policy", "evaluate"}
@@ -13,6 +15,7 @@ def test_dir_lists_the_public_api():
     assert PUBLIC <= set(dir(purejaxppo)) and set(purejaxppo.__all__) == PUBLIC
 
 
+@pytest.mark.slow
 def test_evaluate_is_the_function_and_running_the_command_leaves_it_so():
     code = """
 import runpy, sys

@@ -86,6 +86,7 @@ def test_config_field_cli_flag_and_minibatches_that_split_envs():
         PPOConfig(recurrent=1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", [DISCRETE, CONTINUOUS], ids=["discrete", "continuous"])
 def test_network_step_resets_the_hidden_state_where_first(spec):
     network = make_policy_kind(PPOConfig(recurrent=True, hidden_sizes=(8, 16)), spec).network

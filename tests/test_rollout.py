@@ -38,6 +38,7 @@ def run(env_id: str, num_envs: int, num_steps: int, batched: bool = False):
     return (network, *out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batched", [False, True])
 def test_pendulum_truncations_bootstrap_from_the_final_observation(batched):
     """Pendulum never terminates and is truncated at 200 steps: the step 199 of every env bootstraps."""

@@ -104,6 +104,7 @@ def test_learning_rate_anneals_to_near_zero_or_stays_constant():
     np.testing.assert_allclose(lr, np.full(const.num_updates, 1e-3), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_episode_return_nan_without_finished_episode_else_mean_of_finished():
     # One CartPole env, 4 steps per update: no episode can end in the first update (they last >= ~8 steps),
     # and at most one ends in any update.
@@ -178,10 +179,10 @@ def _bias_leaves(params):
 
 
 @pytest.mark.parametrize("env_id,extra", [
-    ("Acrobot-v1", {}),
-    ("Pendulum-v1", {"clip_value": False, "ent_coef": 0.0}),
-    ("Breakout-MinAtar", {"activation": "relu"}),
-    ("Catch-bsuite", {}),
+    pytest.param("Acrobot-v1", {}, marks=pytest.mark.slow),
+    pytest.param("Pendulum-v1", {"clip_value": False, "ent_coef": 0.0}, marks=pytest.mark.slow),
+    pytest.param("Breakout-MinAtar", {"activation": "relu"}, marks=pytest.mark.slow),
+    pytest.param("Catch-bsuite", {}, marks=pytest.mark.slow),
     ("CartPole-v1", {"shared_torso": True}),
 ])
 def test_smoke_runs(env_id, extra):
