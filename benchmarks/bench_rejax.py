@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -239,11 +238,10 @@ def main() -> None:
     if args.worker:
         print(json.dumps(measure(*args.worker, seeds=args.worker_seeds)))
         return
-    import jax
     import rejax  # noqa: F401  (fails here, before any run, when the bench extra is missing)
+    from machine import header
 
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform} ({platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores), rejax 0.1.3, {time.strftime('%Y-%m-%d')}\n")
+    print(header() + "\n", flush=True)
     for name in args.workloads:
         results: dict[str, list[dict[str, float]]] = {impl: [] for impl in IMPLEMENTATIONS}
         for repeat in range(args.repeats):

@@ -11,9 +11,10 @@ callback.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +24,9 @@ from purejaxppo.scale.compilation import compiler_options, use_cpu_cores
 use_cpu_cores()  # before gymnax's import computes
 from purejaxppo import PPOConfig, make_train  # noqa: E402
 from purejaxppo.scale.parallel import runs_sharding  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))  # machine, beside this file
+from machine import header  # noqa: E402
 
 
 def measure(config: PPOConfig, num_seeds: int, repeats: int) -> dict[str, float]:
@@ -51,8 +55,7 @@ def main() -> None:
     config = PPOConfig.for_env(args.env)
     print(f"{args.env}: {config.num_envs} envs x {config.num_steps} steps, {config.update_epochs} epochs x "
           f"{config.num_minibatches} minibatches, {config.num_updates * config.batch_size:,} steps per seed")
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform} ({platform.processor() or platform.machine()}, "
-          f"{jax.local_device_count()} device(s))")
+    print(header(), flush=True)
     print(f"| seeds | compile s | run s (median, min-max of {args.repeats}) | env steps/s |")
     print("|---:|---:|---:|---:|")
     for n in args.seeds:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import platform
 import sys
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).parent))  # bench_rejax, beside this file
 
 from bench_rejax import WORKLOADS, build_purejaxppo, build_rejax, hyperparameters  # noqa: E402
+from machine import header  # noqa: E402
 
 EPISODES = 16
 
@@ -125,8 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         with_rejax = False
     workloads = SMOKE if args.smoke else FULL
     device = jax.devices()[0]
-    lines = [f"jax {jax.__version__}, {len(jax.devices())} x {device.device_kind} ({device.platform}), "
-             f"{platform.machine()}, {time.strftime('%Y-%m-%d')}; rejax "
+    lines = [header(), "", f"{len(jax.devices())} x {device.device_kind}; rejax "
              f"{'beside it' if with_rejax else 'not installed or not asked for'}"
              f"{'; SMOKE sizes, not a measurement' if args.smoke else ''}", "",
              "| env | seeds | env steps per seed | env steps/s purejaxppo / rejax | compile s | "

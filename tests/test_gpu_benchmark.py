@@ -18,7 +18,11 @@ def test_smoke_run_writes_a_row_per_workload(tmp_path):
     assert result.returncode == 0, result.stderr
     assert table.read_text() == result.stdout
     lines = result.stdout.splitlines()
-    assert "SMOKE sizes, not a measurement" in lines[0] and "rejax not installed or not asked for" in lines[0]
+    # where it ran, above the table: the machine, the accelerator, the software
+    assert lines[0].startswith("- machine: ") and " cores usable of " in lines[0] and "; ISA: " in lines[0]
+    assert lines[1].startswith("- accelerator: none; XLA_FLAGS: ")
+    assert lines[2].startswith("- software: Python 3.") and ", jax 0." in lines[2] and ", jaxlib 0." in lines[2]
+    assert "SMOKE sizes, not a measurement" in lines[4] and "rejax not installed or not asked for" in lines[4]
     rows = [line for line in lines if re.match(r"\| (CartPole-v1|Breakout-MinAtar) \|", line)]
     assert [r.split("|")[1:3] for r in rows] == [[" CartPole-v1 ", " 1 "], [" CartPole-v1 ", " 4 "],
                                                [" Breakout-MinAtar ", " 2 "]]
