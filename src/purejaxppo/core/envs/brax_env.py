@@ -14,7 +14,6 @@ env's first initial state and drops the pre-reset observation.
 
 from __future__ import annotations
 
-import difflib
 import numbers
 from typing import Any, NamedTuple
 
@@ -24,6 +23,7 @@ from brax import envs as brax_registry
 from flax import struct
 
 from purejaxppo.core.envs.base import BRAX_PREFIX, ActionSpec
+from purejaxppo.core.envs.naming import create, unknown_env_id
 
 DEFAULT_EPISODE_LENGTH = 1000
 
@@ -36,14 +36,9 @@ def brax_env_names() -> list[str]:
 
 def check_brax_env_id(env_id: str) -> None:
     """Raises ValueError for a "brax:<name>" id whose name Brax does not register, naming the closest ones."""
-    name = env_id.removeprefix(BRAX_PREFIX)
     names = brax_env_names()
-    if name in names:
-        return
-    close = [BRAX_PREFIX + n for n in difflib.get_close_matches(name, names, n=3, cutoff=0.6)]
-    known = [BRAX_PREFIX + n for n in names]
-    hint = f"did you mean {', '.join(close)}?" if close else f"known brax ids: {', '.join(known)}"
-    raise ValueError(f"unknown env id {env_id!r}: {hint}")
+    if env_id.removeprefix(BRAX_PREFIX) not in names:
+        raise unknown_env_id(env_id, names, "brax", BRAX_PREFIX)
 
 
 class BraxParams(NamedTuple):
@@ -68,10 +63,7 @@ class BraxEnv:
         check_brax_env_id(env_id)
         if isinstance(episode_length, bool) or not isinstance(episode_length, numbers.Integral) or episode_length < 1:
             raise ValueError(f"episode_length={episode_length!r} is invalid: must be a positive integer")
-        try:
-            self.env = brax_registry.get_environment(env_id.removeprefix(BRAX_PREFIX), **brax_kwargs)
-        except Exception as e:  # an unknown backend or constructor argument
-            raise ValueError(f"could not create env {env_id!r}: {type(e).__name__}: {e}") from e
+        self.env = create(env_id, brax_registry.get_environment, env_id.removeprefix(BRAX_PREFIX), **brax_kwargs)
         # Brax's `observation_size` runs a reset op by op (seconds); tracing one gives the shape at once.
         obs = jax.eval_shape(self.env.reset, jax.random.key(0)).obs
         if not isinstance(obs, jax.ShapeDtypeStruct) or len(obs.shape) != 1:

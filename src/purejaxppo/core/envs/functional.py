@@ -25,6 +25,7 @@ import numpy as np
 from gymnax.environments import spaces
 
 from purejaxppo.core.envs.base import ActionSpec
+from purejaxppo.core.envs.naming import unknown_parameter
 from purejaxppo.core.envs.observations import ObservationCodec, observation_codec
 
 LEGACY_WARNING = ("{env_id}: step returns 5 values (gymnax 0.x): every episode end is taken as a termination, "
@@ -166,6 +167,17 @@ def check_kwarg_types(env_id: str, kwargs: dict[str, Any], defaults: dict[str, A
                              f"give a number, e.g. {name}={default!r}")
 
 
+def check_constructor_kwargs(env_id: str, constructor: Callable, kwargs: dict[str, Any], also: tuple[str, ...] = ()
+                             ) -> None:
+    """ValueError (one line) for the first of `kwargs` that `constructor` does not take by name (naming the valid
+    ones, with `also`, the names the adapter takes itself), or that is not a number where its default is."""
+    takes = keyword_names(constructor) or set()
+    for name in kwargs:
+        if name not in takes:
+            raise unknown_parameter(env_id, name, [*takes, *also])
+    check_kwarg_types(env_id, kwargs, signature_defaults(constructor))
+
+
 def split_env_kwargs(env_id: str, kwargs: dict[str, Any], params: Any, constructor: Callable | None
                      ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(constructor arguments, params fields) of `kwargs`; ValueError naming the valid names for any other, or
@@ -179,9 +191,7 @@ def split_env_kwargs(env_id: str, kwargs: dict[str, Any], params: Any, construct
         elif takes is None or name in takes:
             built[name] = value
         else:
-            valid = sorted(set(fields) | takes)
-            raise ValueError(f"env {env_id!r} has no parameter {name!r}; valid names: "
-                             f"{', '.join(valid) if valid else 'none'}")
+            raise unknown_parameter(env_id, name, [*fields, *takes])
     check_kwarg_types(env_id, set_params, {name: getattr(params, name) for name in set_params})
     check_kwarg_types(env_id, built, signature_defaults(constructor) if constructor is not None else {})
     return built, set_params

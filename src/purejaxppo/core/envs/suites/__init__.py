@@ -4,13 +4,14 @@ their extra is installed."""
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import importlib.util
 from dataclasses import dataclass
 from typing import Any
 
 import jax
+
+from purejaxppo.core.envs.naming import unknown_env_id
 
 
 @dataclass(frozen=True)
@@ -49,14 +50,9 @@ def _adapter_module(suite: Suite, env_id: str):
 def check_suite_env_id(env_id: str) -> None:
     """ValueError (one line) if `env_id`'s suite is not installed or has no env of that name."""
     suite = suite_of(env_id)
-    module = _adapter_module(suite, env_id)
-    name = env_id.removeprefix(suite.prefix)
-    names = module.names()
-    if name not in names:
-        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-        hint = f"did you mean {', '.join(suite.prefix + c for c in close)}?" if close else (
-            f"its envs: {', '.join(names[:8])}{', ...' if len(names) > 8 else ''}")
-        raise ValueError(f"unknown env {env_id!r}: {suite.package} has no env {name!r}; {hint}")
+    names = _adapter_module(suite, env_id).names()
+    if env_id.removeprefix(suite.prefix) not in names:
+        raise unknown_env_id(env_id, names, suite.package, suite.prefix)
 
 
 def make_suite_env(env_id: str, **env_kwargs: Any):

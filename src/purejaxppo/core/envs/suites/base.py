@@ -19,6 +19,7 @@ from flax import struct
 
 from purejaxppo.core.envs.base import ActionSpec, multi_discrete
 from purejaxppo.core.envs.functional import check_kwarg_types
+from purejaxppo.core.envs.naming import unknown_parameter
 from purejaxppo.core.envs.observations import observation_codec
 
 DEFAULT_TIME_LIMIT = 10_000
@@ -146,7 +147,6 @@ def set_fields(env_id: str, params: Any, kwargs: dict[str, Any], also: tuple[str
     fields = [f.name for f in dataclasses.fields(params)]
     for name in kwargs:
         if name not in fields:
-            raise ValueError(f"env {env_id!r} has no parameter {name!r}; valid names: "
-                             f"{', '.join(sorted(set(fields) | set(also)))}")
+            raise unknown_parameter(env_id, name, [*fields, *also])
     check_kwarg_types(env_id, kwargs, {name: getattr(params, name) for name in kwargs})
     return params.replace(**kwargs) if kwargs else params

@@ -19,7 +19,8 @@ import jumanji
 from jumanji import specs
 from jumanji.types import StepType
 
-from purejaxppo.core.envs.functional import check_kwarg_types, keyword_names, signature_defaults
+from purejaxppo.core.envs.functional import check_constructor_kwargs, check_kwarg_types, keyword_names
+from purejaxppo.core.envs.naming import create
 from purejaxppo.core.envs.suites.base import Stepped, SuiteEnv
 
 PREFIX = "jumanji:"
@@ -33,23 +34,16 @@ def names() -> list[str]:
 class JumanjiEnv(SuiteEnv):
     def __init__(self, env_id: str, **kwargs: Any):
         self.env_id = env_id
+        name = env_id.removeprefix(PREFIX)
         limit = kwargs.pop("max_steps_in_episode", kwargs.pop("time_limit", None))
         check_kwarg_types(env_id, {"max_steps_in_episode": limit} if limit is not None else {},
                           {"max_steps_in_episode": 1})
-        made = jumanji.make(env_id.removeprefix(PREFIX))
-        takes = keyword_names(type(made).__init__) or set()
+        made = jumanji.make(name)
         own = getattr(made, "time_limit", None)
-        if "time_limit" in takes:
+        if "time_limit" in (keyword_names(type(made).__init__) or set()):
             kwargs["time_limit"] = NEVER
-        for key in kwargs:
-            if key not in takes:
-                raise ValueError(f"env {env_id!r} has no parameter {key!r}; valid names: "
-                                 f"{', '.join(sorted(takes | {'max_steps_in_episode'}))}")
-        check_kwarg_types(env_id, kwargs, signature_defaults(type(made).__init__))
-        try:
-            self.env = jumanji.make(env_id.removeprefix(PREFIX), **kwargs) if kwargs else made
-        except Exception as e:
-            raise ValueError(f"could not create env {env_id!r}: {type(e).__name__}: {e}") from e
+        check_constructor_kwargs(env_id, type(made).__init__, kwargs, also=("max_steps_in_episode",))
+        self.env = create(env_id, jumanji.make, name, **kwargs) if kwargs else made
         limit = limit if limit is not None else own
         self.time_limit = None if limit is None else int(limit)
         space = self.env.action_spec

@@ -12,7 +12,8 @@ from typing import Any
 import jax
 import navix
 
-from purejaxppo.core.envs.functional import check_kwarg_types, keyword_names, signature_defaults
+from purejaxppo.core.envs.functional import check_constructor_kwargs, check_kwarg_types
+from purejaxppo.core.envs.naming import create
 from purejaxppo.core.envs.suites.base import Stepped, SuiteEnv
 
 PREFIX = "navix:"
@@ -30,16 +31,9 @@ class NavixEnv(SuiteEnv):
         max_steps = kwargs.pop("max_steps_in_episode", kwargs.pop("max_steps", DEFAULT_MAX_STEPS))
         check_kwarg_types(env_id, {"max_steps_in_episode": max_steps}, {"max_steps_in_episode": DEFAULT_MAX_STEPS})
         max_steps = int(max_steps)
-        takes = keyword_names(type(navix.make(name, max_steps=max_steps)).__init__) or set()
-        for key in kwargs:
-            if key not in takes:
-                raise ValueError(f"env {env_id!r} has no parameter {key!r}; valid names: "
-                                 f"{', '.join(sorted(takes | {'max_steps', 'max_steps_in_episode'}))}")
-        check_kwarg_types(env_id, kwargs, signature_defaults(type(navix.make(name, max_steps=max_steps)).__init__))
-        try:
-            self.env = navix.make(name, max_steps=max_steps, **kwargs)
-        except Exception as e:
-            raise ValueError(f"could not create env {env_id!r}: {type(e).__name__}: {e}") from e
+        check_constructor_kwargs(env_id, type(navix.make(name, max_steps=max_steps)).__init__, kwargs,
+                                 also=("max_steps", "max_steps_in_episode"))
+        self.env = create(env_id, navix.make, name, max_steps=max_steps, **kwargs)
         self.time_limit = max_steps
         self._finish_init("discrete", int(self.env.action_space.maximum) + 1)
 
