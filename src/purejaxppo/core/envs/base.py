@@ -29,6 +29,14 @@ from flax import struct
 BRAX_PREFIX = "brax:"
 """Ids of Brax envs are this prefix and a name from Brax's registry ("brax:ant"); other ids are gymnax's."""
 
+NO_FINAL_OBSERVATION = ("step's info has no 'final_observation', the ended episode's last observation a truncated "
+                        "episode's value target bootstraps from")
+
+
+class ProtocolError(ValueError):
+    """An env breaks the `Env` protocol (or the functional interface): one line naming what, which `check_env`
+    passes on as it is rather than as a failure of the env's own code."""
+
 
 @dataclass(frozen=True)
 class ActionSpec:

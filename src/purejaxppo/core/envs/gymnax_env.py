@@ -35,4 +35,4 @@ class GymnaxEnv(FunctionalEnv):
             built, set_params = split_env_kwargs(env_id, env_kwargs, params, type(env).__init__)
             if built:
                 env, params = create(env_id, gymnax.make, env_id, **built)
-            super().__init__(env, params.replace(**set_params) if set_params else params, env_id, gymnax_1x=True)
+            super().__init__(env, params.replace(**set_params) if set_params else params, env_id)
