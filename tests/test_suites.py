@@ -37,9 +37,9 @@ def _step_n(env, actions, key=0):
 def _xminigrid_raw(env, actions):
     @jax.jit
     def run(key):
-        ts = env.env.reset(env.suite_params, key)
+        ts = env.raw.reset(env.suite_params, key)
         for a in actions:
-            ts = env.env.step(env.suite_params, ts, a)
+            ts = env.raw.step(env.suite_params, ts, a)
         return ts
     ts = run(jax.random.key(0))
     return ts.observation, bool(ts.discount == 1)
@@ -48,9 +48,9 @@ def _xminigrid_raw(env, actions):
 def _navix_raw(env, actions):
     @jax.jit
     def run(key):
-        ts = env.env.reset(key)
+        ts = env.raw.reset(key)
         for a in actions:
-            ts = env.env.step(ts, a)
+            ts = env.raw.step(ts, a)
         return ts
     ts = run(jax.random.key(0))
     return ts.observation, int(ts.step_type) == 1
@@ -60,9 +60,9 @@ def _jumanji_raw(env, actions):
     """jumanji itself ends Maze at its time limit with discount 0, a termination: the adapter truncates instead."""
     import jumanji
 
-    state, ts = env.env.reset(jax.random.key(0))
+    state, ts = env.raw.reset(jax.random.key(0))
     for a in actions:
-        state, ts = env.env.step(state, a)
+        state, ts = env.raw.step(state, a)
     own_state, own = jumanji.make("Maze-v0", time_limit=len(actions)).reset(jax.random.key(0))
     for a in actions:
         own_state, own = jumanji.make("Maze-v0", time_limit=len(actions)).step(own_state, a)

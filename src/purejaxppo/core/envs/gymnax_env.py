@@ -1,5 +1,7 @@
 """gymnax envs by id behind the `Env` protocol (`purejaxppo.core.envs.base`), through `FunctionalEnv`: gymnax
-1.x reports a time limit as a truncation, with the pre-reset observation in `info["final_observation"]`."""
+1.x reports a time limit as a truncation, with the pre-reset observation in `info["final_observation"]`. A gymnax
+env auto-resets itself (its own step draws the reset's key), so it needs none of the `wrappers` but the episode
+statistics."""
 
 from __future__ import annotations
 
