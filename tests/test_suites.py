@@ -140,6 +140,18 @@ def test_observations_masks_and_action_spaces_of_each_suite():
     assert craftax.params.max_steps_in_episode == 10000
 
 
+@pytest.mark.slow
+def test_a_categorical_over_combinations_steps_in_a_batch():
+    """Minesweeper's one categorical over (row, column): each env of a batch reveals the cell its own index
+    unravels to (the board is the observation's first 100 entries, -1 where unrevealed)."""
+    env = make_env("jumanji:Minesweeper-v0")
+    keys = jax.random.split(jax.random.key(0), 3)
+    _, state = jax.vmap(env.reset)(keys)
+    out = jax.jit(env.step_batch)(keys, state, jnp.array([0, 37, 99]))
+    board = np.asarray(out[5]["final_observation"])[:, :100]
+    assert [np.flatnonzero(b != -1).tolist() for b in board] == [[0], [37], [99]]
+
+
 @pytest.mark.parametrize("env_id, message", [
     ("navix:Navix-Empty-55-v0", "navix has no env 'Navix-Empty-55-v0'; did you mean navix:Navix-Empty-5x5-v0"),
     ("xminigrid:Nope", "xminigrid has no env 'Nope'"),
