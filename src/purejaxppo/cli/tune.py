@@ -113,6 +113,18 @@ class Tuner:
         self.state = json.loads((out / STATE).read_text()) if (out / STATE).is_file() else {
             "spec": spec, "groups": {}, "confirmed": {}, "compiles": 0, "seconds": 0.0}
         self.last_line = 0.0
+        self.env = None  # made once (`check`), for every group, rung and confirmation
+
+    def check(self) -> None:
+        """Makes and checks the env, the policy for it, and that one run's batches fit: before anything compiles."""
+        from purejaxppo.core.envs import run_env
+        from purejaxppo.core.train import make_trainer
+        from purejaxppo.scale.memory import check_sweep_fits
+        from purejaxppo.scale.program import place_runs
+
+        self.env = run_env(self.config.env, self.config.env_kwargs)
+        make_trainer(self.config, env=self.env)
+        check_sweep_fits(self.config, self.env, place_runs(1), 1)
 
     def save(self) -> None:
         tmp = self.out / f".{STATE}.tmp"
@@ -131,7 +143,7 @@ class Tuner:
 
         members, saved = self.groups[structure], self.state["groups"].get(str(g))
         search = GroupSearch(self.config, members, self.spec["num_seeds"], self.spec["seed"], self.spec["eta"],
-                             self.rungs[structure], program_cache=self.program_cache)
+                             self.rungs[structure], program_cache=self.program_cache, env=self.env)
         checkpointer = Checkpointer(self.out / "groups" / str(g), allow_env=self.config.env)  # checked: _locate
         if saved is not None:
             search.rung, search.alive = saved["rung"], saved["alive"]
@@ -175,7 +187,7 @@ class Tuner:
             start = time.perf_counter()
             self.state["compiles"] += confirm(self.config, todo, self.spec["confirm_seeds"],
                                               self.spec["seed"] + self.spec["num_seeds"], self.report,
-                                              self.program_cache)
+                                              self.program_cache, self.env)
             for s in todo:
                 self.state["confirmed"][str(s.trial.index)] = [float(x) for x in s.confirmed]
             self.state["seconds"] += time.perf_counter() - start
@@ -258,9 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cache = usable_cache_dir() if args.compile_cache else None  # checked before the folder is claimed
         lock = RunDirLock(out)
         tuner = Tuner(out, spec, args.quiet, cache / "programs" if cache else None)
-        from purejaxppo.scale.sweep import Sweep
-
-        Sweep(tuner.config)  # the env can be made, the batches fit: before anything compiles
+        tuner.check()
         try:
             tuner.save()
         except OSError as e:

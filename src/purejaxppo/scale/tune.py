@@ -33,14 +33,15 @@ Progress = Callable[[str, int, int], None]
 """Called as training goes: (what is training, updates done, updates it trains to)."""
 
 
-def _job(config: PPOConfig, trials: list[Trial], num_seeds: int, seed: int) -> Sweep:
-    """One program over `trials` (one structural group) and their seeds."""
+def _job(config: PPOConfig, trials: list[Trial], num_seeds: int, seed: int, env: Any = None) -> Sweep:
+    """One program over `trials` (one structural group) and their seeds, on the search's one `env` (made once:
+    `purejaxppo.core.envs.run_env`; made here if None)."""
     names = [name for name, _ in trials[0].params]
     configurations = {name: [dict(t.params)[name] for t in trials] for name in names} if names else None
     if configurations is None and len(trials) > 1:
         raise ValueError("trials without numeric values differ only in structure: one per group")
     return Sweep(dataclasses.replace(config, **dict(trials[0].structure)), num_seeds, seed,
-                 configurations=configurations)
+                 configurations=configurations, env=env)
 
 
 def _train(job: Sweep, progress: SweepState, stop: int, label: str, on_chunk: Progress | None) -> SweepState:
@@ -73,6 +74,7 @@ class GroupSearch:
     state: SweepState | None = None  # the alive trials' rows after the last rung (host), None before the first
     compiles: int = 0
     program_cache: Path | None = None
+    env: Any = None  # the search's env, made once (`_job`)
 
     def __post_init__(self):
         self.alive = list(range(len(self.trials))) if self.alive is None else self.alive
@@ -84,7 +86,7 @@ class GroupSearch:
 
     def job(self) -> Sweep:
         """The program of the next rung (the trials still in)."""
-        return _job(self.config, [self.trials[i] for i in self.alive], self.num_seeds, self.seed)
+        return _job(self.config, [self.trials[i] for i in self.alive], self.num_seeds, self.seed, self.env)
 
     def step(self, on_chunk: Progress | None = None, label: str = "") -> None:
         """Trains the trials still in to the next rung, scores them, and keeps the best for the next."""
@@ -132,16 +134,17 @@ def rank(scored: list[Scored]) -> list[Scored]:
 
 
 def confirm(config: PPOConfig, best: list[Scored], num_seeds: int, seed: int, on_chunk: Progress | None = None,
-            program_cache: Path | None = None) -> int:
+            program_cache: Path | None = None, env: Any = None) -> int:
     """Trains each of `best` again, whole, on `num_seeds` seeds from `seed` (seeds the search did not use), one
-    program per structural group; sets their `confirmed` final returns. Returns the programs compiled."""
+    program per structural group; sets their `confirmed` final returns. Returns the programs compiled. `env`: as
+    `_job` takes it."""
     compiles = 0
     groups: dict[tuple, list[Scored]] = {}
     for s in best:
         groups.setdefault(s.trial.structure, []).append(s)
     for group in groups.values():
         for one in ([group] if group[0].trial.params else [[s] for s in group]):
-            job = _job(config, [s.trial for s in one], num_seeds, seed)
+            job = _job(config, [s.trial for s in one], num_seeds, seed, env)
             job.compile(program_cache)
             compiles += 1
             progress = _train(job, job.init(), job.config.num_updates, "confirming", on_chunk)
@@ -174,12 +177,10 @@ def tune(config: PPOConfig, num_trials: int, num_seeds: int = 4, space: dict[str
     best `1/eta` at each, then trains the best `confirm_top` again on `confirm_seeds` fresh seeds (from `seed +
     num_seeds`) and names the winner by those. Seeds below `seed` (0-999 by default, where reported results
     train) are never used. `env`: your own env, as in `make_train`."""
-    from purejaxppo.core.envs import register_env
+    from purejaxppo.core.envs import run_env
     from purejaxppo.scale.search import DEFAULT_SPACE
 
-    if env is not None:
-        register_env(config.env, env)
-
+    env = run_env(config.env, config.env_kwargs, env)  # one env for every group, rung and confirmation
     space = DEFAULT_SPACE if space is None else space
     check_space(config, space)
     trials = sample_trials(space, num_trials, seed)
@@ -190,12 +191,12 @@ def tune(config: PPOConfig, num_trials: int, num_seeds: int = 4, space: dict[str
     for g, (structure, members) in enumerate(groups.items()):
         group_config = dataclasses.replace(config, **dict(structure))
         search = GroupSearch(config, members, num_seeds, seed, eta, rung_updates(group_config.num_updates, rungs,
-                                                                                   eta))
+                                                                                   eta), env=env)
         while not search.done:
             search.step(on_chunk, f"group {g + 1}/{len(groups)}, rung {search.rung + 1}/{len(search.rungs)}")
         compiles += search.compiles
         scored += [Scored(t, search.scores[t.index]) for t in members]
     ranked = rank(scored)
-    compiles += confirm(config, ranked[:confirm_top], confirm_seeds, seed + num_seeds, on_chunk)
+    compiles += confirm(config, ranked[:confirm_top], confirm_seeds, seed + num_seeds, on_chunk, env=env)
     best, winner = best_config(config, ranked)
     return TuneResult(ranked, best, winner, compiles)

@@ -2,7 +2,8 @@
 suites' ids ("brax:", "craftax:", "jumanji:", "xminigrid:", "navix:", each an optional extra: `suites`, every one
 an adapter in the same stack of `wrappers`), "package.module:factory" ids naming a function that returns an env,
 names given to env objects with `register_env`, and env objects themselves (`custom`). `make_env` turns an id, or
-an object, into the env PPO trains on. Errors naming an env or its parameters are worded in `naming`."""
+an object, into the env PPO trains on; `run_env` does so once for a run, which then passes it down. Errors naming
+an env or its parameters are worded in `naming`."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from purejaxppo.core.envs.suites import BRAX_PREFIX, check_suite_env_id, make_su
 from purejaxppo.core.envs.wrappers import EpisodeStatistics
 
 __all__ = ["ActionSpec", "BRAX_PREFIX", "Env", "EpisodeStatistics", "GymnaxEnv", "check_env_id", "image_shape_of",
-           "is_user_env", "make_base_env", "make_env", "register_env"]
+           "is_user_env", "make_base_env", "make_env", "register_env", "run_env"]
 
 
 def check_env_id(env_id: str) -> None:
@@ -60,3 +61,13 @@ def make_env(env: str | Any, **env_kwargs: Any) -> EpisodeStatistics:
     """The env PPO trains on: `make_base_env(env, **env_kwargs)` with episode statistics."""
     return EpisodeStatistics(make_base_env(env, **env_kwargs))
 
+
+def run_env(env_id: str, env_kwargs: dict[str, Any], env: Any = None) -> EpisodeStatistics:
+    """The env one run trains on, made and checked once, for the run to pass down: `env` itself where it is one
+    (`make_env`'s, or a caller's that made it so); else the env `env_id` names with `env_kwargs`, after registering
+    `env`, if given (a user's env object, or a function returning one), under `env_id`."""
+    if isinstance(env, EpisodeStatistics):
+        return env
+    if env is not None:
+        register_env(env_id, env)
+    return make_env(env_id, **dict(env_kwargs))
