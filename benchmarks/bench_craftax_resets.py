@@ -1,6 +1,7 @@
 """Craftax resets: what one batched step of 64 Craftax-Classic envs costs when every env generates a fresh world
-each step (the usual auto-reset, kept where an episode ended) against a sixteenth of them (`CraftaxEnv`'s
-`resets_per_step`), and a step without any reset. Medians of 20 calls of each jitted function, after compiling.
+each step (the usual auto-reset, kept where an episode ended) against a sixteenth of them (`BatchedReset`'s
+`resets_per_step`, as Craftax's row of `SUITES` sets it), and a step without any reset. Medians of 20 calls of
+each jitted function, after compiling.
 
     python benchmarks/bench_craftax_resets.py
 """
@@ -36,7 +37,7 @@ def main() -> None:
     sixteenth = median_seconds(jax.jit(env.step_batch), keys, state, actions)
     env.resets_per_step = lambda n: n
     every = median_seconds(jax.jit(env.step_batch), keys, state, actions)
-    bare = median_seconds(jax.jit(jax.vmap(env._step)), keys, env._uncarry(state.inner), actions)
+    bare = median_seconds(jax.jit(jax.vmap(env.unwrapped.step)), keys, env._uncarry(state.inner), actions)
     for name, seconds in (("no reset", bare), ("a sixteenth reset", sixteenth), ("every env reset", every)):
         print(f"{name:>18}: {seconds * 1e3:6.2f} ms per step of {N} envs, {N / seconds:9,.0f} env steps/s")
 

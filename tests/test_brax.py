@@ -11,7 +11,7 @@ pytest.importorskip("brax")
 from purejaxppo import PPOConfig, make_train  # noqa: E402
 from purejaxppo.core.defaults import ENV_DEFAULTS  # noqa: E402
 from purejaxppo.core.envs import check_env_id, make_env  # noqa: E402
-from purejaxppo.core.envs.brax_env import brax_env_names  # noqa: E402
+from purejaxppo.core.envs.suites.brax import names as brax_env_names  # noqa: E402
 from purejaxppo.core.metrics import METRICS  # noqa: E402
 
 ENV_ID = "brax:inverted_pendulum"
@@ -26,10 +26,10 @@ def short():
 
 def _tip_pole(state, angle):
     """`state` with the pole at `angle` radians (inverted_pendulum terminates beyond 0.2)."""
-    inner = state.env_state
-    physics = inner.brax_state.pipeline_state
+    limited = state.env_state  # the time limit's state; inside it, Brax's
+    physics = limited.inner.pipeline_state
     physics = physics.replace(q=physics.q.at[1].set(angle))
-    return state.replace(env_state=inner.replace(brax_state=inner.brax_state.replace(pipeline_state=physics)))
+    return state.replace(env_state=limited.replace(inner=limited.inner.replace(pipeline_state=physics)))
 
 
 def _with_steps(state, steps):

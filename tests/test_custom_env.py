@@ -69,6 +69,28 @@ def test_a_gymnax_0x_env_is_adapted_with_a_warning():
     assert ends[-1] == (True, False) and ends[:-1] == [(False, False)] * 49
 
 
+class FourValueCorridor(Corridor):
+    def step(self, key, state, action, params=None):
+        return super().step(key, state, action, params)[:4]
+
+
+class NoFinalObservationCorridor(Corridor):
+    def step(self, key, state, action, params=None):
+        return (*super().step(key, state, action, params)[:5], {})
+
+
+@pytest.mark.parametrize("env, message", [
+    (FourValueCorridor(4), "step returns tuple of length 4; expected (obs, state, reward, terminated, truncated, "
+                           "info) or gymnax 0.x's (obs, state, reward, done, info)"),
+    (NoFinalObservationCorridor(4), "step's info has no 'final_observation'"),
+])
+def test_a_functional_step_that_returns_neither_interface_is_named_by_the_one_check(env, message):
+    """The functional adapter reads the step's arity as the env's check traces it: one trace, one line."""
+    with pytest.raises(ValueError) as raised:
+        make_env(env)
+    assert str(raised.value).startswith(f"env '{type(env).__name__}': {message}") and "\n" not in str(raised.value)
+
+
 class OneStepBandit:
     """The Env protocol itself: one step per episode, action 1 pays 1."""
 

@@ -37,9 +37,9 @@ def _step_n(env, actions, key=0):
 def _xminigrid_raw(env, actions):
     @jax.jit
     def run(key):
-        ts = env.env.reset(env.suite_params, key)
+        ts = env.raw.reset(env.suite_params, key)
         for a in actions:
-            ts = env.env.step(env.suite_params, ts, a)
+            ts = env.raw.step(env.suite_params, ts, a)
         return ts
     ts = run(jax.random.key(0))
     return ts.observation, bool(ts.discount == 1)
@@ -48,9 +48,9 @@ def _xminigrid_raw(env, actions):
 def _navix_raw(env, actions):
     @jax.jit
     def run(key):
-        ts = env.env.reset(key)
+        ts = env.raw.reset(key)
         for a in actions:
-            ts = env.env.step(ts, a)
+            ts = env.raw.step(ts, a)
         return ts
     ts = run(jax.random.key(0))
     return ts.observation, int(ts.step_type) == 1
@@ -60,9 +60,9 @@ def _jumanji_raw(env, actions):
     """jumanji itself ends Maze at its time limit with discount 0, a termination: the adapter truncates instead."""
     import jumanji
 
-    state, ts = env.env.reset(jax.random.key(0))
+    state, ts = env.raw.reset(jax.random.key(0))
     for a in actions:
-        state, ts = env.env.step(state, a)
+        state, ts = env.raw.step(state, a)
     own_state, own = jumanji.make("Maze-v0", time_limit=len(actions)).reset(jax.random.key(0))
     for a in actions:
         own_state, own = jumanji.make("Maze-v0", time_limit=len(actions)).step(own_state, a)
@@ -138,6 +138,18 @@ def test_observations_masks_and_action_spaces_of_each_suite():
     craftax = make_base_env("craftax:Craftax-Classic-Symbolic-v1")
     assert craftax.image_shape is None and craftax.observation_size == 1345
     assert craftax.params.max_steps_in_episode == 10000
+
+
+@pytest.mark.slow
+def test_a_categorical_over_combinations_steps_in_a_batch():
+    """Minesweeper's one categorical over (row, column): each env of a batch reveals the cell its own index
+    unravels to (the board is the observation's first 100 entries, -1 where unrevealed)."""
+    env = make_env("jumanji:Minesweeper-v0")
+    keys = jax.random.split(jax.random.key(0), 3)
+    _, state = jax.vmap(env.reset)(keys)
+    out = jax.jit(env.step_batch)(keys, state, jnp.array([0, 37, 99]))
+    board = np.asarray(out[5]["final_observation"])[:, :100]
+    assert [np.flatnonzero(b != -1).tolist() for b in board] == [[0], [37], [99]]
 
 
 @pytest.mark.parametrize("env_id, message", [

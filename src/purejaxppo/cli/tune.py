@@ -168,9 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cache = usable_cache_dir() if args.compile_cache else None  # checked before the folder is claimed
         lock = RunDirLock(out)
         folder, tuner = open_tuner(out, spec, args.quiet, cache / "programs" if cache else None)
-        from purejaxppo.scale.sweep import Sweep
-
-        Sweep(tuner.plan.config)  # the env can be made, the batches fit: before anything compiles
+        tuner.check()  # the env was made, the batches fit: before anything compiles
         try:
             folder.save(tuner.state)
         except OSError as e:

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import jax
 
-from purejaxppo.core.envs.base import EpisodeStatistics
+from purejaxppo.core.envs.wrappers import EpisodeStatistics
 from purejaxppo.core.networks import env_action
 from purejaxppo.core.policy_kinds import PolicyKind
 from purejaxppo.core.records import EnvCarry, Step, Transition

@@ -15,7 +15,7 @@ import optax
 from flax import struct
 
 from purejaxppo.core.config import PPOConfig
-from purejaxppo.core.envs import EpisodeStatistics, image_shape_of, make_env, register_env
+from purejaxppo.core.envs import EpisodeStatistics, image_shape_of, run_env
 from purejaxppo.core.gae import gae
 from purejaxppo.core.losses import LossHyperparams, loss_hyperparams, ppo_loss
 from purejaxppo.core.metrics import diverged, rollout_metrics
@@ -96,9 +96,10 @@ class Components(NamedTuple):
                                  objective=self.objective, hp=self.loss_hp)
 
 
-def make_components(config: PPOConfig) -> Components:
-    """The env `config` names and the values its other choices select: the one place that reads them."""
-    env = make_env(config.env, **dict(config.env_kwargs))
+def make_components(config: PPOConfig, env: EpisodeStatistics | None = None) -> Components:
+    """The run's env (`env`, made once by `purejaxppo.core.envs.run_env`; made here from `config` if not given)
+    and the values the config's other choices select: the one place that reads them."""
+    env = run_env(config.env, config.env_kwargs, env)
     obs_normalizer, reward_scaler = make_normalizers(config, env.action_spec.mask_size)
     schedule = make_schedule(config)
     return Components(env=env, policy=make_policy_kind(config, env.action_spec, image_shape_of(env)),
@@ -107,13 +108,15 @@ def make_components(config: PPOConfig) -> Components:
                       early_stop=make_early_stop(config), loss_hp=loss_hyperparams(config))
 
 
-def make_trainer(config: PPOConfig, env_sharding: Callable[[Any], Any] | None = None) -> Trainer:
+def make_trainer(config: PPOConfig, env_sharding: Callable[[Any], Any] | None = None,
+                 env: EpisodeStatistics | None = None) -> Trainer:
     """`init` and `update_step` for `config`. Its numeric fields may be tracers (a vmapped sweep).
 
     `env_sharding`, if given, is applied to the `[num_envs, ...]` env batch after every reset and rollout (a
-    sharding constraint that spreads the envs over devices; see `purejaxppo.scale.parallel`).
+    sharding constraint that spreads the envs over devices; see `purejaxppo.scale.parallel`). `env`: the run's
+    env, made once (`purejaxppo.core.envs.run_env`); made here from `config` if not given.
     """
-    c = make_components(config)
+    c = make_components(config, env)
     grad_steps_per_update = config.update_epochs * config.num_minibatches
     place = env_sharding or (lambda envs: envs)
 
@@ -187,11 +190,9 @@ def make_train(
     directly, `train` vmaps itself, and `callback` (a host function, e.g. a progress display) is called after
     every update with that update's metrics, each of shape `[]` or `[N]`. `env_sharding`: see `make_trainer`.
     `env`: your own env object (or a function returning one) to train instead of an id; it is registered under
-    `config.env`, which names it (`purejaxppo.core.envs.register_env`).
+    `config.env`, which names it (`purejaxppo.core.envs.register_env`). Or an env `make_env` made, trained as it is.
     """
-    if env is not None:
-        register_env(config.env, env)
-    trainer = make_trainer(config, env_sharding)
+    trainer = make_trainer(config, env_sharding, run_env(config.env, config.env_kwargs, env))
 
     def train(rng: jax.Array) -> TrainOutput:
         batched = rng.ndim == (1 if jax.dtypes.issubdtype(rng.dtype, jax.dtypes.prng_key) else 2)

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from purejaxppo.core.config import PPOConfig
-from purejaxppo.core.envs import ActionSpec, Env, image_shape_of, make_base_env
+from purejaxppo.core.envs import ActionSpec, Env, EpisodeStatistics, image_shape_of, make_base_env
 from purejaxppo.core.networks import env_action
 from purejaxppo.core.normalization import RunningStats, normalize_obs
 from purejaxppo.core.policy_kinds import make_policy_kind
@@ -197,7 +197,8 @@ def _policy_at(run_dir: Path, checkpointer, step: int | None, run: int | None) -
                          f"{'s' if num_runs > 1 else ''}{shape}, 0 to {num_runs - 1}")
     run = int(run)
 
-    progress, done = checkpointer.restore(state_template(plan), meta["done"])  # CheckpointError when corrupt
+    template = state_template(plan, EpisodeStatistics(env))  # the env made once, not again for the template
+    progress, done = checkpointer.restore(template, meta["done"])  # CheckpointError when corrupt
     params, obs_stats = jax.tree.map(lambda x: jnp.asarray(x[run]), (progress.state.params,
                                                                        progress.state.norm.obs))
     c, s = divmod(run, plan.num_seeds)

@@ -36,10 +36,11 @@ def _group(config: PPOConfig, trials: list[Trial]) -> tuple[PPOConfig, dict[str,
     return dataclasses.replace(config, **dict(trials[0].structure)), configurations
 
 
-def group_job(config: PPOConfig, trials: list[Trial], num_seeds: int, seed: int) -> Sweep:
-    """One program over `trials` (one structural group) and their seeds."""
+def group_job(config: PPOConfig, trials: list[Trial], num_seeds: int, seed: int, env: Any = None) -> Sweep:
+    """One program over `trials` (one structural group) and their seeds, on the search's one `env` (made once:
+    `purejaxppo.core.envs.run_env`; made here if None)."""
     group_config, configurations = _group(config, trials)
-    return Sweep(group_config, num_seeds, seed, configurations=configurations)
+    return Sweep(group_config, num_seeds, seed, configurations=configurations, env=env)
 
 
 def train_to(job: Sweep, progress: SweepState, stop: int, label: str, on_chunk: OnChunk | None) -> SweepState:
@@ -67,6 +68,7 @@ class GroupSearch:
     scores: dict[int, list[float]] = None  # trial index -> its score at each rung it reached
     rows: SweepState | None = None  # the alive trials' rows after the last rung (host), None before the first
     program_cache: Path | None = None
+    env: Any = None  # the search's env, made once
 
     def __post_init__(self):
         self.alive = list(range(len(self.trials))) if self.alive is None else self.alive
@@ -78,7 +80,7 @@ class GroupSearch:
 
     def job(self) -> Sweep:
         """The program of the next rung (the trials still in)."""
-        return group_job(self.config, [self.trials[i] for i in self.alive], self.num_seeds, self.seed)
+        return group_job(self.config, [self.trials[i] for i in self.alive], self.num_seeds, self.seed, self.env)
 
     def plan(self) -> SweepPlan:
         """The runs of the trials still in: what the next rung's program trains, without making it."""
@@ -146,7 +148,7 @@ def rank(scored: list[Scored]) -> list[Scored]:
 
 
 def confirm(config: PPOConfig, best: list[Scored], num_seeds: int, seed: int, on_chunk: OnChunk | None = None,
-            program_cache: Path | None = None) -> int:
+            program_cache: Path | None = None, env: Any = None) -> int:
     """Trains each of `best` again, whole, on `num_seeds` seeds from `seed` (seeds the search did not use), one
     program per structural group; sets their `confirmed` final returns. Returns the programs compiled."""
     compiles = 0
@@ -155,7 +157,7 @@ def confirm(config: PPOConfig, best: list[Scored], num_seeds: int, seed: int, on
         groups.setdefault(s.trial.structure, []).append(s)
     for group in groups.values():
         for one in ([group] if group[0].trial.params else [[s] for s in group]):
-            job = group_job(config, [s.trial for s in one], num_seeds, seed)
+            job = group_job(config, [s.trial for s in one], num_seeds, seed, env)
             job.compile(program_cache)
             compiles += 1
             progress = train_to(job, job.init(), job.config.num_updates, "confirming", on_chunk)

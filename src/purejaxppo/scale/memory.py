@@ -72,6 +72,20 @@ def check_fits(needed: int, device: jax.Device, what: str, lower: str) -> None:
                          f"GiB available on {device.platform}:{device.id}: lower {lower}")
 
 
+def check_sweep_fits(config: Any, env: Any, placement: Any, num_runs: int, data_parallel: bool = False) -> None:
+    """A sweep of `num_runs` runs of `config` on `env` (made once for the sweep) whose batches cannot fit in the
+    memory of `placement`'s devices (`purejaxppo.scale.program.Placement`) is a ValueError now, not an allocation
+    failure after compiling. A CPU's devices share one memory: all of its runs count against it."""
+    local_devices = [d for d in placement.mesh.devices.flat if d.process_index == jax.process_index()]
+    device, local = local_devices[0], len(local_devices)
+    runs = num_runs if device.platform == "cpu" else -(-placement.multiple // local)
+    needed = training_bytes(config, env, 1 if data_parallel else runs)
+    if data_parallel and device.platform != "cpu":
+        needed //= local
+    check_fits(needed, device, f"training {runs} run(s) of {config.num_envs} envs x {config.num_steps} steps",
+               "--num-envs, --num-steps or --num-seeds")
+
+
 def evaluation_bytes(env: Any, episodes: int, memory_size: int = 0) -> int:
     """The estimate, in bytes, of `episodes` envs stepped at once: each env's state (twice: before and after a
     step), its observations and the policy's memory and activations."""

@@ -23,7 +23,7 @@ from jax import export
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from purejaxppo.core.config import PPOConfig
-from purejaxppo.core.envs import is_user_env
+from purejaxppo.core.envs import is_user_env, run_env
 from purejaxppo.core.train import TrainState, make_trainer
 from purejaxppo.scale import program_cache
 from purejaxppo.scale.compilation import compiler_options
@@ -74,14 +74,17 @@ class SweepFunctions(NamedTuple):
     program: Callable[..., Any]  # (values, keys, state, metrics, start, stop) -> (state, metrics)
 
 
-def sweep_functions(config: PPOConfig, placement: Placement, callback: Callable | None = None) -> SweepFunctions:
+def sweep_functions(config: PPOConfig, placement: Placement, callback: Callable | None = None,
+                    env: Any = None) -> SweepFunctions:
     """The functions of a sweep of `config` on `placement`. `callback`, if given, gets the metrics of every
-    hundredth update and of the last, each `[runs]` (padding rows included)."""
+    hundredth update and of the last, each `[runs]` (padding rows included). `env`: the sweep's env, made once
+    (`purejaxppo.core.envs.run_env`) for every run and every trace; made here if not given."""
+    env = run_env(config.env, config.env_kwargs, env)
     report_every = one_percent(config.num_updates)
     replicated = NamedSharding(placement.mesh, PartitionSpec())
 
     def trainer(row_values):
-        return make_trainer(dataclasses.replace(config, **row_values), placement.shard_envs)
+        return make_trainer(dataclasses.replace(config, **row_values), placement.shard_envs, env)
 
     # Jitted, so that their traces are cached: every driver's init and the program's init share one of each
     # (tracing an update is the slow part of a warm start; the program's loop, traced under the runs' mesh, traces
@@ -121,10 +124,11 @@ def sweep_functions(config: PPOConfig, placement: Placement, callback: Callable 
     return SweepFunctions(init_state, sweep_init, sweep_program)
 
 
-def state_template(plan: SweepPlan) -> SweepState:
+def state_template(plan: SweepPlan, env: Any = None) -> SweepState:
     """The shapes and dtypes of a sweep's state on the host (`Sweep.to_host`), `[runs]` leading, as
-    `jax.ShapeDtypeStruct`s: what a checkpoint of it is restored into. Traces; computes and compiles nothing."""
-    functions = sweep_functions(plan.config, place_runs(1, jax.devices()[:1]))
+    `jax.ShapeDtypeStruct`s: what a checkpoint of it is restored into. Traces; computes and compiles nothing.
+    `env`: as `sweep_functions` takes it."""
+    functions = sweep_functions(plan.config, place_runs(1, jax.devices()[:1]), env=env)
     state, metrics = jax.eval_shape(functions.init, *plan.rows())
     return SweepState(state, metrics, 0)
 
@@ -155,9 +159,9 @@ class Compiled(NamedTuple):
 class SweepProgram:
     """The program of `plan` on `placement`, ready to compile."""
 
-    def __init__(self, plan: SweepPlan, placement: Placement, callback: Callable | None = None):
+    def __init__(self, plan: SweepPlan, placement: Placement, callback: Callable | None = None, env: Any = None):
         self.plan = plan
-        self.functions = sweep_functions(plan.config, placement, callback)
+        self.functions = sweep_functions(plan.config, placement, callback, env)
         self.init_fn, self.fn = self.functions.init, self.functions.program
         # A host callback cannot be exported; on one device, no sharding needs to be part of the cache key.
         # A user's env is code purejaxppo cannot fingerprint: a program cached for it could outlive an edit.

@@ -16,9 +16,9 @@ import jax
 import numpy as np
 
 from purejaxppo.core.config import PPOConfig
-from purejaxppo.core.envs import make_env, register_env
+from purejaxppo.core.envs import run_env
 from purejaxppo.core.train import make_trainer
-from purejaxppo.scale.memory import check_fits, training_bytes
+from purejaxppo.scale.memory import check_sweep_fits
 from purejaxppo.scale.parallel import gather, pad_rows, shard_rows
 from purejaxppo.scale.plan import make_plan
 from purejaxppo.scale.program import Compiled, ProgramArgs, SweepProgram, SweepState, place_envs, place_runs
@@ -46,38 +46,24 @@ class Sweep:
         """See `sweep`. `callback` is called after every hundredth of the run's updates and after the last.
         With `data_parallel`, the sweep is one run whose envs are split over `devices` (default: all local).
         `configurations`, instead of a product `grid`, lists the configurations themselves: its i-th values are
-        configuration i's (a tuner's trials). `env`: see `make_train`."""
+        configuration i's (a tuner's trials). `env`: see `make_train`; every run of the sweep trains that one."""
         if isinstance(env, list):  # env=[...] asks to sweep env ids, which make_plan refuses by name
             grid, env = {**grid, "env": env}, None
-        if env is not None:
-            register_env(config.env, env)
         if configurations is not None and grid:
             raise ValueError("give a product grid or a list of configurations, not both")
         self.plan = plan = make_plan(config, num_seeds, seed, configurations or grid, zipped=configurations is not None)
         if data_parallel and (plan.num_seeds > 1 or plan.grid):
             raise ValueError("data parallelism trains one run: use it without a sweep grid and with one seed")
-        make_trainer(config)  # an env that cannot be made fails here, before anything compiles
+        self.env = run_env(config.env, config.env_kwargs, env)  # made and checked once, for every run and trace
+        make_trainer(config, env=self.env)  # a policy the env cannot have fails here, before anything compiles
         self.placement = place_envs(config, devices) if data_parallel else place_runs(plan.num_runs, devices)
-        self._check_memory(data_parallel)
+        check_sweep_fits(config, self.env, self.placement, plan.num_runs, data_parallel)
         self.rows = shard_rows(pad_rows(plan.rows(), self.placement.multiple), self.placement.rows)
         if callback is not None:  # drop the padding rows before the caller sees them
             user_callback = callback
             callback = lambda metrics: user_callback(jax.tree.map(lambda x: x[:plan.num_runs], metrics))
-        self.program = SweepProgram(plan, self.placement, callback)
+        self.program = SweepProgram(plan, self.placement, callback, self.env)
         self.compiled: Compiled | None = None
-
-    def _check_memory(self, data_parallel: bool) -> None:
-        """A sweep whose batches cannot fit in its devices' memory is a ValueError now, not an allocation
-        failure after compiling. A CPU's devices share one memory: all of its runs count against it."""
-        local_devices = [d for d in self.placement.mesh.devices.flat if d.process_index == jax.process_index()]
-        device, local = local_devices[0], len(local_devices)
-        runs = self.plan.num_runs if device.platform == "cpu" else -(-self.placement.multiple // local)
-        env = make_env(self.config.env, **dict(self.config.env_kwargs))
-        needed = training_bytes(self.config, env, 1 if data_parallel else runs)
-        if data_parallel and device.platform != "cpu":
-            needed //= local
-        check_fits(needed, device, f"training {runs} run(s) of {self.config.num_envs} envs x "
-                   f"{self.config.num_steps} steps", "--num-envs, --num-steps or --num-seeds")
 
     # The plan's and placement's figures, under the names callers have used.
     config = property(lambda self: self.plan.config)

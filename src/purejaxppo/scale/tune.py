@@ -74,8 +74,12 @@ class Tuner:
 
     def __init__(self, plan: SearchPlan, state: dict[str, Any] | None = None, on_chunk: OnChunk | None = None,
                  on_save: Callable[[dict[str, Any]], None] | None = None, checkpoints: RungCheckpoints | None = None,
-                 program_cache: Path | None = None):
+                 program_cache: Path | None = None, env: Any = None):
+        from purejaxppo.core.envs import run_env
+
         check_space(plan.config, plan.space)
+        # made and checked once, for every group, rung and confirmation
+        self.env = run_env(plan.config.env, plan.config.env_kwargs, env)
         self.plan, self.on_chunk, self.on_save, self.checkpoints = plan, on_chunk, on_save, checkpoints
         self.program_cache = program_cache
         self.trials = sample_trials(plan.space, plan.num_trials, plan.seed)
@@ -91,6 +95,15 @@ class Tuner:
         """The updates at which some group's rung ends, ascending."""
         return sorted({u for stops in self.rungs.values() for u in stops})
 
+    def check(self) -> None:
+        """That a run of the base config can train on the env and fits in memory: before anything compiles."""
+        from purejaxppo.core.train import make_trainer
+        from purejaxppo.scale.memory import check_sweep_fits
+        from purejaxppo.scale.program import place_runs
+
+        make_trainer(self.plan.config, env=self.env)
+        check_sweep_fits(self.plan.config, self.env, place_runs(1), 1)
+
     def run(self) -> TuneResult:
         """Searches every group, confirms the best, and names the winner."""
         for g in range(len(self.groups)):
@@ -103,7 +116,7 @@ class Tuner:
         """Trains group `g` rung by rung from where the state says it stands, saving after each."""
         plan, structure = self.plan, list(self.groups)[g]
         search = GroupSearch(plan.config, self.groups[structure], plan.num_seeds, plan.seed, plan.eta,
-                             self.rungs[structure], program_cache=self.program_cache)
+                             self.rungs[structure], program_cache=self.program_cache, env=self.env)
         if str(g) in self.state["groups"]:
             restore = None if self.checkpoints is None else functools.partial(self.checkpoints.restore_rung, g)
             search.resume(self.state["groups"][str(g)], restore)
@@ -132,7 +145,7 @@ class Tuner:
         if todo:
             start = time.perf_counter()
             self.state["compiles"] += confirm(plan.config, todo, plan.confirm_seeds, plan.seed + plan.num_seeds,
-                                              self.on_chunk, self.program_cache)
+                                              self.on_chunk, self.program_cache, self.env)
             confirmed.update({str(s.trial.index): [float(x) for x in s.confirmed] for s in todo})
             self.state["seconds"] += time.perf_counter() - start
             self._save()
@@ -153,11 +166,8 @@ def tune(config: PPOConfig, num_trials: int, num_seeds: int = 4, space: dict[str
     best `1/eta` at each, then trains the best `confirm_top` again on `confirm_seeds` fresh seeds (from `seed +
     num_seeds`) and names the winner by those. Seeds below `seed` (0-999 by default, where reported results
     train) are never used. `env`: your own env, as in `make_train`."""
-    from purejaxppo.core.envs import register_env
     from purejaxppo.scale.search import DEFAULT_SPACE
 
-    if env is not None:
-        register_env(config.env, env)
     space = DEFAULT_SPACE if space is None else space
     plan = SearchPlan(config, space, num_trials, num_seeds, rungs, eta, confirm_top, confirm_seeds, seed)
-    return Tuner(plan, on_chunk=on_chunk).run()
+    return Tuner(plan, on_chunk=on_chunk, env=env).run()

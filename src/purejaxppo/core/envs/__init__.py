@@ -1,14 +1,15 @@
-"""Environments behind one `Env` protocol (`base`), with an adapter per kind: gymnax ids ("CartPole-v1"),
-"brax:<name>" ids (the optional brax extra), the suites' ids ("craftax:", "jumanji:", "xminigrid:", "navix:",
-each an optional extra: `suites`), "package.module:factory" ids naming a function that returns an env,
+"""Environments behind one `Env` protocol (`base`): gymnax ids ("CartPole-v1", which auto-reset themselves), the
+suites' ids ("brax:", "craftax:", "jumanji:", "xminigrid:", "navix:", each an optional extra: `suites`, every one
+an adapter in the same stack of `wrappers`), "package.module:factory" ids naming a function that returns an env,
 names given to env objects with `register_env`, and env objects themselves (`custom`). `make_env` turns an id, or
-an object, into the env PPO trains on."""
+an object, into the env PPO trains on; `run_env` does so once for a run, which then passes it down. Errors naming
+an env or its parameters are worded in `naming`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from purejaxppo.core.envs.base import BRAX_PREFIX, ActionSpec, Env, EpisodeStatistics, image_shape_of
+from purejaxppo.core.envs.base import ActionSpec, Env, image_shape_of
 from purejaxppo.core.envs.custom import (
     adapt_env,
     is_factory_id,
@@ -19,21 +20,11 @@ from purejaxppo.core.envs.custom import (
     register_env,
 )
 from purejaxppo.core.envs.gymnax_env import GymnaxEnv, check_gymnax_env_id
-from purejaxppo.core.envs.suites import check_suite_env_id, make_suite_env, suite_of
+from purejaxppo.core.envs.suites import BRAX_PREFIX, check_suite_env_id, make_suite_env, suite_of
+from purejaxppo.core.envs.wrappers import EpisodeStatistics
 
 __all__ = ["ActionSpec", "BRAX_PREFIX", "Env", "EpisodeStatistics", "GymnaxEnv", "check_env_id", "image_shape_of",
-           "is_user_env", "make_base_env", "make_env", "register_env"]
-
-
-def _brax_suite(env_id: str):
-    """`purejaxppo.core.envs.brax_env`, imported only for a brax id: brax is an optional extra, slow to import."""
-    try:
-        import brax  # noqa: F401
-    except ModuleNotFoundError as e:
-        raise ValueError(f"{env_id} needs the brax extra: pip install -e '.[brax]'") from e
-    from purejaxppo.core.envs import brax_env
-
-    return brax_env
+           "is_user_env", "make_base_env", "make_env", "register_env", "run_env"]
 
 
 def check_env_id(env_id: str) -> None:
@@ -41,16 +32,14 @@ def check_env_id(env_id: str) -> None:
     checked where it is made (it must be imported)."""
     if not isinstance(env_id, str) or not env_id.strip():
         raise ValueError(f"env id {env_id!r} is invalid: name an env, e.g. CartPole-v1")
-    if env_id.startswith(BRAX_PREFIX):
-        _brax_suite(env_id).check_brax_env_id(env_id)
-    elif suite_of(env_id):
+    if suite_of(env_id):
         check_suite_env_id(env_id)
     elif not (is_factory_id(env_id) or is_registered(env_id)):
         check_gymnax_env_id(env_id)
 
 
 def make_base_env(env: str | Any, **env_kwargs: Any) -> Env:
-    """The env `env` names, without episode statistics: a `BraxEnv` for a "brax:<name>" id, the factory's env
+    """The env `env` names, without episode statistics: a suite's for a "<suite>:<name>" id, the factory's env
     for a "module:factory" id, a `GymnaxEnv` for any other id; or `env` itself, adapted, if it is an env object.
     `env_kwargs` set the env's params fields or go to its constructor or factory. Raises ValueError (one line)
     for an unknown id or name, or an env that does not follow the protocol."""
@@ -61,8 +50,6 @@ def make_base_env(env: str | Any, **env_kwargs: Any) -> Env:
     check_env_id(env)
     if is_registered(env):
         return make_registered_env(env, env_kwargs)
-    if env.startswith(BRAX_PREFIX):
-        return _brax_suite(env).BraxEnv(env, **env_kwargs)
     if suite_of(env):
         return make_suite_env(env, **env_kwargs)
     if is_factory_id(env):
@@ -73,3 +60,14 @@ def make_base_env(env: str | Any, **env_kwargs: Any) -> Env:
 def make_env(env: str | Any, **env_kwargs: Any) -> EpisodeStatistics:
     """The env PPO trains on: `make_base_env(env, **env_kwargs)` with episode statistics."""
     return EpisodeStatistics(make_base_env(env, **env_kwargs))
+
+
+def run_env(env_id: str, env_kwargs: dict[str, Any], env: Any = None) -> EpisodeStatistics:
+    """The env one run trains on, made and checked once, for the run to pass down: `env` itself where it is one
+    (`make_env`'s, or a caller's that made it so); else the env `env_id` names with `env_kwargs`, after registering
+    `env`, if given (a user's env object, or a function returning one), under `env_id`."""
+    if isinstance(env, EpisodeStatistics):
+        return env
+    if env is not None:
+        register_env(env_id, env)
+    return make_env(env_id, **dict(env_kwargs))

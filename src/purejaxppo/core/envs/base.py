@@ -1,5 +1,5 @@
-"""The `Env` protocol every env adapter implements, the `ActionSpec` it declares, and the episode statistics
-wrapper PPO trains through.
+"""The `Env` protocol every env implements and the `ActionSpec` it declares (the wrappers that build one from a
+suite's adapter, and the episode statistics PPO trains through, are in `wrappers`).
 
 An `Env` is ONE env with gymnax 1.x's functional signature, without env params (an adapter holds its own):
 
@@ -13,7 +13,7 @@ declares `action_spec.mask_size`: the flat observation's last entries are the ma
 so that rollouts, checkpoints and loaded policies carry it as they carry the observation.
 `step` auto-resets: after an episode ends, `obs` is the first observation of the next episode and
 `info["final_observation"]` the last observation of the ended one, which a truncated episode's value target
-bootstraps from. Rollouts `jax.vmap` an env over a batch.
+bootstraps from. Rollouts `jax.vmap` an env over a batch, or call its `step_batch` where it has one.
 """
 
 from __future__ import annotations
@@ -22,12 +22,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from flax import struct
 
-BRAX_PREFIX = "brax:"
-"""Ids of Brax envs are this prefix and a name from Brax's registry ("brax:ant"); other ids are gymnax's."""
+NO_FINAL_OBSERVATION = ("step's info has no 'final_observation', the ended episode's last observation a truncated "
+                        "episode's value target bootstraps from")
+
+
+class ProtocolError(ValueError):
+    """An env breaks the `Env` protocol (or the functional interface): one line naming what, which `check_env`
+    passes on as it is rather than as a failure of the env's own code."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ class Env(Protocol):
     observation_size: int  # the flat observation's length
     params: Any  # has `max_steps_in_episode`, the time limit that bounds every episode
     # Optional: image_shape, (H, W, C) of the image the observation starts with (None: no image); step_batch,
-    # `step` over a batch of envs at once (`batch_step`), for a suite that shares work across the batch.
+    # `step` over a batch of envs at once (`wrappers.batch_step`), for a suite that shares work across the batch.
 
     def reset(self, key: jax.Array) -> tuple[jax.Array, Any]: ...
 
@@ -83,51 +86,3 @@ def image_shape_of(env: Env) -> tuple[int, int, int] | None:
     """The `(H, W, C)` image `env`'s observations start with, or None."""
     shape = getattr(env, "image_shape", None)
     return None if shape is None else tuple(int(d) for d in shape)
-
-
-@struct.dataclass
-class EpisodeStatsState:
-    env_state: Any
-    episode_return: jax.Array
-    episode_length: jax.Array
-
-
-def batch_step(env: Env):
-    """`env`'s step over a batch `[N]` of keys, states and actions: its own `step_batch` where it has one (a
-    suite that shares work across the batch), else its `step` vmapped."""
-    return getattr(env, "step_batch", None) or jax.vmap(env.step)
-
-
-class EpisodeStatistics:
-    """Adds the return and length of each episode as it ends.
-
-    `info["episode_return"]` and `info["episode_length"]` are valid where `info["episode_done"]`; elsewhere 0.
-    """
-
-    def __init__(self, env: Env):
-        self.env = env
-
-    def __getattr__(self, name: str):
-        return getattr(self.env, name)
-
-    def reset(self, key: jax.Array):
-        obs, env_state = self.env.reset(key)
-        return obs, EpisodeStatsState(env_state, jnp.float32(0.0), jnp.int32(0))
-
-    def step(self, key: jax.Array, state: EpisodeStatsState, action: jax.Array):
-        return self._track(state, self.env.step(key, state.env_state, action))
-
-    def step_batch(self, keys: jax.Array, state: EpisodeStatsState, action: jax.Array):
-        """`step` over a batch `[N]` (`batch_step` of the wrapped env)."""
-        return self._track(state, batch_step(self.env)(keys, state.env_state, action))
-
-    def _track(self, state: EpisodeStatsState, out: tuple):
-        obs, env_state, reward, terminated, truncated, info = out
-        done = terminated | truncated
-        ep_return = state.episode_return + reward
-        ep_length = state.episode_length + 1
-        info = {**info, "episode_done": done,
-                "episode_return": jnp.where(done, ep_return, 0.0),
-                "episode_length": jnp.where(done, ep_length, 0)}
-        state = EpisodeStatsState(env_state, jnp.where(done, 0.0, ep_return), jnp.where(done, 0, ep_length))
-        return obs, state, reward, terminated, truncated, info

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from purejaxppo.core.env_ids import is_factory_id
-from purejaxppo.core.envs.base import Env
+from purejaxppo.core.envs.base import NO_FINAL_OBSERVATION, Env, ProtocolError
 from purejaxppo.core.envs.functional import (
     LEGACY_WARNING,
     FunctionalEnv,
@@ -115,9 +115,9 @@ def adapt_env(made: Any, env_id: str) -> Env:
         env = made
     else:
         env = FunctionalEnv(*_functional_parts(made, env_id), env_id)
-        if env.legacy:
-            warnings.warn(LEGACY_WARNING.format(env_id=env_id), stacklevel=3)
     check_env(env, env_id)
+    if getattr(env, "legacy", False):  # known once check_env has traced its step
+        warnings.warn(LEGACY_WARNING.format(env_id=env_id), stacklevel=3)
     return env
 
 
@@ -139,6 +139,8 @@ def check_env(env: Env, env_id: str) -> None:
     try:
         obs, state = jax.eval_shape(env.reset, key)
         out = jax.eval_shape(env.step, key, state, _example_action(env))
+    except ProtocolError:
+        raise
     except Exception as e:
         raise ValueError(f"env {env_id!r}: reset then step fails: {type(e).__name__}: {e}") from e
     flat = (env.observation_size,)
@@ -153,8 +155,7 @@ def check_env(env: Env, env_id: str) -> None:
     _expect(env_id, "step's terminated", terminated, (), "bool")
     _expect(env_id, "step's truncated", truncated, (), "bool")
     if not isinstance(info, dict) or "final_observation" not in info:
-        raise ValueError(f"env {env_id!r}: step's info has no 'final_observation', the ended episode's last "
-                         "observation a truncated episode's value target bootstraps from")
+        raise ValueError(f"env {env_id!r}: {NO_FINAL_OBSERVATION}")
     _expect(env_id, "info['final_observation']", info["final_observation"], flat, "float32")
     same = jax.tree.structure(state) == jax.tree.structure(state2) and all(
         a.shape == b.shape and a.dtype == b.dtype for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(state2)))

@@ -24,7 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from gymnax.environments import spaces
 
-from purejaxppo.core.envs.base import ActionSpec
+from purejaxppo.core.envs.base import NO_FINAL_OBSERVATION, ActionSpec, ProtocolError
+from purejaxppo.core.envs.naming import unknown_parameter
 from purejaxppo.core.envs.observations import ObservationCodec, observation_codec
 
 LEGACY_WARNING = ("{env_id}: step returns 5 values (gymnax 0.x): every episode end is taken as a termination, "
@@ -59,18 +60,15 @@ def observation_encoder(space: Any, example: Callable[[], Any]) -> ObservationCo
 
 
 class FunctionalEnv:
-    """One functional env and its params; float32 flat observations and float32 rewards."""
+    """One functional env and its params; float32 flat observations and float32 rewards. Whether its step returns
+    gymnax 1.x's six values or 0.x's five is read from the step itself, when it is first traced (`legacy`: None
+    until then); `custom.check_env` traces it before the env is used."""
 
-    def __init__(self, env: Any, params: Any, env_id: str, gymnax_1x: bool = False):
-        """`gymnax_1x`: the env is known to return gymnax 1.x's six values (gymnax's own envs), so its step is
-        not traced here to find out."""
+    def __init__(self, env: Any, params: Any, env_id: str):
         for method in ("action_space", "observation_space", "reset", "step"):
             if not callable(getattr(env, method, None)):
                 raise ValueError(f"env {env_id!r} ({type(env).__name__}) has no {method}(): give an env with "
                                  "gymnax's functional interface or one implementing purejaxppo's Env protocol")
-        if not hasattr(params, "max_steps_in_episode"):
-            raise ValueError(f"env {env_id!r}: its params ({type(params).__name__}) have no max_steps_in_episode, "
-                             "the time limit that bounds an episode")
         self.env, self.params, self.env_id = env, params, env_id
         codec = observation_encoder(
             env.observation_space(params), lambda: jax.eval_shape(env.reset, jax.random.key(0), params)[0])
@@ -84,31 +82,7 @@ class FunctionalEnv:
                 raise ValueError(f"env {env_id!r}: its observation's action_mask {list(codec.mask_shape)} does not "
                                  f"match its action space {self.action_spec}")
             self.action_spec = dataclasses.replace(self.action_spec, mask_size=codec.mask_size)
-        self.legacy = False if gymnax_1x else self._step_arity() == 5
-
-    def _step_arity(self) -> int:
-        def once(key):
-            _, state = self.env.reset(key, self.params)
-            return self.env.step(key, state, self._example_action(), self.params)
-
-        try:
-            out = jax.eval_shape(once, jax.random.key(0))
-        except Exception as e:
-            raise ValueError(f"env {self.env_id!r}: reset then step fails: {type(e).__name__}: {e}") from e
-        if not isinstance(out, tuple) or len(out) not in (5, 6):
-            raise ValueError(f"env {self.env_id!r}: step returns {type(out).__name__} of length "
-                             f"{len(out) if isinstance(out, tuple) else '-'}; expected (obs, state, reward, "
-                             "terminated, truncated, info) or gymnax 0.x's (obs, state, reward, done, info)")
-        if len(out) == 6 and (not isinstance(out[5], dict) or "final_observation" not in out[5]):
-            raise ValueError(f"env {self.env_id!r}: step's info has no 'final_observation', the ended episode's "
-                             "last observation a truncated episode's value target bootstraps from")
-        return len(out)
-
-    def _example_action(self) -> jax.Array:
-        spec = self.action_spec
-        if spec.discrete:
-            return jnp.int32(0)
-        return jnp.zeros(self.env.action_space(self.params).shape, jnp.float32)
+        self.legacy: bool | None = None
 
     def reset(self, key: jax.Array):
         obs, state = self.env.reset(key, self.params)
@@ -117,16 +91,25 @@ class FunctionalEnv:
     def step(self, key: jax.Array, state: Any, action: jax.Array):
         if not self.action_spec.discrete:
             action = jnp.reshape(action, self.env.action_space(self.params).shape)
-        out = self.env.step(key, state, action, self.params)
-        if self.legacy:
-            obs, state, reward, done, info = out
-            terminated, truncated, final = done, jnp.zeros((), bool), obs
-        else:
-            obs, state, reward, terminated, truncated, info = out
-            final = info["final_observation"]
-        info = {**info, "final_observation": self.codec.encode(final)}
+        obs, state, reward, terminated, truncated, info = self._six(self.env.step(key, state, action, self.params))
+        info = {**info, "final_observation": self.codec.encode(info["final_observation"])}
         return (self.codec.encode(obs), state, jnp.asarray(reward, jnp.float32), jnp.asarray(terminated, bool),
                 jnp.asarray(truncated, bool), info)
+
+    def _six(self, out: Any) -> tuple:
+        """gymnax 1.x's six values of what the env's step returned; 0.x's five as if every end were a termination,
+        its last observation the step's own."""
+        if not isinstance(out, tuple) or len(out) not in (5, 6):
+            raise ProtocolError(f"env {self.env_id!r}: step returns {type(out).__name__} of length "
+                                f"{len(out) if isinstance(out, tuple) else '-'}; expected (obs, state, reward, "
+                                "terminated, truncated, info) or gymnax 0.x's (obs, state, reward, done, info)")
+        self.legacy = len(out) == 5  # the step's structure, the same however often it is traced
+        if self.legacy:
+            obs, state, reward, done, info = out
+            return obs, state, reward, done, jnp.zeros((), bool), {**info, "final_observation": obs}
+        if not isinstance(out[5], dict) or "final_observation" not in out[5]:
+            raise ProtocolError(f"env {self.env_id!r}: {NO_FINAL_OBSERVATION}")
+        return out
 
 
 def keyword_names(function: Any) -> set[str] | None:
@@ -166,6 +149,17 @@ def check_kwarg_types(env_id: str, kwargs: dict[str, Any], defaults: dict[str, A
                              f"give a number, e.g. {name}={default!r}")
 
 
+def check_constructor_kwargs(env_id: str, constructor: Callable, kwargs: dict[str, Any], also: tuple[str, ...] = ()
+                             ) -> None:
+    """ValueError (one line) for the first of `kwargs` that `constructor` does not take by name (naming the valid
+    ones, with `also`, the names the adapter takes itself), or that is not a number where its default is."""
+    takes = keyword_names(constructor) or set()
+    for name in kwargs:
+        if name not in takes:
+            raise unknown_parameter(env_id, name, [*takes, *also])
+    check_kwarg_types(env_id, kwargs, signature_defaults(constructor))
+
+
 def split_env_kwargs(env_id: str, kwargs: dict[str, Any], params: Any, constructor: Callable | None
                      ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(constructor arguments, params fields) of `kwargs`; ValueError naming the valid names for any other, or
@@ -179,9 +173,7 @@ def split_env_kwargs(env_id: str, kwargs: dict[str, Any], params: Any, construct
         elif takes is None or name in takes:
             built[name] = value
         else:
-            valid = sorted(set(fields) | takes)
-            raise ValueError(f"env {env_id!r} has no parameter {name!r}; valid names: "
-                             f"{', '.join(valid) if valid else 'none'}")
+            raise unknown_parameter(env_id, name, [*fields, *takes])
     check_kwarg_types(env_id, set_params, {name: getattr(params, name) for name in set_params})
     check_kwarg_types(env_id, built, signature_defaults(constructor) if constructor is not None else {})
     return built, set_params

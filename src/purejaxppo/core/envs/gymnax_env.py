@@ -1,15 +1,17 @@
 """gymnax envs by id behind the `Env` protocol (`purejaxppo.core.envs.base`), through `FunctionalEnv`: gymnax
-1.x reports a time limit as a truncation, with the pre-reset observation in `info["final_observation"]`."""
+1.x reports a time limit as a truncation, with the pre-reset observation in `info["final_observation"]`. A gymnax
+env auto-resets itself (its own step draws the reset's key), so it needs none of the `wrappers` but the episode
+statistics."""
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 import gymnax
 import jax
 
 from purejaxppo.core.envs.functional import FunctionalEnv, split_env_kwargs
+from purejaxppo.core.envs.naming import create, unknown_env_id
 
 
 def is_gymnax_env_id(env_id: str) -> bool:
@@ -18,11 +20,8 @@ def is_gymnax_env_id(env_id: str) -> bool:
 
 def check_gymnax_env_id(env_id: str) -> None:
     """Raises ValueError for an id gymnax does not register, naming the closest ones."""
-    if env_id in gymnax.registered_envs:
-        return
-    close = difflib.get_close_matches(env_id, gymnax.registered_envs, n=3, cutoff=0.4)
-    hint = f"did you mean {', '.join(close)}?" if close else f"known ids: {', '.join(gymnax.registered_envs)}"
-    raise ValueError(f"unknown env id {env_id!r}: {hint}")
+    if env_id not in gymnax.registered_envs:
+        raise unknown_env_id(env_id, gymnax.registered_envs, "gymnax")
 
 
 class GymnaxEnv(FunctionalEnv):
@@ -34,15 +33,8 @@ class GymnaxEnv(FunctionalEnv):
         # Envs are made inside the traced train function, and some (FourRooms, MetaMaze, Reacher, Swimmer,
         # PointRobot) build their maps and spaces with jnp and then read them in Python: evaluate that eagerly.
         with jax.ensure_compile_time_eval():
-            env, params = _make(env_id, {})
+            env, params = create(env_id, gymnax.make, env_id)  # e.g. MNISTBandit-bsuite downloads its data set
             built, set_params = split_env_kwargs(env_id, env_kwargs, params, type(env).__init__)
             if built:
-                env, params = _make(env_id, built)
-            super().__init__(env, params.replace(**set_params) if set_params else params, env_id, gymnax_1x=True)
-
-
-def _make(env_id: str, kwargs: dict[str, Any]):
-    try:
-        return gymnax.make(env_id, **kwargs)
-    except Exception as e:  # e.g. MNISTBandit-bsuite downloads its data set on creation
-        raise ValueError(f"could not create env {env_id!r}: {type(e).__name__}: {e}") from e
+                env, params = create(env_id, gymnax.make, env_id, **built)
+            super().__init__(env, params.replace(**set_params) if set_params else params, env_id)

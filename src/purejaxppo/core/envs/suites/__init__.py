@@ -1,34 +1,22 @@
-"""The JAX env suites, each an optional extra, by id prefix: "craftax:", "jumanji:", "xminigrid:", "navix:".
-A suite's module is imported only when one of its ids is made: the suites are slow to import, and absent unless
-their extra is installed."""
+"""The JAX env suites, each an optional extra, by id prefix: "brax:", "craftax:", "jumanji:", "xminigrid:",
+"navix:". A suite is an adapter module (`base` says what it holds) and a row of `SUITES` (`core.env_ids`, which
+the commands read before any suite is imported); every suite's env is the same stack of wrappers on its adapter
+(`base.suite_env`). A suite's module is imported only when one of its ids is made: the suites are slow to import,
+and absent unless their extra is installed."""
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import importlib.util
-from dataclasses import dataclass
 from typing import Any
 
 import jax
 
+from purejaxppo.core.env_ids import SUITES, Suite
+from purejaxppo.core.envs.naming import unknown_env_id
+from purejaxppo.core.envs.suites.base import suite_env
 
-@dataclass(frozen=True)
-class Suite:
-    prefix: str  # ids are this prefix and the suite's own name
-    package: str  # what the extra installs
-    extra: str  # pip install -e '.[extra]'
-    module: str  # the adapter, under purejaxppo.core.envs.suites
-    adapter: str  # its SuiteEnv class
-    example: str
-
-
-SUITES = (
-    Suite("craftax:", "craftax", "craftax", "craftax", "CraftaxEnv", "craftax:Craftax-Classic-Symbolic-v1"),
-    Suite("jumanji:", "jumanji", "jumanji", "jumanji", "JumanjiEnv", "jumanji:Snake-v1"),
-    Suite("xminigrid:", "xminigrid", "xminigrid", "xminigrid", "XMiniGridEnv", "xminigrid:MiniGrid-Empty-8x8"),
-    Suite("navix:", "navix", "navix", "navix", "NavixEnv", "navix:Navix-Empty-5x5-v0"),
-)
+BRAX_PREFIX = next(suite.prefix for suite in SUITES if suite.package == "brax")
 
 
 def suite_of(env_id: str) -> Suite | None:
@@ -49,22 +37,16 @@ def _adapter_module(suite: Suite, env_id: str):
 def check_suite_env_id(env_id: str) -> None:
     """ValueError (one line) if `env_id`'s suite is not installed or has no env of that name."""
     suite = suite_of(env_id)
-    module = _adapter_module(suite, env_id)
-    name = env_id.removeprefix(suite.prefix)
-    names = module.names()
-    if name not in names:
-        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-        hint = f"did you mean {', '.join(suite.prefix + c for c in close)}?" if close else (
-            f"its envs: {', '.join(names[:8])}{', ...' if len(names) > 8 else ''}")
-        raise ValueError(f"unknown env {env_id!r}: {suite.package} has no env {name!r}; {hint}")
+    names = _adapter_module(suite, env_id).names()
+    if env_id.removeprefix(suite.prefix) not in names:
+        raise unknown_env_id(env_id, names, suite.package, suite.prefix)
 
 
 def make_suite_env(env_id: str, **env_kwargs: Any):
-    """The adapted env `env_id` names (its suite's `SuiteEnv`), with `env_kwargs` set on its params or
-    constructor."""
+    """The env `env_id` names: its suite's adapter, made with `env_kwargs`, in the suite's stack of wrappers."""
     check_suite_env_id(env_id)
     suite = suite_of(env_id)
     # Envs are made inside traced functions too (a sweep's init); suites that build arrays when constructed
-    # (navix's spaces) need them concrete.
+    # (navix's spaces) need them concrete, and so does the trace of a reset that reads the observation's layout.
     with jax.ensure_compile_time_eval():
-        return getattr(_adapter_module(suite, env_id), suite.adapter)(env_id, **env_kwargs)
+        return suite_env(getattr(_adapter_module(suite, env_id), suite.adapter)(env_id, **env_kwargs), suite.share)

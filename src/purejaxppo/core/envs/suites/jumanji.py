@@ -2,9 +2,9 @@
 
 Most jumanji envs end an episode at their `time_limit` as a termination (discount 0), as if the state after it had
 no value; only a few (level-based foraging) call it a truncation. So this adapter takes the time limit over: the
-env is built with a limit it never reaches, its discount-0 ends are terminations, and the adapter truncates the
-episode at the env's own `time_limit` (`--env-kwargs max_steps_in_episode=N` or `time_limit=N` sets it; envs
-without one get `DEFAULT_TIME_LIMIT`), where the value target bootstraps.
+env is built with a limit it never reaches, its discount-0 ends are terminations, and the `TimeLimit` wrapper
+truncates the episode at the env's own `time_limit` (`--env-kwargs max_steps_in_episode=N` or `time_limit=N` sets
+it; envs without one get `DEFAULT_TIME_LIMIT`), where the value target bootstraps.
 Observations are pytrees (a grid, a step count, `action_mask`): the mask is honoured, the rest flattened with the
 largest grid first, for `--torso cnn`. MultiDiscrete actions are factorized categoricals (or one categorical over
 the combinations, where the mask is over combinations).
@@ -19,8 +19,9 @@ import jumanji
 from jumanji import specs
 from jumanji.types import StepType
 
-from purejaxppo.core.envs.functional import check_kwarg_types, keyword_names, signature_defaults
-from purejaxppo.core.envs.suites.base import Stepped, SuiteEnv
+from purejaxppo.core.envs.functional import check_constructor_kwargs, check_kwarg_types, keyword_names
+from purejaxppo.core.envs.naming import create
+from purejaxppo.core.envs.wrappers import Stepped
 
 PREFIX = "jumanji:"
 NEVER = 2**30  # the time limit the env itself is given: the adapter's own ends the episode first
@@ -30,43 +31,36 @@ def names() -> list[str]:
     return sorted(jumanji.registered_environments())
 
 
-class JumanjiEnv(SuiteEnv):
+class JumanjiEnv:
     def __init__(self, env_id: str, **kwargs: Any):
         self.env_id = env_id
+        name = env_id.removeprefix(PREFIX)
         limit = kwargs.pop("max_steps_in_episode", kwargs.pop("time_limit", None))
         check_kwarg_types(env_id, {"max_steps_in_episode": limit} if limit is not None else {},
                           {"max_steps_in_episode": 1})
-        made = jumanji.make(env_id.removeprefix(PREFIX))
-        takes = keyword_names(type(made).__init__) or set()
+        made = jumanji.make(name)
         own = getattr(made, "time_limit", None)
-        if "time_limit" in takes:
+        if "time_limit" in (keyword_names(type(made).__init__) or set()):
             kwargs["time_limit"] = NEVER
-        for key in kwargs:
-            if key not in takes:
-                raise ValueError(f"env {env_id!r} has no parameter {key!r}; valid names: "
-                                 f"{', '.join(sorted(takes | {'max_steps_in_episode'}))}")
-        check_kwarg_types(env_id, kwargs, signature_defaults(type(made).__init__))
-        try:
-            self.env = jumanji.make(env_id.removeprefix(PREFIX), **kwargs) if kwargs else made
-        except Exception as e:
-            raise ValueError(f"could not create env {env_id!r}: {type(e).__name__}: {e}") from e
+        check_constructor_kwargs(env_id, type(made).__init__, kwargs, also=("max_steps_in_episode",))
+        self.raw = create(env_id, jumanji.make, name, **kwargs) if kwargs else made
         limit = limit if limit is not None else own
         self.time_limit = None if limit is None else int(limit)
-        space = self.env.action_spec
+        space = self.raw.action_spec
         if isinstance(space, specs.MultiDiscreteArray):
-            self._finish_init("multi", space.num_values)
+            self.action_space = ("multi", space.num_values)
         elif isinstance(space, specs.DiscreteArray):
-            self._finish_init("discrete", space.num_values)
+            self.action_space = ("discrete", space.num_values)
         else:
             raise ValueError(f"env {env_id!r} has a {type(space).__name__} action space; purejaxppo supports "
                              "jumanji's DiscreteArray and MultiDiscreteArray")
 
-    def _reset(self, key: jax.Array):
-        state, timestep = self.env.reset(key)
+    def reset(self, key: jax.Array):
+        state, timestep = self.raw.reset(key)
         return timestep.observation, state
 
-    def _step(self, key: jax.Array, state: Any, action: jax.Array) -> Stepped:
-        state, timestep = self.env.step(state, action)
+    def step(self, key: jax.Array, state: Any, action: jax.Array) -> Stepped:
+        state, timestep = self.raw.step(state, action)
         last = timestep.step_type == StepType.LAST
         return Stepped(timestep.observation, state, timestep.reward, last & (timestep.discount == 0),
                        last & (timestep.discount > 0))

@@ -1,7 +1,7 @@
 """navix ids, "navix:Navix-Empty-5x5-v0" (the navix extra): MiniGrid's worlds in JAX.
 
 navix marks each step a transition (0), a truncation at `max_steps` (1) or a termination (2). Its own `step`
-resets only when handed a finished timestep; this adapter resets first, so that never happens. Observations are
+resets only when handed a finished timestep; the wrappers reset first, so that never happens. Observations are
 navix's default for the env (a symbolic `[H, W, 3]` grid for most), which `--torso cnn` convolves.
 """
 
@@ -12,8 +12,9 @@ from typing import Any
 import jax
 import navix
 
-from purejaxppo.core.envs.functional import check_kwarg_types, keyword_names, signature_defaults
-from purejaxppo.core.envs.suites.base import Stepped, SuiteEnv
+from purejaxppo.core.envs.functional import check_constructor_kwargs, check_kwarg_types
+from purejaxppo.core.envs.naming import create
+from purejaxppo.core.envs.wrappers import Stepped
 
 PREFIX = "navix:"
 DEFAULT_MAX_STEPS = 100  # navix.make's own default
@@ -23,31 +24,24 @@ def names() -> list[str]:
     return list(navix.registry())
 
 
-class NavixEnv(SuiteEnv):
+class NavixEnv:
     def __init__(self, env_id: str, **kwargs: Any):
         self.env_id = env_id
         name = env_id.removeprefix(PREFIX)
         max_steps = kwargs.pop("max_steps_in_episode", kwargs.pop("max_steps", DEFAULT_MAX_STEPS))
         check_kwarg_types(env_id, {"max_steps_in_episode": max_steps}, {"max_steps_in_episode": DEFAULT_MAX_STEPS})
         max_steps = int(max_steps)
-        takes = keyword_names(type(navix.make(name, max_steps=max_steps)).__init__) or set()
-        for key in kwargs:
-            if key not in takes:
-                raise ValueError(f"env {env_id!r} has no parameter {key!r}; valid names: "
-                                 f"{', '.join(sorted(takes | {'max_steps', 'max_steps_in_episode'}))}")
-        check_kwarg_types(env_id, kwargs, signature_defaults(type(navix.make(name, max_steps=max_steps)).__init__))
-        try:
-            self.env = navix.make(name, max_steps=max_steps, **kwargs)
-        except Exception as e:
-            raise ValueError(f"could not create env {env_id!r}: {type(e).__name__}: {e}") from e
+        check_constructor_kwargs(env_id, type(navix.make(name, max_steps=max_steps)).__init__, kwargs,
+                                 also=("max_steps", "max_steps_in_episode"))
+        self.raw = create(env_id, navix.make, name, max_steps=max_steps, **kwargs)
         self.time_limit = max_steps
-        self._finish_init("discrete", int(self.env.action_space.maximum) + 1)
+        self.action_space = ("discrete", int(self.raw.action_space.maximum) + 1)
 
-    def _reset(self, key: jax.Array):
-        timestep = self.env.reset(key)
+    def reset(self, key: jax.Array):
+        timestep = self.raw.reset(key)
         return timestep.observation, timestep
 
-    def _step(self, key: jax.Array, timestep: Any, action: jax.Array) -> Stepped:
-        timestep = self.env.step(timestep, action)
+    def step(self, key: jax.Array, timestep: Any, action: jax.Array) -> Stepped:
+        timestep = self.raw.step(timestep, action)
         return Stepped(timestep.observation, timestep, timestep.reward, timestep.step_type == 2,
                        timestep.step_type == 1)

@@ -12,7 +12,8 @@ import jax
 import xminigrid
 from xminigrid.types import StepType
 
-from purejaxppo.core.envs.suites.base import Stepped, SuiteEnv, set_fields
+from purejaxppo.core.envs.suites.base import set_fields
+from purejaxppo.core.envs.wrappers import Stepped
 
 PREFIX = "xminigrid:"
 
@@ -21,22 +22,22 @@ def names() -> list[str]:
     return list(xminigrid.registered_environments())
 
 
-class XMiniGridEnv(SuiteEnv):
+class XMiniGridEnv:
     def __init__(self, env_id: str, **kwargs: Any):
         self.env_id = env_id
-        self.env, params = xminigrid.make(env_id.removeprefix(PREFIX))
+        self.raw, params = xminigrid.make(env_id.removeprefix(PREFIX))
         if "max_steps_in_episode" in kwargs:
             kwargs["max_steps"] = kwargs.pop("max_steps_in_episode")
         self.suite_params = set_fields(env_id, params, kwargs, also=("max_steps_in_episode",))
         self.time_limit = int(self.suite_params.max_steps)
-        self._finish_init("discrete", self.env.num_actions(self.suite_params))
+        self.action_space = ("discrete", self.raw.num_actions(self.suite_params))
 
-    def _reset(self, key: jax.Array):
-        timestep = self.env.reset(self.suite_params, key)
+    def reset(self, key: jax.Array):
+        timestep = self.raw.reset(self.suite_params, key)
         return timestep.observation, timestep
 
-    def _step(self, key: jax.Array, timestep: Any, action: jax.Array) -> Stepped:
-        timestep = self.env.step(self.suite_params, timestep, action)
+    def step(self, key: jax.Array, timestep: Any, action: jax.Array) -> Stepped:
+        timestep = self.raw.step(self.suite_params, timestep, action)
         last = timestep.step_type == StepType.LAST
         return Stepped(timestep.observation, timestep, timestep.reward, last & (timestep.discount == 0),
                        last & (timestep.discount > 0))

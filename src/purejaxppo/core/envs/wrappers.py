@@ -1,0 +1,169 @@
+"""Wrappers, each with one concern, that compose on top of an env as Brax's do. A suite's env (`suites`) is
+
+    EpisodeStatistics(AutoReset or BatchedReset(TimeLimit(Encoded(adapter))))
+
+`Encoded` (`suites.base`) and `TimeLimit` step one env without resetting it, returning a `Stepped`; the reset
+wrappers make that the `Env` protocol's auto-resetting step (`base`); `EpisodeStatistics` adds episode returns
+and lengths to any `Env`, a gymnax env (which auto-resets itself) included. Attributes a wrapper does not set are
+read from the env it wraps, down to the adapter.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+
+class Stepped(NamedTuple):
+    """One step of one env, before any reset."""
+
+    obs: Any  # the suite's observation (a pytree), or from `Encoded` on, the flat float32 one
+    state: Any
+    reward: jax.Array
+    terminated: jax.Array  # bool []: the episode ended, and its value is 0 from here
+    truncated: jax.Array  # bool []: the episode was cut by a time limit
+
+
+class Wrapper:
+    """An env wrapping `env`: what it does not set itself, it reads from `env`."""
+
+    def __init__(self, env: Any):
+        self.env = env
+
+    def __getattr__(self, name: str):
+        if name == "env":  # not yet set (a copy under construction): no recursion
+            raise AttributeError(name)
+        return getattr(self.env, name)
+
+    @property
+    def unwrapped(self) -> Any:
+        """The innermost env: the suite's adapter, or the env that was given."""
+        return getattr(self.env, "unwrapped", self.env)
+
+
+@struct.dataclass
+class TimeLimitParams:
+    max_steps_in_episode: int  # the time limit: the suite's own, or one added for a suite without
+
+
+@struct.dataclass
+class TimeLimitState:
+    inner: Any  # the wrapped env's state
+    steps: jax.Array  # steps taken in the current episode, int32 []
+
+
+class TimeLimit(Wrapper):
+    """Truncates an episode at `max_steps` steps: `truncated`, not `terminated`, so that its value target
+    bootstraps from V(final observation). A termination on the same step wins: the episode did end."""
+
+    def __init__(self, env: Any, max_steps: int):
+        super().__init__(env)
+        self.params = TimeLimitParams(int(max_steps))
+
+    def reset(self, key: jax.Array) -> tuple[Any, TimeLimitState]:
+        obs, state = self.env.reset(key)
+        return obs, TimeLimitState(state, jnp.int32(0))
+
+    def step(self, key: jax.Array, state: TimeLimitState, action: jax.Array) -> Stepped:
+        out = self.env.step(key, state.inner, action)
+        steps = state.steps + 1
+        truncated = (out.truncated | (steps >= self.params.max_steps_in_episode)) & ~out.terminated
+        return Stepped(out.obs, TimeLimitState(out.state, steps), out.reward, out.terminated, truncated)
+
+
+def _protocol_step(out: Stepped, obs: jax.Array, state: Any) -> tuple:
+    """The `Env` protocol's step values: `obs` and `state` start the next episode where `out` ended one, and
+    `info["final_observation"]` keeps the ended episode's last observation for the bootstrap."""
+    return obs, state, out.reward, out.terminated, out.truncated, {"final_observation": out.obs}
+
+
+class AutoReset(Wrapper):
+    """Each env resets itself when its episode ends, with its own step's key: the `Env` protocol's step."""
+
+    def step(self, key: jax.Array, state: Any, action: jax.Array):
+        # An env whose step draws nothing random (Brax's physics) gives its step's whole key to the reset.
+        keys = jax.random.split(key) if getattr(self.env, "step_uses_key", True) else (key, key)
+        out = self.env.step(keys[0], state, action)
+        done = out.terminated | out.truncated
+        # Reset on every step and keep it where done: vmapped over envs, a branch would compute both sides anyway.
+        reset_obs, reset_state = self.env.reset(keys[1])
+        keep = lambda fresh, stepped: jnp.where(done, fresh, stepped)
+        return _protocol_step(out, keep(reset_obs, out.obs), jax.tree.map(keep, reset_state, out.state))
+
+
+class BatchedReset(Wrapper):
+    """A batch of envs steps at once and generates `resets_per_step(N)` fresh episodes per step, which the envs
+    whose episode ended take in turn: the i-th env to end takes fresh episode i (modulo their number). With one
+    per env (`share` 1), every ended env starts a fresh episode of its own. A suite whose reset costs far more than
+    a step shares fewer (Craftax's optimistic resets: a sixteenth of the batch); envs ending at the same step may
+    then share one start."""
+
+    def __init__(self, env: Any, share: int = 1):
+        super().__init__(env)
+        self.share = share
+
+    def resets_per_step(self, num_envs: int) -> int:
+        return max(1, num_envs // self.share)
+
+    def step(self, key: jax.Array, state: Any, action: jax.Array):
+        """One env's step: `step_batch` on a batch of one."""
+        out = self.step_batch(key[None], jax.tree.map(lambda x: x[None], state), action[None])
+        return jax.tree.map(lambda x: x[0], out)
+
+    def step_batch(self, keys: jax.Array, state: Any, action: jax.Array):
+        """The protocol's step over a batch `[N]` of keys, states and actions; every value `[N, ...]`."""
+        n = keys.shape[0]
+        split = jax.vmap(jax.random.split)(keys)
+        out = jax.vmap(self.env.step)(split[:, 0], state, action)
+        done = out.terminated | out.truncated
+        # Computed at every step and kept where done: under vmap (of seeds, or of one step) a branch would compute
+        # both sides anyway.
+        reset_obs, reset_state = jax.vmap(self.env.reset)(split[:self.resets_per_step(n), 1])
+        slot = (jnp.cumsum(done) - 1) % reset_obs.shape[0]  # the i-th env to end takes fresh episode i
+        keep = lambda fresh, stepped: jnp.where(done.reshape((n,) + (1,) * (stepped.ndim - 1)), fresh[slot], stepped)
+        return _protocol_step(out, keep(reset_obs, out.obs), jax.tree.map(keep, reset_state, out.state))
+
+
+def batch_step(env: Any):
+    """`env`'s step over a batch `[N]` of keys, states and actions: its own `step_batch` where it has one (a
+    suite that shares work across the batch), else its `step` vmapped."""
+    return getattr(env, "step_batch", None) or jax.vmap(env.step)
+
+
+@struct.dataclass
+class EpisodeStatsState:
+    env_state: Any
+    episode_return: jax.Array
+    episode_length: jax.Array
+
+
+class EpisodeStatistics(Wrapper):
+    """Adds the return and length of each episode as it ends.
+
+    `info["episode_return"]` and `info["episode_length"]` are valid where `info["episode_done"]`; elsewhere 0.
+    """
+
+    def reset(self, key: jax.Array):
+        obs, env_state = self.env.reset(key)
+        return obs, EpisodeStatsState(env_state, jnp.float32(0.0), jnp.int32(0))
+
+    def step(self, key: jax.Array, state: EpisodeStatsState, action: jax.Array):
+        return self._track(state, self.env.step(key, state.env_state, action))
+
+    def step_batch(self, keys: jax.Array, state: EpisodeStatsState, action: jax.Array):
+        """`step` over a batch `[N]` (`batch_step` of the wrapped env)."""
+        return self._track(state, batch_step(self.env)(keys, state.env_state, action))
+
+    def _track(self, state: EpisodeStatsState, out: tuple):
+        obs, env_state, reward, terminated, truncated, info = out
+        done = terminated | truncated
+        ep_return = state.episode_return + reward
+        ep_length = state.episode_length + 1
+        info = {**info, "episode_done": done,
+                "episode_return": jnp.where(done, ep_return, 0.0),
+                "episode_length": jnp.where(done, ep_length, 0)}
+        state = EpisodeStatsState(env_state, jnp.where(done, 0.0, ep_return), jnp.where(done, 0, ep_length))
+        return obs, state, reward, terminated, truncated, info
