@@ -29,7 +29,16 @@ def _tip_pole(state, angle):
     limited = state.env_state  # the time limit's state; inside it, Brax's
     physics = limited.inner.pipeline_state
     physics = physics.replace(q=physics.q.at[1].set(angle))
-    return state.replace(env_state=limited.replace(inner=limited.inner.replace(pipeline_state=physics)))
+    return state.replace(env_state=limited.replace(brax_state=limited.inner.replace(pipeline_state=physics)))
+
+
+def test_the_state_keeps_the_field_names_older_checkpoints_hold(short):
+    """Checkpoints restore arrays by their paths of field names: a Brax run's env state keeps the names it was
+    saved under before the envs shared one wrapper stack (`env_state.brax_state`, `env_state.steps`)."""
+    env, _, _ = short
+    _, state = jax.eval_shape(env.reset, jax.random.key(0))
+    top = {jax.tree_util.keystr(path[:2]) for path, _ in jax.tree_util.tree_flatten_with_path(state)[0]}
+    assert top == {".env_state.brax_state", ".env_state.steps", ".episode_return", ".episode_length"}
 
 
 def _with_steps(state, steps):

@@ -59,19 +59,22 @@ class TimeLimit(Wrapper):
     """Truncates an episode at `max_steps` steps: `truncated`, not `terminated`, so that its value target
     bootstraps from V(final observation). A termination on the same step wins: the episode did end."""
 
-    def __init__(self, env: Any, max_steps: int):
+    def __init__(self, env: Any, max_steps: int, state_type: type = TimeLimitState):
+        """`state_type`: built as `(inner, steps)` and read as `.inner`, `.steps`; another than `TimeLimitState`
+        only to keep the field names that an adapter's older checkpoints hold."""
         super().__init__(env)
         self.params = TimeLimitParams(int(max_steps))
+        self.state_type = state_type
 
     def reset(self, key: jax.Array) -> tuple[Any, TimeLimitState]:
         obs, state = self.env.reset(key)
-        return obs, TimeLimitState(state, jnp.int32(0))
+        return obs, self.state_type(state, jnp.int32(0))
 
     def step(self, key: jax.Array, state: TimeLimitState, action: jax.Array) -> Stepped:
         out = self.env.step(key, state.inner, action)
         steps = state.steps + 1
         truncated = (out.truncated | (steps >= self.params.max_steps_in_episode)) & ~out.terminated
-        return Stepped(out.obs, TimeLimitState(out.state, steps), out.reward, out.terminated, truncated)
+        return Stepped(out.obs, self.state_type(out.state, steps), out.reward, out.terminated, truncated)
 
 
 def _protocol_step(out: Stepped, obs: jax.Array, state: Any) -> tuple:

@@ -29,7 +29,7 @@ from purejaxppo.core.envs.base import ActionSpec, multi_discrete
 from purejaxppo.core.envs.functional import check_kwarg_types
 from purejaxppo.core.envs.naming import unknown_parameter
 from purejaxppo.core.envs.observations import observation_codec
-from purejaxppo.core.envs.wrappers import AutoReset, BatchedReset, Stepped, TimeLimit, Wrapper
+from purejaxppo.core.envs.wrappers import AutoReset, BatchedReset, Stepped, TimeLimit, TimeLimitState, Wrapper
 
 DEFAULT_TIME_LIMIT = 10_000
 """Steps after which an episode of an env without a time limit of its own is truncated (and bootstrapped)."""
@@ -38,7 +38,8 @@ DEFAULT_TIME_LIMIT = 10_000
 def suite_env(adapter: Any, share: int | None) -> Wrapper:
     """The `Env` `adapter` is stepped through: `Encoded`, its `TimeLimit`, and a reset: with `share` None each
     env resets itself (`AutoReset`), else the batch generates one fresh episode per `share` envs (`BatchedReset`)."""
-    env = TimeLimit(Encoded(adapter), adapter.time_limit or DEFAULT_TIME_LIMIT)
+    env = TimeLimit(Encoded(adapter), adapter.time_limit or DEFAULT_TIME_LIMIT,
+                    getattr(adapter, "time_limit_state", TimeLimitState))
     return AutoReset(env) if share is None else BatchedReset(env, share)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from brax import envs as brax_registry
+from flax import struct
 
 from purejaxppo.core.envs.naming import create
 from purejaxppo.core.envs.wrappers import Stepped
@@ -31,10 +32,24 @@ def names() -> list[str]:
     return sorted(brax_registry._envs)
 
 
+@struct.dataclass
+class BraxTimeLimitState:
+    """The time limit's state (`TimeLimitState`) under the field names that Brax runs' checkpoints were written
+    with, so that they keep loading."""
+
+    brax_state: Any  # brax.envs.State: physics state, obs, reward, done, metrics
+    steps: jax.Array  # steps taken in the current episode, int32 []
+
+    @property
+    def inner(self) -> Any:
+        return self.brax_state
+
+
 class BraxEnv:
     """One Brax env: observations `[observation_size]`, actions `[action_size]` in [-1, 1]."""
 
     step_uses_key = False  # physics draw nothing random: the reset after an episode takes the step's whole key
+    time_limit_state = BraxTimeLimitState
 
     def __init__(self, env_id: str, episode_length: int = DEFAULT_EPISODE_LENGTH, **brax_kwargs: Any):
         """`brax_kwargs` go to the Brax env's constructor, e.g. `backend="spring"` (default: the env's own,
