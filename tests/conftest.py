@@ -51,9 +51,14 @@ def read_metrics(path) -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def compile_cache(tmp_path_factory):
-    """CLI runs in the tests share one fresh compilation cache: hermetic, yet warm after the first compile."""
-    os.environ["PUREJAXPPO_CACHE"] = str(tmp_path_factory.mktemp("jax-cache"))
+def compile_cache(tmp_path_factory, worker_id):
+    """CLI runs in the tests share one fresh compilation cache, every worker's the same: hermetic, yet warm after
+    the first compile of a program on any worker (the caches take concurrent writers: entries are written whole,
+    then renamed)."""
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        shared = shared.parent
+    os.environ["PUREJAXPPO_CACHE"] = str(shared / "jax-cache")
 
 
 @pytest.fixture(scope="session")

@@ -225,7 +225,4 @@ def test_a_killed_tuner_resumes_where_it_stopped_to_the_same_result(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     for name in ("trials.csv", "ranked.md", "best.json"):
         assert (tmp_path / "killed" / name).read_text() == (tmp_path / "whole" / name).read_text(), name
-    trained = json.loads((tmp_path / "killed" / "best.json").read_text())
-    again = run_cli("--config", str(tmp_path / "killed" / "best.json"), "--quiet", "--out", str(tmp_path / "run"))
-    assert again.returncode == 0, again.stderr
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["lr"] == trained["lr"]
+    # that a best.json trains with `run --config` is test_custom_env's and test_untrusted_files' to show
