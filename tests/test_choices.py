@@ -9,6 +9,7 @@ import distrax
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import purejaxppo
 from purejaxppo.core import config as config_module
@@ -69,8 +70,14 @@ def make_objective(config):
     assert branches_on_config(planted) == ["update_step: config.normalize_reward", "update_step: config.objective"]
 
 
-def test_every_objective_the_config_accepts_has_a_value():
-    assert set(OBJECTIVES) == set(config_module.OBJECTIVES)
+def test_the_config_accepts_the_objectives_table_and_nothing_else():
+    assert config_module.OBJECTIVES == tuple(OBJECTIVES)
+    for name in OBJECTIVES:
+        objective = make_objective(PPOConfig(objective=name))
+        assert all(callable(getattr(objective, m)) for m in ("init", "record", "policy_loss", "after_update"))
+        assert isinstance(objective.metrics, tuple)
+    with pytest.raises(ValueError, match="objective='ppo2' is invalid: must be one of clip, kl_penalty"):
+        PPOConfig(objective="ppo2")
     assert isinstance(make_objective(PPOConfig(objective="clip")), Clip)
     kl = make_objective(PPOConfig(objective="kl_penalty", kl_target=0.02, kl_beta=3.0))
     assert isinstance(kl, KLPenalty) and kl.kl_target == 0.02 and float(kl.init()) == 3.0

@@ -17,9 +17,10 @@ import numpy as np
 from flax import struct
 
 from purejaxppo.core.defaults import defaults_for
+from purejaxppo.core.objectives import OBJECTIVES as OBJECTIVE_VALUES
 
 ACTIVATIONS = ("tanh", "relu", "gelu", "swish")
-OBJECTIVES = ("clip", "kl_penalty")  # the rows of purejaxppo.core.objectives.OBJECTIVES
+OBJECTIVES = tuple(OBJECTIVE_VALUES)  # each objective the config accepts is a value with its loss
 TORSOS = ("mlp", "cnn")
 
 

@@ -3,21 +3,25 @@ a rollout step keeps of the policy it acted with (`record`), its loss on a minib
 follows an update (`after_update`). `make_objective` chooses one from the config, once; nothing else branches on
 which it is.
 
-Adding an objective is one class with these members and its row in `OBJECTIVES`.
+Adding an objective is one class with these members and its row in `OBJECTIVES`, which `PPOConfig` reads the
+names it accepts from: this module imports no network or distribution library at its top, so that a config can be
+made and checked without them.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-import distrax
 import jax
 import jax.numpy as jnp
 
 from purejaxppo.core.losses import adapt_kl_beta, clipped_surrogate_loss, kl_penalty_loss
-from purejaxppo.core.networks import distribution, distribution_params
-from purejaxppo.core.records import Batch
+
+if TYPE_CHECKING:
+    import distrax
+
+    from purejaxppo.core.records import Batch
 
 Metrics = dict[str, jax.Array]
 
@@ -68,14 +72,20 @@ class KLPenalty:
         return jnp.asarray(self.initial_beta, jnp.float32)
 
     def record(self, pi: distrax.Distribution) -> dict[str, jax.Array]:
+        from purejaxppo.core.networks import distribution_params
+
         return distribution_params(pi)
 
     def policy_loss(self, pi, log_prob, batch, advantages, state) -> tuple[jax.Array, Metrics]:
+        from purejaxppo.core.networks import distribution
+
         kl = distribution(batch.dist_params).kl_divergence(pi)  # exact, per state
         return kl_penalty_loss(log_prob, batch.log_prob, advantages, kl, state), {"kl": jnp.mean(kl)}
 
     def after_update(self, state, new_policy, batch) -> tuple[jax.Array, Metrics]:
         """The exact KL of the whole update, old policy to new, sets the next coefficient."""
+        from purejaxppo.core.networks import distribution
+
         kl = jnp.mean(distribution(batch.dist_params).kl_divergence(new_policy()))
         return adapt_kl_beta(state, kl, self.kl_target), {"kl": kl, "kl_beta": state}
 
