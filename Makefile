@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 CONSTRAINTS ?= $(if $(filter 3.11,$(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')),constraints.txt,constraints-latest.txt)
 LATEST := .venv-latest/bin
 ARGS ?=
-PYTEST := -m pytest -q -n 2 --dist loadfile --durations=15 tests $(ARGS)  # a file per worker: its fixtures run once
+PYTEST := -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15 tests $(ARGS)  # a file per worker: its fixtures run once; longest files first (tests/conftest.py)
 
 .PHONY: run test test-fast test-latest test-portable lint bench bench-rejax bench-gpu results constraints constraints-latest clean
 

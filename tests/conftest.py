@@ -90,3 +90,15 @@ def same_metrics(run: Path, reference: Path) -> None:
     """The two runs' metrics.csv, byte for byte."""
     assert (run / "metrics.csv").read_bytes() == (reference / "metrics.csv").read_bytes()
 
+
+
+LONGEST_FIRST = ("test_tune.py", "test_parallel.py", "test_faults.py", "test_evaluate.py", "test_caches.py",
+                 "test_program_cache.py", "test_one_line_errors.py", "test_suites_toolkit.py", "test_suites.py",
+                 "test_train.py", "test_reference_runs.py", "test_recurrent.py", "test_custom_env.py")
+"""The files that take longest under `make test` (its --durations), longest first: each runs on one worker
+(`--dist loadfile`), and handing them out first keeps one from starting last and running alone."""
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(Path(str(item.fspath)).name, len(rank)))  # stable: the rest as collected
