@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from purejaxppo.core.metrics import METRICS
+from purejaxppo.core.objectives import make_objective
 
 FLOAT = 4  # bytes: float32 and int32 throughout
 
@@ -34,7 +35,8 @@ def training_bytes(config: Any, env: Any, runs_per_device: int) -> int:
     obs, actions = env.observation_size, env.action_spec.size
     per_transition = FLOAT * (3 * obs + 2 * actions + 12)  # recorded, preprocessed into the batch, its minibatch
     activations = FLOAT * 2 * sum(config.hidden_sizes)  # the critic over [T + 1, B] (actor and critic torsos)
-    metrics = 2 * FLOAT * len(METRICS) * config.num_updates  # the device's buffer and the host's copy
+    names = len(METRICS) + len(make_objective(config).metrics)  # the objective's own too (the KL penalty's two)
+    metrics = 2 * FLOAT * names * config.num_updates  # the device's buffer and the host's copy
     per_run = transitions * (per_transition + activations) + config.num_envs * 2 * env_state_bytes(env) + metrics
     return runs_per_device * per_run
 
