@@ -214,3 +214,36 @@ print(type(sys.modules["matplotlib.pyplot"]).__name__, type(sys.modules["seaborn
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["module", "module"]
+
+
+def _walk(step_batch, env, key, steps: int = 40, n: int = 6):
+    """`steps` steps of `n` envs with random actions through `step_batch`: every step's values, stacked."""
+    spec = env.action_spec
+
+    def step(carry, key):
+        state = carry
+        k_action, k_env = jax.random.split(key)
+        if spec.discrete:
+            action = jax.random.randint(k_action, (n,), 0, spec.num_actions)
+        else:
+            action = jax.random.uniform(k_action, (n,) + spec.shape, minval=-1.0, maxval=1.0)
+        obs, state, reward, terminated, truncated, info = step_batch(jax.random.split(k_env, n), state, action)
+        return state, (obs, reward, terminated, truncated, info["final_observation"])
+
+    _, state = jax.vmap(env.reset)(jax.random.split(key, n))
+    return jax.jit(lambda s, k: jax.lax.scan(step, s, jax.random.split(k, steps))[1])(state, key)
+
+
+@pytest.mark.parametrize("env_id, kwargs", [("CartPole-v1", {}), ("Pendulum-v1", {"max_steps_in_episode": 15}),
+                                            ("Breakout-MinAtar", {}), ("DeepSea-bsuite", {})])
+def test_a_batched_step_equals_each_envs_own_step_with_and_without_episode_ends(env_id, kwargs):
+    """`FunctionalEnv.step_batch` computes a gymnax env's resets only at steps where an episode ended; the values
+    are gymnax's own `step`'s, env by env (DeepSea, which has its own step, is vmapped as it is)."""
+    env = make_env(env_id, **kwargs).env
+    key = jax.random.key(3)
+    batched = _walk(env.step_batch, env, key)
+    each = _walk(jax.vmap(env.step), env, key)
+    terminated, truncated = batched[2], batched[3]
+    assert bool((terminated | truncated).any()) and not bool((terminated | truncated).all())  # both kinds of step
+    for a, b in zip(batched, each):
+        np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(b, np.float32), rtol=1e-6, atol=1e-6)

@@ -145,6 +145,22 @@ def test_batched_reset_steps_one_env_as_a_batch_of_one():
     np.testing.assert_array_equal(one[0], first_obs(jax.random.split(key)[1]))
 
 
+def test_auto_reset_of_a_batch_resets_the_envs_that_ended_alone_also_under_a_vmap_over_runs():
+    env = AutoReset(TimeLimit(Encoded(Walk()), max_steps=10))
+    keys = jax.random.split(jax.random.key(4), 3)
+    state, action = _batch(GOAL - 1, 1, GOAL - 1), jnp.array([1, 1, 0], jnp.int32)  # env 0 alone ends
+    expected = [first_obs(jax.random.split(keys[0])[1]), [2, 0.125], [GOAL - 1, 0.25]]
+    for many in (False, True):  # one branch for the batch; a select under a vmap over runs
+        step = jax.vmap(env.step_batch) if many else env.step_batch
+        args = jax.tree.map(lambda x: jnp.stack([x, x]), (keys, state, action)) if many else (keys, state, action)
+        obs, state_out, _, terminated, _, info = step(*args)
+        obs, steps = (obs[1], state_out.steps[1]) if many else (obs, state_out.steps)
+        np.testing.assert_array_equal(obs, expected)
+        assert steps.tolist() == [0, 1, 1]
+    none_ends = env.step_batch(keys, _batch(0, 1, 2), jnp.ones(3, jnp.int32))  # no reset computed
+    np.testing.assert_array_equal(none_ends[0], [[1, 0.0], [2, 0.125], [3, 0.25]])
+
+
 def test_episode_statistics_report_each_episode_as_it_ends():
     env = EpisodeStatistics(AutoReset(TimeLimit(Encoded(Walk()), max_steps=3)))
     _, state = env.reset(jax.random.key(0))

@@ -23,10 +23,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from gymnax.environments import spaces
+from gymnax.environments.environment import Environment
 
 from purejaxppo.core.envs.base import NO_FINAL_OBSERVATION, ActionSpec, ProtocolError
 from purejaxppo.core.envs.naming import unknown_parameter
 from purejaxppo.core.envs.observations import ObservationCodec, observation_codec
+from purejaxppo.core.envs.wrappers import reset_where_done
 
 LEGACY_WARNING = ("{env_id}: step returns 5 values (gymnax 0.x): every episode end is taken as a termination, "
                   "so a time limit does not bootstrap its value target; return (obs, state, reward, terminated, "
@@ -96,6 +98,27 @@ class FunctionalEnv:
         return (self.codec.encode(obs), state, jnp.asarray(reward, jnp.float32), jnp.asarray(terminated, bool),
                 jnp.asarray(truncated, bool), info)
 
+    def step_batch(self, keys: jax.Array, state: Any, action: jax.Array):
+        """`step` over a batch `[N]` of keys, states and actions; every value `[N, ...]`. An env that steps as
+        gymnax 1.x's `Environment.step` does (not overriding it) gets the same values with its resets computed
+        only at steps where an episode ended (`reset_where_done`); any other env's `step` is vmapped."""
+        if not steps_as_gymnax(self.env):
+            return jax.vmap(self.step)(keys, state, action)
+        env, params = self.env, self.params
+        if not self.action_spec.discrete:
+            action = jnp.reshape(action, action.shape[:1] + env.action_space(params).shape)
+        keys = jax.vmap(jax.random.split)(keys)  # each env's step and reset key, as gymnax splits them
+        obs, stepped, reward, terminated, info = jax.vmap(env.step_env, in_axes=(0, 0, 0, None))(
+            keys[:, 0], state, action, params)
+        truncated = jax.vmap(env.is_truncated, in_axes=(0, None))(stepped, params)
+        fresh = lambda: jax.vmap(env.reset_env, in_axes=(0, None))(keys[:, 1], params)
+        next_obs, next_state = reset_where_done(terminated | truncated, fresh, (obs, stepped))
+        self.legacy = False
+        encode = jax.vmap(self.codec.encode)
+        info = {**info, "terminated": terminated, "truncated": truncated, "final_observation": encode(obs)}
+        return (encode(next_obs), next_state, jnp.asarray(reward, jnp.float32), jnp.asarray(terminated, bool),
+                jnp.asarray(truncated, bool), info)
+
     def _six(self, out: Any) -> tuple:
         """gymnax 1.x's six values of what the env's step returned; 0.x's five as if every end were a termination,
         its last observation the step's own."""
@@ -110,6 +133,13 @@ class FunctionalEnv:
         if not isinstance(out[5], dict) or "final_observation" not in out[5]:
             raise ProtocolError(f"env {self.env_id!r}: {NO_FINAL_OBSERVATION}")
         return out
+
+
+def steps_as_gymnax(env: Any) -> bool:
+    """Whether `env` is a gymnax 1.x `Environment` with gymnax's own `step` and `reset`: its step is then
+    `step_env`, `is_truncated`, and `reset_env` where the episode ended, with the key split in two."""
+    return (isinstance(env, Environment) and hasattr(Environment, "is_truncated")
+            and type(env).step is Environment.step and type(env).reset is Environment.reset)
 
 
 def keyword_names(function: Any) -> set[str] | None:

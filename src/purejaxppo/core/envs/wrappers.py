@@ -10,7 +10,7 @@ read from the env it wraps, down to the adapter.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -86,15 +86,23 @@ def _protocol_step(out: Stepped, obs: jax.Array, state: Any) -> tuple:
 class AutoReset(Wrapper):
     """Each env resets itself when its episode ends, with its own step's key: the `Env` protocol's step."""
 
+    def _keys(self, key: jax.Array) -> jax.Array:
+        """The step's and the reset's key, `[2]`. An env whose step draws nothing random (Brax's physics) gives its
+        step's whole key to the reset."""
+        return jax.random.split(key) if getattr(self.env, "step_uses_key", True) else jnp.stack([key, key])
+
     def step(self, key: jax.Array, state: Any, action: jax.Array):
-        # An env whose step draws nothing random (Brax's physics) gives its step's whole key to the reset.
-        keys = jax.random.split(key) if getattr(self.env, "step_uses_key", True) else (key, key)
-        out = self.env.step(keys[0], state, action)
-        done = out.terminated | out.truncated
-        # Reset on every step and keep it where done: vmapped over envs, a branch would compute both sides anyway.
-        reset_obs, reset_state = self.env.reset(keys[1])
-        keep = lambda fresh, stepped: jnp.where(done, fresh, stepped)
-        return _protocol_step(out, keep(reset_obs, out.obs), jax.tree.map(keep, reset_state, out.state))
+        """One env's step: `step_batch` on a batch of one."""
+        out = self.step_batch(key[None], jax.tree.map(lambda x: x[None], state), action[None])
+        return jax.tree.map(lambda x: x[0], out)
+
+    def step_batch(self, keys: jax.Array, state: Any, action: jax.Array):
+        """The protocol's step over a batch `[N]` of keys, states and actions; every value `[N, ...]`."""
+        keys = jax.vmap(self._keys)(keys)
+        out = jax.vmap(self.env.step)(keys[:, 0], state, action)
+        fresh = lambda: jax.vmap(self.env.reset)(keys[:, 1])
+        obs, state = reset_where_done(out.terminated | out.truncated, fresh, (out.obs, out.state))
+        return _protocol_step(out, obs, state)
 
 
 class BatchedReset(Wrapper):
@@ -122,12 +130,27 @@ class BatchedReset(Wrapper):
         split = jax.vmap(jax.random.split)(keys)
         out = jax.vmap(self.env.step)(split[:, 0], state, action)
         done = out.terminated | out.truncated
-        # Computed at every step and kept where done: under vmap (of seeds, or of one step) a branch would compute
-        # both sides anyway.
-        reset_obs, reset_state = jax.vmap(self.env.reset)(split[:self.resets_per_step(n), 1])
-        slot = (jnp.cumsum(done) - 1) % reset_obs.shape[0]  # the i-th env to end takes fresh episode i
-        keep = lambda fresh, stepped: jnp.where(done.reshape((n,) + (1,) * (stepped.ndim - 1)), fresh[slot], stepped)
-        return _protocol_step(out, keep(reset_obs, out.obs), jax.tree.map(keep, reset_state, out.state))
+        slot = (jnp.cumsum(done) - 1) % self.resets_per_step(n)  # the i-th env to end takes fresh episode i
+
+        def fresh():
+            starts = jax.vmap(self.env.reset)(split[:self.resets_per_step(n), 1])
+            return jax.tree.map(lambda x: x[slot], starts)
+
+        obs, state = reset_where_done(done, fresh, (out.obs, out.state))
+        return _protocol_step(out, obs, state)
+
+
+def reset_where_done(done: jax.Array, fresh: Callable[[], Any], stepped: Any) -> Any:
+    """`fresh()` where `done` `[N]`, else `stepped` (pytrees of `[N, ...]` leaves of the same structure).
+
+    `fresh()`, the batch's resets, is computed only at steps where some episode ended: most steps end none, and a
+    reset costs as much as a step or more (a sampled start, a generated map). The branch is one for the whole
+    batch; under a vmap over runs it becomes a select and both sides are computed, as an unbranched step would.
+    """
+    n = done.shape[0]
+    starts = jax.lax.cond(done.any(), fresh, lambda: stepped)
+    keep = lambda f, s: jnp.where(done.reshape((n,) + (1,) * (s.ndim - 1)), f, s)
+    return jax.tree.map(keep, starts, stepped)
 
 
 def batch_step(env: Any):
