@@ -49,9 +49,11 @@ def test_in_a_process_that_has_computed_the_devices_stay():
 
 @pytest.mark.slow
 def test_sweeps_compile_with_the_compiler_options(monkeypatch):
-    """The options reach XLA: an option XLA does not know makes the sweep's compilation fail, and LLVM -O2 (the
-    CPU's option) compiles."""
-    assert jax.default_backend() == "cpu" and compiler_options() == {"xla_backend_optimization_level": 2}
+    """The options reach XLA: an option XLA does not know makes the sweep's compilation fail, and the CPU's options
+    (LLVM -O2, copy insertion by region, products on the calling thread) compile."""
+    assert jax.default_backend() == "cpu" and compiler_options() == {
+        "xla_backend_optimization_level": 2, "xla_cpu_copy_insertion_use_region_analysis": True,
+        "xla_cpu_multi_thread_eigen": False}
     config = PPOConfig(env="CartPole-v1", total_timesteps=512)
     assert Sweep(config).compile() > 0
     monkeypatch.setattr(purejaxppo.scale.compilation, "CPU_COMPILER_OPTIONS", {"xla_no_such_option": 1})

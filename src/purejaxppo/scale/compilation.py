@@ -11,12 +11,19 @@ import os
 
 import jax
 
-CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 2}
-"""LLVM's -O2 rather than XLA's default -O3: a training program compiles faster on CPU, and runs as fast (measured
-in benchmarks/README.md)."""
+CPU_COMPILER_OPTIONS = {
+    # LLVM's -O2 rather than XLA's default -O3: a training program compiles faster on CPU and runs as fast.
+    "xla_backend_optimization_level": 2,
+    # Copy insertion that sees through loop regions: fewer copies of the loop state at each step of a scan.
+    "xla_cpu_copy_insertion_use_region_analysis": True,
+    # Each matrix product on the calling thread: a PPO program's products are small (a minibatch by 64), and
+    # handing them to Eigen's thread pool costs more than it saves; large ones run as fast either way.
+    "xla_cpu_multi_thread_eigen": False,
+}
+"""XLA's options for a training program on CPU; what each gains is measured in benchmarks/README.md."""
 
 
-def compiler_options() -> dict[str, int]:
+def compiler_options() -> dict[str, int | bool]:
     """The XLA options to compile a training program with on the default backend: `jax.jit(f,
     compiler_options=compiler_options())`. `CPU_COMPILER_OPTIONS` on CPU; none elsewhere."""
     return dict(CPU_COMPILER_OPTIONS) if jax.default_backend() == "cpu" else {}
@@ -41,4 +48,13 @@ def use_cpu_cores(count: int | None = None) -> bool:
         jax.config.update("jax_num_cpu_devices", count or cpu_cores())
     except RuntimeError:  # the backends exist already (an earlier computation in this process): keep them
         return False
+    _MADE[0] = jax.config.jax_num_cpu_devices
     return True
+
+
+_MADE = [0]  # the CPU device count use_cpu_cores set in this process; 0 where it set none
+
+
+def made_cpu_devices() -> bool:
+    """Whether `use_cpu_cores` set this process's CPU device count (the user did not)."""
+    return _MADE[0] > 0 and jax.config.jax_num_cpu_devices == _MADE[0]
