@@ -1,8 +1,13 @@
 """purejaxppo beside rejax's PPO, side by side in one benchmark run, on matched work.
 
     python benchmarks/bench_rejax.py [--workloads cartpole cartpole-8 breakout pendulum] [--repeats 3]
-        [--return-seeds 8]
+        [--return-seeds 8] [--purejaxrl DIR]
     make bench-rejax ARGS="--repeats 3"
+
+With `--purejaxrl DIR`, a checkout of PureJaxRL (`git clone https://github.com/luchris429/purejaxrl DIR`), its
+`purejaxrl/ppo.py` runs as a third implementation on the discrete workloads (its file for continuous actions is
+another program, so Pendulum has two columns). PureJaxRL is a set of single files, not a package: it is read from
+the checkout, never copied into this project.
 
 Each measurement runs in a fresh process (cold in-process caches, the persistent compilation cache off, its own
 peak memory), and the two implementations alternate, which one goes first swapping every repeat, so the noise
@@ -16,14 +21,15 @@ process and the table adds their mean final return with its 95% confidence inter
 Matched work: the same env, envs x steps, epochs, minibatches, gradient steps, MLP sizes and activation, learning
 rate (constant: rejax does not anneal), clipping, coefficients and value clipping (rejax always clips the value
 with clip_eps), rejax's evaluation off, purejaxppo's per-update metrics unused (only the final parameters are
-kept). What stays each library's own: rejax trains actor and critic with two
-Adam optimizers (each clipped to max_grad_norm) and flax's default initializers, and treats every episode end as
-terminal; purejaxppo uses one Adam over both networks and orthogonal initializers, and bootstraps truncated
-episodes from their final observation. And each is compiled and placed as its library does it: purejaxppo's
-programs at LLVM -O2 (`purejaxppo.scale.compilation.compiler_options`), its seeds split over one XLA device per CPU core
-(`use_cpu_cores`, as its CLI and `Sweep` do); rejax's through a plain `jax.jit` on one device, where XLA's
-default -O3 applies. The final return is measured the same way for both, after training and
-outside the timings: rejax's own `evaluate` (128 episodes per seed, sampled actions), averaged over seeds.
+kept). What stays each library's own: rejax trains actor and critic with two Adam optimizers (each clipped to
+max_grad_norm) and flax's default initializers, and treats every episode end as terminal; purejaxppo uses one Adam
+over both networks and orthogonal initializers, and bootstraps truncated episodes from their final observation. And
+each is compiled and placed as its library does it: purejaxppo's programs with its CPU options
+(`purejaxppo.scale.compilation.compiler_options`), its seeds split over one XLA device per CPU core where this
+machine's measurement says that pays (`use_cpu_cores` and `scale.cpu_split`, as its CLI and `Sweep` do); rejax's
+through a plain `jax.jit` on one device, with XLA's defaults. The final return is measured the same way for both,
+after training and outside the timings: rejax's own `evaluate` (128 episodes per seed, sampled actions), averaged
+over seeds.
 
 rejax 0.1.3 unpacks gymnax's old 5-value `step`; `FiveTupleStep` adapts gymnax 1.x to it (done = terminated or
 truncated, as rejax treats every episode end).
@@ -135,6 +141,40 @@ def build_rejax(env_id: str, hp: dict[str, Any]):
     return train, act_fn
 
 
+def build_purejaxrl(env_id: str, hp: dict[str, Any]):
+    """PureJaxRL's `purejaxrl/ppo.py` from the checkout in $PUREJAXRL_DIR, as its file defines it (not a package,
+    so not installed, and not copied here): (train(key) -> final params, act(params) -> act(obs, rng)). Its
+    wrappers unpack gymnax 0.x's 5-value step, so its `gymnax.make` gives `FiveTupleStep` envs."""
+    import gymnax
+    import jax.numpy as jnp
+
+    sys.path.insert(0, os.path.join(os.environ["PUREJAXRL_DIR"], "purejaxrl"))  # ppo.py imports its wrappers so
+    import ppo
+
+    config = {"LR": hp["lr"], "NUM_ENVS": hp["num_envs"], "NUM_STEPS": hp["num_steps"],
+              "TOTAL_TIMESTEPS": hp["total_timesteps"], "UPDATE_EPOCHS": hp["update_epochs"],
+              "NUM_MINIBATCHES": hp["num_minibatches"], "GAMMA": hp["gamma"], "GAE_LAMBDA": hp["gae_lambda"],
+              "CLIP_EPS": hp["clip_eps"], "ENT_COEF": hp["ent_coef"], "VF_COEF": hp["vf_coef"],
+              "MAX_GRAD_NORM": hp["max_grad_norm"], "ACTIVATION": hp["activation"], "ENV_NAME": env_id,
+              "ANNEAL_LR": False, "DEBUG": False}
+    make = gymnax.make
+    gymnax.make = lambda env_id, **kw: (lambda env, params: (FiveTupleStep(env), params))(*make(env_id, **kw))
+    try:  # make_train makes its env
+        train = ppo.make_train(config)
+    finally:
+        gymnax.make = make
+    env, env_params = make(env_id)
+    network = ppo.ActorCritic(env.action_space(env_params).n, activation=hp["activation"])
+
+    def act_fn(params):
+        return lambda obs, rng: network.apply(params, jnp.ravel(obs))[0].sample(seed=rng)
+
+    return (lambda key: train(key)["runner_state"][0].params), act_fn
+
+
+BUILDERS = {"purejaxppo": build_purejaxppo, "rejax": build_rejax, "purejaxrl": build_purejaxrl}
+
+
 def measure(implementation: str, name: str, seeds: int | None = None) -> dict[str, float]:
     """One measurement, in this process: compile, run once, evaluate; `seeds` runs instead of the workload's."""
     import jax
@@ -147,17 +187,19 @@ def measure(implementation: str, name: str, seeds: int | None = None) -> dict[st
     import gymnax
     from rejax.evaluate import evaluate
 
+    from purejaxppo.scale.cpu_split import run_devices
     from purejaxppo.scale.parallel import runs_sharding
 
     workload = dict(WORKLOADS[name], seeds=seeds or WORKLOADS[name]["seeds"])
     hp = hyperparameters(workload)
-    train, act_fn = (build_purejaxppo if ours else build_rejax)(workload["env"], hp)
+    train, act_fn = BUILDERS[implementation](workload["env"], hp)
     keys = jax.random.split(jax.random.PRNGKey(0), workload["seeds"])
     options = compiler_options() if ours else {}
     if workload["seeds"] == 1:
         program = jax.jit(train, compiler_options=options)
-    elif ours:  # as purejaxppo's Sweep does: the seeds split over the devices, a core each on a CPU
-        program = jax.jit(jax.vmap(train), in_shardings=runs_sharding(num_runs=workload["seeds"]),
+    elif ours:  # as purejaxppo's Sweep does: the seeds split over a CPU's cores where that pays on this machine
+        devices = run_devices(workload["seeds"])
+        program = jax.jit(jax.vmap(train), in_shardings=runs_sharding(devices, num_runs=workload["seeds"]),
                           compiler_options=options)
     else:
         program = jax.jit(jax.vmap(train))
@@ -167,6 +209,7 @@ def measure(implementation: str, name: str, seeds: int | None = None) -> dict[st
     compiled = program.lower(args).compile()
     compile_seconds = time.perf_counter() - start
     memory = compiled.memory_analysis()
+    num_devices = len(jax.tree.leaves(compiled.input_shardings)[0].device_set)
     start = time.perf_counter()
     params = jax.block_until_ready(compiled(args))
     run_seconds = time.perf_counter() - start
@@ -184,7 +227,7 @@ def measure(implementation: str, name: str, seeds: int | None = None) -> dict[st
                 xla_mib=(memory.argument_size_in_bytes + memory.output_size_in_bytes
                          + memory.temp_size_in_bytes) / 2**20,
                 rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10,
-                final_return=float(np.mean(returns)), final_return_per_seed=returns)
+                final_return=float(np.mean(returns)), final_return_per_seed=returns, devices=num_devices)
 
 
 def in_subprocess(implementation: str, name: str, seeds: int | None = None) -> dict[str, float]:
@@ -203,26 +246,29 @@ FIGURES = [("compile_s", "compile s", "{:.1f}"), ("run_s", "run s", "{:.1f}"),
 
 
 def table(name: str, results: dict[str, list[dict[str, float]]], outcome: dict[str, dict] | None) -> str:
-    w = WORKLOADS[name]
+    w, impls = WORKLOADS[name], list(results)
+    peers = impls[1:]
     lines = [f"**{name}**: {w['env']}, {w['seeds']} seed(s), {w['num_envs']} envs x {w['num_steps']} steps, "
              f"{w['update_epochs']} epochs x {w['num_minibatches']} minibatches, {w['total_timesteps']:,} steps "
-             f"per seed; median (range) of {len(results['rejax'])}", "",
-             "| figure | purejaxppo | rejax | purejaxppo / rejax |", "|---|---:|---:|---:|"]
+             f"per seed; median (range) of {len(results['rejax'])}; devices: "
+             + ", ".join(f"{impl} {results[impl][0]['devices']}" for impl in impls), "",
+             "| figure | " + " | ".join(impls) + " | " + " | ".join(f"purejaxppo / {p}" for p in peers) + " |",
+             "|---|" + "---:|" * (len(impls) + len(peers))]
     for key, label, fmt in FIGURES:
-        cells = []
-        for impl in IMPLEMENTATIONS:
-            xs = [r[key] for r in results[impl]]
-            cells.append(f"{fmt.format(statistics.median(xs))} ({fmt.format(min(xs))}-{fmt.format(max(xs))})")
-        ours, theirs = (statistics.median(r[key] for r in results[impl]) for impl in IMPLEMENTATIONS)
-        ratio = f"{ours / theirs:.2f}" if theirs and key != "final_return" else ""
-        lines.append(f"| {label} | {cells[0]} | {cells[1]} | {ratio} |")
+        medians = {impl: statistics.median(r[key] for r in results[impl]) for impl in impls}
+        cells = [f"{fmt.format(medians[impl])} ({fmt.format(min(r[key] for r in results[impl]))}-"
+                 f"{fmt.format(max(r[key] for r in results[impl]))})" for impl in impls]
+        ratios = [f"{medians['purejaxppo'] / medians[p]:.2f}" if medians[p] and key != "final_return" else ""
+                  for p in peers]
+        lines.append(f"| {label} | " + " | ".join(cells + ratios) + " |")
     if outcome:
         cells = []
-        for impl in IMPLEMENTATIONS:
+        for impl in impls:
             mean, low, high = mean_ci95(np.asarray(outcome[impl]["final_return_per_seed"]))
-            cells.append(f"{mean:.1f} [{low:.1f}, {high:.1f}]")
+            worst = min(outcome[impl]["final_return_per_seed"])
+            cells.append(f"{mean:.1f} [{low:.1f}, {high:.1f}], worst {worst:.1f}")
         seeds = len(outcome["rejax"]["final_return_per_seed"])
-        lines.append(f"| final return, seeds 0-{seeds - 1} (95% CI) | {cells[0]} | {cells[1]} |  |")
+        lines.append(f"| final return, seeds 0-{seeds - 1} (95% CI) | " + " | ".join(cells + [""] * len(peers)) + " |")
     return "\n".join(lines)
 
 
@@ -232,6 +278,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--return-seeds", type=int, default=8,
                         help="seeds of the learning-outcome run, after the timings (0: none)")
+    parser.add_argument("--purejaxrl", metavar="DIR",
+                        help="a checkout of PureJaxRL (github.com/luchris429/purejaxrl): adds its ppo.py as a third "
+                             "column")
     parser.add_argument("--worker", nargs=2, metavar=("IMPLEMENTATION", "WORKLOAD"), help=argparse.SUPPRESS)
     parser.add_argument("--worker-seeds", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -239,13 +288,23 @@ def main() -> None:
         print(json.dumps(measure(*args.worker, seeds=args.worker_seeds)))
         return
     import rejax  # noqa: F401  (fails here, before any run, when the bench extra is missing)
+
+    implementations = IMPLEMENTATIONS
+    if args.purejaxrl:
+        if not os.path.isfile(os.path.join(args.purejaxrl, "purejaxrl", "ppo.py")):
+            parser.error(f"--purejaxrl {args.purejaxrl}: no purejaxrl/ppo.py there; give a checkout of "
+                         "github.com/luchris429/purejaxrl")
+        os.environ["PUREJAXRL_DIR"] = os.path.abspath(args.purejaxrl)
+        implementations += ("purejaxrl",)
     from machine import header
 
     print(header() + "\n", flush=True)
     for name in args.workloads:
-        results: dict[str, list[dict[str, float]]] = {impl: [] for impl in IMPLEMENTATIONS}
+        continuous = name == "pendulum"
+        impls = tuple(i for i in implementations if not (continuous and i == "purejaxrl"))
+        results: dict[str, list[dict[str, float]]] = {impl: [] for impl in impls}
         for repeat in range(args.repeats):
-            order = IMPLEMENTATIONS if repeat % 2 == 0 else IMPLEMENTATIONS[::-1]
+            order = impls if repeat % 2 == 0 else impls[::-1]
             for impl in order:
                 results[impl].append(in_subprocess(impl, name))
                 print(f"  {name} #{repeat + 1} {impl}: " + ", ".join(
@@ -253,7 +312,7 @@ def main() -> None:
                     file=sys.stderr, flush=True)
         # One seed's return says little about a learning outcome: both implementations also train
         # --return-seeds seeds in one program (vmapped, as the multi-seed workload), compared by mean and CI.
-        outcome = {impl: in_subprocess(impl, name, args.return_seeds) for impl in IMPLEMENTATIONS
+        outcome = {impl: in_subprocess(impl, name, args.return_seeds) for impl in impls
                    } if args.return_seeds else None
         print(table(name, results, outcome) + "\n", flush=True)
 
