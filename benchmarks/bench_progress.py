@@ -45,7 +45,7 @@ def main() -> None:
             before, start = state.done, time.perf_counter()
             state = job.advance(state, chunk)
             jax.block_until_ready(state.metrics)
-            progress(job.latest_metrics(state))
+            progress.show(state.done, job.recent_returns(state))
             chunk = report_interval((time.perf_counter() - start) / (state.done - before), config.num_updates)
         progress.close()
 

@@ -1,14 +1,19 @@
 """Progress of a compiled training run, shown on the host while it runs.
 
-An instance is called with an update's metrics: by the CLI between chunks of the updates
-(`purejaxppo.scale.schedule`: about half a second of training each, at least 1% of the run), or, given as
-`make_train(config, callback=Progress(...))`, after every update from inside the compiled program (a
-`jax.debug.callback`; JAX's persistent compilation cache then skips the program). It only does host work and
-redraws at most every `min_interval` seconds.
+The return it shows is the final return's statistic as if the run ended there: the mean of the episodes that
+ended in the last 5% of the updates done (`scale.stats.final_returns`), so that the last line shows the final
+return the run reports; where none ended in that window, the last such mean stays shown (never NaN once an
+episode has ended). The CLI calls `show` between chunks of the updates (`purejaxppo.scale.schedule`: about half a
+second of training each, at least 1% of the run) with that mean over its runs (`Sweep.recent_returns`); given as
+`make_train(config, callback=Progress(...))`, an instance is called with every update's metrics from inside the
+compiled program (a `jax.debug.callback`; JAX's persistent compilation cache then skips the program) and keeps
+the window itself. It only does host work and redraws at most every `min_interval` seconds.
 """
 
 from __future__ import annotations
 
+import collections
+import math
 import sys
 import time
 from typing import Any, TextIO
@@ -31,6 +36,8 @@ class Progress:
         self.interactive = self.stream.isatty()
         self.min_interval = min_interval if self.interactive else line_interval
         self.recent_return = float("nan")
+        self.window = max(1, math.ceil(0.05 * num_updates))  # as final_returns' 5% of the updates
+        self.updates: collections.deque = collections.deque(maxlen=self.window)  # each update's (sum, count)
         self.steps = self.start_steps = 0
         self.bar: tqdm | None = None
         self.start = self.last = 0.0
@@ -45,10 +52,22 @@ class Progress:
                             file=self.stream, dynamic_ncols=True, mininterval=self.min_interval)
 
     def __call__(self, metrics: dict[str, Any]) -> None:
-        returns = np.asarray(metrics["episode_return"])
-        if not np.all(np.isnan(returns)):
-            self.recent_return = float(np.nanmean(returns))
-        update = int(np.asarray(metrics["env_steps"]).ravel()[0]) // self.batch_size  # same in every run
+        """One update's metrics, each `[runs]` or a scalar: shows the mean over its runs of the episodes that ended
+        in the last `window` updates."""
+        returns = np.asarray(metrics["episode_return"], np.float64).ravel()
+        finite = returns[np.isfinite(returns)]
+        self.updates.append((finite.sum(), finite.size))
+        count = sum(c for _, c in self.updates)
+        recent = sum(s for s, _ in self.updates) / count if count else math.nan
+        self.show(int(np.asarray(metrics["env_steps"]).ravel()[0]) // self.batch_size, [recent])  # same in every run
+
+    def show(self, update: int, recent_returns: Any) -> None:
+        """Shows `update` of `num_updates` done and the mean of the runs' `recent_returns` (NaN: no episode ended
+        in a run's window), or where none is finite, the last mean shown."""
+        finite = np.asarray(recent_returns, np.float64)
+        finite = finite[np.isfinite(finite)]
+        if finite.size:
+            self.recent_return = float(finite.mean())
         steps = update * self.batch_size * self.num_runs
         now = time.perf_counter()
         done = steps >= self.total_steps

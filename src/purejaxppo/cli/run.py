@@ -94,7 +94,7 @@ def train_loop(plan: RunPlan, state, stops: StopRequests) -> tuple[Any, float, S
             return advanced, train_seconds, Stopped(diverged=diverged)
         state = advanced
         if not args.quiet:
-            plan.progress(job.latest_metrics(state))  # every process gathers them; process 0 draws
+            plan.progress.show(state.done, job.recent_returns(state))  # every process gathers them; process 0 draws
         if stops.signal is not None or state.done % checkpoint_every == 0 or state.done == config.num_updates:
             save_checkpoint(plan, state)
         if plan.loggers:

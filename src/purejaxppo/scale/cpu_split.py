@@ -34,7 +34,10 @@ CACHE_FORMAT = 1
 
 
 def cache_path() -> Path:
-    """`$XDG_CACHE_HOME/purejaxppo/cpu_split.json` (default `~/.cache/...`)."""
+    """`$PUREJAXPPO_CACHE/cpu_split.json` where that is set (the commands' cache folder), else
+    `$XDG_CACHE_HOME/purejaxppo/cpu_split.json` (default `~/.cache/...`)."""
+    if os.environ.get("PUREJAXPPO_CACHE"):
+        return Path(os.environ["PUREJAXPPO_CACHE"]) / "cpu_split.json"
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(root) / "purejaxppo" / "cpu_split.json"
 
@@ -95,6 +98,11 @@ def _read(path: Path) -> dict:
         return {}
     ok = isinstance(data, dict) and data.get("format") == CACHE_FORMAT and isinstance(data.get("speedups"), dict)
     return {k: v for k, v in data["speedups"].items() if isinstance(v, (int, float))} if ok else {}
+
+
+def cached_speedup(num_devices: int, path: Path | None = None) -> float | None:
+    """What the cache holds for this machine with `num_devices` devices; None where it holds nothing."""
+    return _read(path or cache_path()).get(machine_key(num_devices))
 
 
 def split_speedup(devices: Sequence[jax.Device], path: Path | None = None) -> float:

@@ -8,6 +8,7 @@ rows' state through the program in chunks of updates and gathers the result.
 from __future__ import annotations
 
 import functools
+import math
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -24,6 +25,7 @@ from purejaxppo.scale.plan import make_plan
 from purejaxppo.scale.program import Compiled, ProgramArgs, SweepProgram, SweepState, place_envs, place_runs
 from purejaxppo.scale.results import SweepResult
 from purejaxppo.scale.schedule import next_stop, report_interval
+from purejaxppo.scale.stats import final_returns
 
 
 class Sweep:
@@ -133,10 +135,15 @@ class Sweep:
                                     self.placement.rows)
         return SweepState(state, metrics, progress.done)
 
-    def latest_metrics(self, progress: SweepState) -> dict[str, np.ndarray]:
-        """The metrics of the last update done, each `[runs]`, on every process (what a progress display shows)."""
-        last = _update_column(progress.metrics, progress.done - 1)
-        return jax.tree.map(lambda x: np.asarray(x)[:self.num_runs], gather(last))
+    def recent_returns(self, progress: SweepState, fraction: float = 0.05) -> np.ndarray:
+        """Each run's final return as if it ended at `progress.done`: the mean episode return over its last
+        `fraction` of `num_updates` updates done, `[runs]` (`stats.final_returns`; NaN where no episode ended
+        in them). At the run's end, its final return."""
+        window = min(max(1, math.ceil(self.config.num_updates * fraction)), self.config.num_updates)
+        start = max(progress.done - window, 0)  # one window's width always: one compilation for every chunk
+        tail = np.asarray(gather(_update_columns(progress.metrics["episode_return"], start, window)), np.float64)
+        tail[:, progress.done - start:] = np.nan  # updates not done yet, early in a run
+        return final_returns(tail[:self.num_runs], fraction=1.0)
 
     def first_divergence(self, progress: SweepState, start: int = 0) -> tuple[int, int] | None:
         """`(update, run)`: the first update after `start` (1-based) at which a run's loss or parameters turned
@@ -173,11 +180,11 @@ class Sweep:
         return self.result(progress, time.perf_counter() - start)
 
 
-@jax.jit
-def _update_column(metrics: dict[str, jax.Array], update: jax.Array) -> dict[str, jax.Array]:
-    """Every run's metrics of one update, `[runs, num_updates]` -> `[runs]`; the update is traced, so one
-    compilation serves them all (eager `x[:, i]` would compile one program per index)."""
-    return jax.tree.map(lambda x: jax.lax.dynamic_index_in_dim(x, update, axis=1, keepdims=False), metrics)
+@functools.partial(jax.jit, static_argnums=2)
+def _update_columns(x: jax.Array, start: int, length: int) -> jax.Array:
+    """`x[:, start:start + length]` of a `[runs, num_updates]` metric; `start` traced, so one compilation serves
+    every chunk."""
+    return jax.lax.dynamic_slice_in_dim(x, start, length, axis=1)
 
 
 def sweep(
