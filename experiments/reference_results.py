@@ -186,9 +186,14 @@ def table(store: dict) -> str:
 
 
 def plot(store: dict, path: Path) -> None:
-    """Every env's learning curve: the mean over seeds and its 95% t band, a panel each."""
+    """Every env's learning curve, a panel each: each seed's returns averaged over the episodes that ended in a
+    trailing 2% of the run (updates where none ended would break the line), then the mean over seeds and its 95% t
+    band; the published figure and a random policy's return as labelled lines."""
     import scipy.stats
     from matplotlib.figure import Figure
+
+    from purejaxppo.io.report import step_ticks
+    from purejaxppo.scale.stats import smooth
 
     envs = [e for e in PUBLISHED if e in store]
     cols = 4
@@ -197,18 +202,23 @@ def plot(store: dict, path: Path) -> None:
     axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
     for ax, env in zip(axes, envs):
         steps, curves = np.asarray(store[env]["env_steps"]), np.asarray(store[env]["curves"], float)
+        curves = smooth(curves, max(1, curves.shape[-1] // 50))
         with warnings.catch_warnings():  # updates before any episode ended have no return yet
             warnings.simplefilter("ignore", RuntimeWarning)
             mean = np.nanmean(curves, axis=0)
             half = scipy.stats.t.ppf(0.975, curves.shape[0] - 1) * np.nanstd(curves, axis=0, ddof=1) / np.sqrt(
-                curves.shape[0])
-        ax.plot(steps, mean)
-        ax.fill_between(steps, mean - half, mean + half, alpha=0.25)
+                np.sum(np.isfinite(curves), axis=0))
+        shown = np.isfinite(mean)
+        ax.plot(steps[shown], mean[shown], label=f"purejaxppo ({curves.shape[0]} seeds)")
+        ax.fill_between(steps[shown], (mean - half)[shown], (mean + half)[shown], alpha=0.25)
         if PUBLISHED[env][1] is not None:
-            ax.axhline(PUBLISHED[env][1], color="grey", lw=0.8, ls="--")
-        ax.axhline(store[env]["random_return"], color="red", lw=0.6, ls=":")
+            ax.axhline(PUBLISHED[env][1], color="grey", lw=0.8, ls="--",
+                       label=f"published {PUBLISHED[env][0].split(';')[0]}")
+        ax.axhline(store[env]["random_return"], color="red", lw=0.6, ls=":", label="random policy")
+        step_ticks(ax)
         ax.set_title(env, fontsize=9)
         ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6, loc="best")
     for ax in axes[len(envs):]:
         ax.set_visible(False)
     fig.tight_layout()

@@ -1,5 +1,5 @@
-"""The progress display: the return it shows is the final return's statistic so far, and never NaN once an
-episode has ended."""
+"""What a user watches: the progress display (the return it shows is the final return's statistic so far, and
+never NaN once an episode has ended) and the figures' step axis."""
 
 import io
 import re
@@ -36,3 +36,21 @@ def test_the_cli_shows_the_mean_over_runs_of_their_recent_returns():
     progress.show(3, [NAN, NAN])
     progress.show(4, [12.0, 18.0])
     assert re.findall(r"return\s+(\S+)", stream.getvalue()) == ["nan", "12.0", "12.0", "15.0"]
+
+
+def test_a_figure_reads_its_steps_as_100k_and_1m():
+    """The figures' env-step ticks (the CLI's learning curve, the reference curves) in k and M, not run together."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from purejaxppo.io.report import step_ticks
+    from purejaxppo.io.text import steps_label
+
+    assert [steps_label(x) for x in (0, 750, 1e5, 1.5e6, 1e7)] == ["0", "750", "100k", "1.5M", "10M"]
+    fig = Figure()
+    ax = fig.subplots()
+    ax.plot(np.linspace(0, 2e6, 50), np.arange(50.0))
+    step_ticks(ax)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert "1M" in labels and all(len(label) <= 5 for label in labels), labels

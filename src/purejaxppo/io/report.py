@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from purejaxppo.core.metrics import in_report_order
-from purejaxppo.io.text import cell, ranked_table
+from purejaxppo.io.text import cell, ranked_table, steps_label
 from purejaxppo.scale.results import SweepResult
 from purejaxppo.scale.stats import smooth
 
@@ -55,9 +55,12 @@ def plot_learning_curves(path: Path, result: SweepResult, title: str) -> None:
     seeds = returns.shape[1]
     for c in range(returns.shape[0]):
         name = label({k: v[c] for k, v in result.hyperparams.items()}) or "mean"
-        line, = ax.plot(env_steps, mean[c], label=f"{name} ({seeds} seed{'s' if seeds > 1 else ''})")
+        shown = np.isfinite(mean[c])  # before the first episode ends there is no return to draw
+        line, = ax.plot(env_steps[shown], mean[c][shown], label=f"{name} ({seeds} seed{'s' if seeds > 1 else ''})")
         if seeds > 1:
-            ax.fill_between(env_steps, mean[c] - std[c], mean[c] + std[c], alpha=0.2, color=line.get_color())
+            ax.fill_between(env_steps[shown], (mean[c] - std[c])[shown], (mean[c] + std[c])[shown], alpha=0.2,
+                            color=line.get_color())
+    step_ticks(ax)
     ax.set_xlabel("env steps")
     ax.set_ylabel("episode return" + (" (band: ±1 std over seeds)" if seeds > 1 else ""))
     ax.set_title(title)
@@ -65,6 +68,14 @@ def plot_learning_curves(path: Path, result: SweepResult, title: str) -> None:
     ax.legend(loc="best", fontsize="small")
     fig.tight_layout()
     fig.savefig(path)
+
+
+def step_ticks(ax: Any) -> None:
+    """Env steps on `ax`'s x axis as 100k, 1M, at most 5 ticks (full numbers run into each other)."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(5))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: steps_label(x)))
 
 
 def summary(result: SweepResult, updates_trained: int | None = None, **extra: Any) -> dict[str, Any]:

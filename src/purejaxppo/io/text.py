@@ -22,6 +22,14 @@ def format_return(x: float, like: float | None = None) -> str:
     return f"{x:.{return_decimals(x if like is None else like)}f}"
 
 
+def steps_label(x: float) -> str:
+    """An env-step count as a figure's tick reads it: 0, 750, 100k, 1.5M, 10M."""
+    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= scale:
+            return f"{x / scale:.3g}{suffix}"
+    return f"{x:.3g}"
+
+
 def cell(x: Any, digits: int | None = None) -> str:
     """`x` (a Python or numpy scalar, or hidden sizes) as a cell of a CSV file or a table. Without `digits`, exact,
     for a program to read back: a float's `repr`, a boolean as 0 or 1. With `digits`, for a person: that many
