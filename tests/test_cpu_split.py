@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 SCRIPT = """
 import json, sys
 from pathlib import Path
@@ -27,6 +29,8 @@ for path, speedup in json.loads(sys.argv[1]):  # each case: a cache file, and th
                     "made": cpu_split.made_cpu_devices(), "single": cpu_split.run_devices(1, path)})
 print(json.dumps(results))
 """
+pytestmark = pytest.mark.slow  # fresh processes, each measuring: make test, not its fast tier
+
 CORRUPT = ["{not json", '{"format": 99, "speedups": {}}', '{"format": 1, "speedups": 3}', "[1, 2]"]
 
 
