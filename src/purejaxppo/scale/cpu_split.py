@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from purejaxppo.scale.compilation import compiler_options, made_cpu_devices
+from purejaxppo.scale.compilation import compiler_options, cpu_cores, made_cpu_devices
 
 PAYS_FROM = 1.4
 """The split is used where the devices together do at least this many times one device's work (`measure`): a
@@ -50,8 +50,8 @@ def machine_key(num_devices: int) -> str:
             cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
     except OSError:
         pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    parts = [cpu, platform.machine(), str(cores), str(num_devices), jax.__version__, os.environ.get("XLA_FLAGS", "")]
+    parts = [cpu, platform.machine(), str(cpu_cores()), str(num_devices), jax.__version__,
+             os.environ.get("XLA_FLAGS", "")]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
