@@ -66,6 +66,9 @@ def test_rungs_and_survivors():
     (["--config", "/nonexistent.json"], "--config /nonexistent.json is unreadable"),
     (["--trials", "0"], "--trials 0 is invalid"),
     (["--only"], "--only searches the --param fields alone"),
+    (["--search-fraction", "0"], "--search-fraction 0.0 is invalid: must be in (0, 1]"),
+    (["--search-fraction", "1.5"], "--search-fraction 1.5 is invalid"),
+    (["--search-fraction", "0.001"], "search fraction 0.001 is too small: 200 env steps are less than one batch"),
 ])
 def test_bad_input_is_one_line_before_anything_compiles(tmp_path, capsys, argv, message):
     out = tmp_path / "out"
@@ -130,6 +133,68 @@ def test_the_confirmation_uses_seeds_the_search_did_not(working_and_broken):
     search = {(seed, n) for _, n, seed in made if n == 2}
     confirmation = {(seed, n) for _, n, seed in made if n == 3}
     assert search == {(1000, 2)} and confirmation == {(1002, 3)}  # seeds 1000-1001, then 1002-1004
+
+
+# --- multi-fidelity: search short, confirm whole ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def short_search():
+    """A third of TINY's budget per trial in the search, between two working and two broken learning rates; the
+    config of every Sweep made, and the learning rate each program's schedule starts from and reaches."""
+    made = []
+    original = sweep_module.Sweep.__init__
+
+    def recording(self, config, num_seeds=1, seed=0, *args, **kwargs):
+        made.append(config)
+        original(self, config, num_seeds, seed, *args, **kwargs)
+
+    sweep_module.Sweep.__init__ = recording
+    try:
+        result = tune(TINY, num_trials=4, num_seeds=2, space={"lr": Choices((3e-3, 2e-3, 1e-12, 2e-12))}, rungs=1,
+                      confirm_top=4, confirm_seeds=2, seed=1000, search_fraction=1 / 3)
+    finally:
+        sweep_module.Sweep.__init__ = original
+    return result, made
+
+
+@pytest.mark.slow
+def test_a_short_search_ranks_the_working_learning_rates_first(short_search):
+    result, _ = short_search
+    search_order = [dict(s.trial.params)["lr"] for s in result.scored]
+    assert set(search_order[:2]) == {3e-3, 2e-3}, search_order
+    assert result.best_config.lr in (3e-3, 2e-3) and result.best_config.total_timesteps == TINY.total_timesteps
+    # every trial confirmed on the whole budget: the search's order against it, the broken pair below the working
+    assert all(s.confirmed is not None for s in result.scored)
+    assert result.rank_correlation >= 0.6
+
+
+@pytest.mark.slow
+def test_the_search_trains_a_fraction_of_the_budget_and_the_confirmation_all_of_it(short_search):
+    from purejaxppo.core.update import make_schedule
+
+    _, made = short_search
+    search, confirmation = made[0], made[-1]
+    assert search.num_updates == 9 and confirmation.num_updates == 27
+    assert [c.total_timesteps for c in made] == [TINY.total_timesteps // 3, TINY.total_timesteps]
+    # the schedule is the short run's own: its learning rate reaches 0 at the short run's last step
+    grad_steps = search.num_updates * search.update_epochs * search.num_minibatches
+    schedule = make_schedule(search)
+    assert float(schedule(0)) == pytest.approx(search.lr) and float(schedule(grad_steps)) == 0.0
+    assert float(schedule(grad_steps // 2)) == pytest.approx(search.lr / 2)
+
+
+def test_rank_correlation_reads_the_search_order_against_the_confirmed_means():
+    from purejaxppo.scale.halving import Scored, rank_correlation
+    from purejaxppo.scale.search import Trial
+
+    def scored(i, confirmed):
+        return Scored(Trial(i, (), (("lr", 1e-3),)), [0.0], None if confirmed is None else np.full(3, confirmed))
+
+    assert rank_correlation([scored(0, 9.0), scored(1, 5.0), scored(2, None), scored(3, 1.0)]) == 1.0
+    assert rank_correlation([scored(0, 1.0), scored(1, 5.0), scored(2, 9.0)]) == -1.0
+    assert np.isnan(rank_correlation([scored(0, 1.0), scored(1, 1.0)]))  # ties only: undefined
+    assert np.isnan(rank_correlation([scored(0, 1.0), scored(1, None)]))
 
 
 class MemoryFolder:

@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--eta", type=int, default=3, help="keep the best 1/eta at each rung (default 3)")
     parser.add_argument("--confirm", type=int, default=3, help="best trials trained again on fresh seeds (3)")
     parser.add_argument("--confirm-seeds", type=int, default=8, help="fresh seeds of that confirmation (8)")
+    parser.add_argument("--search-fraction", type=float, default=1.0, metavar="F",
+                        help="multi-fidelity: the search trains each trial on F of the budget (its learning-rate "
+                             "schedule over that), the confirmation on all of it (default 1)")
     parser.add_argument("--seed", type=int, default=1000,
                         help="first search seed (default 1000: seeds 0-999, where results are reported, unused)")
     parser.add_argument("--out", type=Path, help="output folder (default runs/tune-<env>-<time>/)")
@@ -65,6 +68,9 @@ def _check(args: argparse.Namespace) -> None:
         if value < (2 if flag == "eta" else 1):
             raise ValueError(f"--{flag.replace('_', '-')} {value} is invalid: must be at least "
                              f"{2 if flag == 'eta' else 1}")
+    if not 0 < args.search_fraction <= 1:
+        raise ValueError(f"--search-fraction {args.search_fraction} is invalid: must be in (0, 1], e.g. 0.1 to "
+                         "search at a tenth of the budget")
 
 
 def spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -80,7 +86,8 @@ def spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
     given = dict(parsed)
     spec = {"config": config.to_dict(), "params": [str(p) for p in args.param], "only": args.only,
             "trials": args.trials, "num_seeds": args.num_seeds, "rungs": args.rungs, "eta": args.eta,
-            "confirm": args.confirm, "confirm_seeds": args.confirm_seeds, "seed": args.seed}
+            "confirm": args.confirm, "confirm_seeds": args.confirm_seeds, "seed": args.seed,
+            "search_fraction": args.search_fraction}
     if args.only and not given:
         raise ValueError("--only searches the --param fields alone: give at least one --param")
     return spec
@@ -112,11 +119,18 @@ def open_tuner(out: Path, spec: dict[str, Any], quiet: bool, program_cache: Path
     from purejaxppo.scale.tune import SearchPlan, Tuner
 
     plan = SearchPlan(PPOConfig(**spec["config"]), space_of(spec), spec["trials"], spec["num_seeds"], spec["rungs"],
-                      spec["eta"], spec["confirm"], spec["confirm_seeds"], spec["seed"])
+                      spec["eta"], spec["confirm"], spec["confirm_seeds"], spec["seed"],
+                      spec.get("search_fraction", 1.0))  # absent from the specs of tuners before it
     folder = TunerFolder(out, spec, allow_env=plan.config.env)  # checked: _locate
     tuner = Tuner(plan, folder.read_state(), on_chunk=Report(quiet), on_save=folder.save, checkpoints=folder,
                   program_cache=program_cache)
     return folder, tuner
+
+
+def search_budget(tuner) -> str:
+    """`, each trial on 1,000,000 of 10,000,000 env steps` where the search is multi-fidelity, else ``."""
+    short, whole = tuner.search_config.total_timesteps, tuner.plan.config.total_timesteps
+    return "" if short == whole else f", each trial on {short:,} of {whole:,} env steps"
 
 
 def _locate(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
@@ -151,6 +165,9 @@ def _validate(spec: Any) -> None:
     for key in ("trials", "num_seeds", "rungs", "eta", "confirm", "confirm_seeds", "seed"):
         if not isinstance(spec.get(key), int):
             raise ValueError(f"{key} is not an integer")
+    fraction = spec.get("search_fraction", 1.0)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+        raise ValueError("search_fraction is not a number in (0, 1]")
     if not isinstance(spec.get("params"), list) or not all(isinstance(p, str) for p in spec["params"]):
         raise ValueError("params is not a list of strings")
 
@@ -186,7 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if cache:
             use_compilation_cache(cache)
         print(f"tuning {tuner.plan.config.env}: {len(tuner.trials)} trials in {len(tuner.groups)} structural group(s)"
-              f" x {spec['num_seeds']} seeds, rungs at updates {tuner.rung_stops}", flush=True)
+              f" x {spec['num_seeds']} seeds, rungs at updates {tuner.rung_stops}"
+              f"{search_budget(tuner)}", flush=True)
         with quiet_xla_logs() if cache else contextlib.nullcontext():
             result = tuner.run()
         if cache:

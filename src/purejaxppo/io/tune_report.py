@@ -96,7 +96,20 @@ def write_outputs(out: Path, tuner: Tuner, result: TuneResult, spec: dict[str, A
                "programs_compiled": result.compiles, "train_seconds": round(result.train_seconds, 1),
                "search_seeds": [plan.seed, confirm_seed - 1],
                "confirm_seeds": [confirm_seed, confirm_seed + plan.confirm_seeds - 1],
+               "search_timesteps": tuner.search_config.total_timesteps,
+               "confirm_timesteps": plan.config.total_timesteps,
+               "rank_correlation": {"spearman": result.rank_correlation,
+                                    "confirmed_trials": sum(s.confirmed is not None for s in ranked)},
                "best_trial": winner.trial.index, "best_confirmed_return": mean, "best_ci95": [low, high],
                "best": dict(winner.trial.structure + winner.trial.params), "spec": spec}
     (out / "tune.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    return table
+    return table + ordering_line(result, summary["rank_correlation"]["confirmed_trials"])
+
+
+def ordering_line(result: TuneResult, confirmed: int) -> str:
+    """How well the search ordered the confirmed trials, as a line (empty with fewer than 3 confirmed)."""
+    if confirmed < 3:
+        return ""
+    rho = result.rank_correlation
+    return (f"search order against the confirmed means, {confirmed} trials: Spearman rho "
+            f"{'undefined (ties)' if math.isnan(rho) else f'{rho:.2f}'}\n")

@@ -147,6 +147,19 @@ def rank(scored: list[Scored]) -> list[Scored]:
     return sorted(scored, key=key)
 
 
+def rank_correlation(ranked: list[Scored]) -> float:
+    """Spearman's rank correlation between the search's order (`ranked`, best first) and the confirmed means, over
+    the confirmed trials: 1 where the search ordered them as their whole runs on fresh seeds do (NaN for fewer than
+    two, or where either side is all ties)."""
+    pairs = [(-position, s.confirmed_ci()[0]) for position, s in enumerate(ranked)
+             if s.confirmed is not None and np.isfinite(s.confirmed_ci()[0])]
+    if len(pairs) < 2 or len({m for _, m in pairs}) < 2:
+        return float("nan")
+    import scipy.stats  # as in `stats.mean_ci95`: a slow import, only where a tuner reports
+
+    return float(scipy.stats.spearmanr(*zip(*pairs)).statistic)
+
+
 def confirm(config: PPOConfig, best: list[Scored], num_seeds: int, seed: int, on_chunk: OnChunk | None = None,
             program_cache: Path | None = None, env: Any = None) -> int:
     """Trains each of `best` again, whole, on `num_seeds` seeds from `seed` (seeds the search did not use), one

@@ -11,6 +11,11 @@ seeds, go on to the next rung, and so on to the full run. Each rung is one compi
 trials still in, continued from the state the last rung left: a program is compiled per group and rung
 (`compiles`), and no trial is trained past the rung where it was dropped.
 
+Multi-fidelity (`search_fraction` < 1): where a whole run is too long to search with, the search trains each trial
+for a fraction of the budget, as a run of its own (the learning rate anneals over the short run), and only the
+confirmation trains the whole budget. `TuneResult.rank_correlation` reports how well the short runs ranked the long
+ones: Spearman's rho between the search's order and the confirmed means (confirm 8 or more to read it).
+
 `Tuner` is the one driver, of `tune` and of `python -m purejaxppo.tune` alike, and it resumes: its `state`
 (JSON) records where each group stands, the confirmed returns, the programs compiled and the seconds trained.
 `on_save` gets it after every rung and after the confirmation; a group stopped between rungs continues from the
@@ -29,7 +34,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from purejaxppo.core.config import PPOConfig
-from purejaxppo.scale.halving import GroupSearch, OnChunk, Scored, best_config, confirm, rank
+from purejaxppo.scale.halving import GroupSearch, OnChunk, Scored, best_config, confirm, rank, rank_correlation
 from purejaxppo.scale.plan import SweepPlan
 from purejaxppo.scale.program import SweepState
 from purejaxppo.scale.search import Choices, Range, Trial, check_space, rung_updates, sample_trials
@@ -48,6 +53,22 @@ class SearchPlan:
     confirm_top: int = 3  # the best trained again on `confirm_seeds` fresh seeds, from `seed + num_seeds`
     confirm_seeds: int = 8
     seed: int = 1000
+    search_fraction: float = 1.0  # of the budget each trial trains in the search; the confirmation trains all of it
+
+
+def short_config(config: PPOConfig, fraction: float) -> PPOConfig:
+    """`config` with `fraction` of its env steps: the learning rate anneals over the shorter run, as in a run of
+    that length, so a short trial is scored as its own whole run and not as the first part of a long one."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"search fraction {fraction} is invalid: must be in (0, 1]")
+    if fraction == 1:
+        return config
+    steps = int(config.total_timesteps * fraction)
+    if steps < config.batch_size:
+        raise ValueError(f"search fraction {fraction} is too small: {steps} env steps are less than one batch "
+                         f"(num_envs * num_steps = {config.batch_size}); use at least "
+                         f"{config.batch_size / config.total_timesteps:.3g}")
+    return dataclasses.replace(config, total_timesteps=steps)
 
 
 class RungCheckpoints(Protocol):
@@ -67,6 +88,7 @@ class TuneResult:
     best: Scored
     compiles: int  # programs compiled: one per structural group and rung, and per confirmation group
     train_seconds: float = 0.0  # spent compiling and training, over every session of a resumed tuner
+    rank_correlation: float = float("nan")  # search order against confirmed means (`halving.rank_correlation`)
 
 
 class Tuner:
@@ -86,7 +108,10 @@ class Tuner:
         self.groups: dict[tuple, list[Trial]] = {}
         for t in self.trials:
             self.groups.setdefault(t.structure, []).append(t)
-        self.rungs = {s: rung_updates(dataclasses.replace(plan.config, **dict(s)).num_updates, plan.rungs, plan.eta)
+        # checked per group: a structure may make the batch larger than the short budget
+        self.search_config = short_config(plan.config, plan.search_fraction)
+        self.rungs = {s: rung_updates(short_config(dataclasses.replace(plan.config, **dict(s)),
+                                                   plan.search_fraction).num_updates, plan.rungs, plan.eta)
                       for s in self.groups}
         self.state = {"groups": {}, "confirmed": {}, "compiles": 0, "seconds": 0.0} if state is None else state
 
@@ -110,12 +135,13 @@ class Tuner:
             self.search_group(g)
         ranked = self.confirm()
         best, winner = best_config(self.plan.config, ranked)
-        return TuneResult(ranked, best, winner, self.state["compiles"], self.state["seconds"])
+        return TuneResult(ranked, best, winner, self.state["compiles"], self.state["seconds"],
+                          rank_correlation(ranked))
 
     def search_group(self, g: int) -> None:
         """Trains group `g` rung by rung from where the state says it stands, saving after each."""
         plan, structure = self.plan, list(self.groups)[g]
-        search = GroupSearch(plan.config, self.groups[structure], plan.num_seeds, plan.seed, plan.eta,
+        search = GroupSearch(self.search_config, self.groups[structure], plan.num_seeds, plan.seed, plan.eta,
                              self.rungs[structure], program_cache=self.program_cache, env=self.env)
         if str(g) in self.state["groups"]:
             restore = None if self.checkpoints is None else functools.partial(self.checkpoints.restore_rung, g)
@@ -160,14 +186,17 @@ class Tuner:
 
 def tune(config: PPOConfig, num_trials: int, num_seeds: int = 4, space: dict[str, Range | Choices] | None = None,
          rungs: int = 3, eta: int = 3, confirm_top: int = 3, confirm_seeds: int = 8, seed: int = 1000,
-         on_chunk: OnChunk | None = None, env: Any = None) -> TuneResult:
+         on_chunk: OnChunk | None = None, env: Any = None, search_fraction: float = 1.0) -> TuneResult:
     """Searches `space` (default `purejaxppo.scale.search.DEFAULT_SPACE`) around `config` with `num_trials`
     trials of `num_seeds` seeds each (seeds from `seed`), by successive halving over `rungs` rungs keeping the
     best `1/eta` at each, then trains the best `confirm_top` again on `confirm_seeds` fresh seeds (from `seed +
-    num_seeds`) and names the winner by those. Seeds below `seed` (0-999 by default, where reported results
-    train) are never used. `env`: your own env, as in `make_train`."""
+    num_seeds`) and names the winner by those. With `search_fraction` below 1 the search is multi-fidelity: its
+    trials train that fraction of the budget (their schedule scaled to it) and only the confirmation trains it all;
+    `rank_correlation` says how well the short runs ordered the long ones. Seeds below `seed` (0-999 by default,
+    where reported results train) are never used. `env`: your own env, as in `make_train`."""
     from purejaxppo.scale.search import DEFAULT_SPACE
 
     space = DEFAULT_SPACE if space is None else space
-    plan = SearchPlan(config, space, num_trials, num_seeds, rungs, eta, confirm_top, confirm_seeds, seed)
+    plan = SearchPlan(config, space, num_trials, num_seeds, rungs, eta, confirm_top, confirm_seeds, seed,
+                      search_fraction)
     return Tuner(plan, on_chunk=on_chunk, env=env).run()
