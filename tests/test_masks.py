@@ -164,7 +164,7 @@ def test_cnn_torso_convolves_the_image_and_needs_one():
     net = make_policy_kind(PPOConfig(env="Breakout-MinAtar", torso="cnn"), env.action_spec, env.image_shape).network
     obs = jnp.zeros((2, env.observation_size))
     params = net.init(jax.random.key(0), obs)
-    assert params["params"]["actor_torso"]["CNN_0"]["Dense_0"]["kernel"].shape == (3 * 3 * 4, 16)  # per patch
+    assert params["params"]["actor_torso"]["CNN_0"]["Dense_0"]["kernel"].shape == (3 * 3 * 4, 8)  # per patch
     image = jax.random.bernoulli(jax.random.key(1), 0.3, (2, 400)).astype(jnp.float32)
     moved = jnp.roll(image.reshape(2, 10, 10, 4), 3, axis=1).reshape(2, 400)  # same pixels, elsewhere
     v1, v2 = net.apply(params, image, method=ActorCritic.value), net.apply(params, moved, method=ActorCritic.value)
@@ -173,6 +173,31 @@ def test_cnn_torso_convolves_the_image_and_needs_one():
         make_policy_kind(PPOConfig(torso="cnn"), make_base_env("CartPole-v1").action_spec, None)
     with pytest.raises(ValueError, match="torso"):
         PPOConfig(torso="resnet")
+
+
+@pytest.mark.parametrize("shape", [(10, 10, 4), (7, 9, 3), (48, 48, 1)])
+def test_the_cnn_is_a_padded_strided_convolution(shape):
+    """Against XLA's own convolution of the same kernel, "SAME" padding: the layer is that convolution, every pixel
+    reaches a feature (the last row and column too), and its features are flat HWC."""
+    from purejaxppo.core.networks import CNN, CNN_CHANNELS, cnn_stride
+
+    size = int(np.prod(shape))
+    x = jax.random.normal(jax.random.key(0), (5, size + 3))  # the image, then 3 more features kept as they are
+    cnn = CNN(shape, "relu")
+    params = cnn.init(jax.random.key(1), x)
+    dense = params["params"]["Dense_0"]
+    dense = {"kernel": jax.random.normal(jax.random.key(2), dense["kernel"].shape), "bias": dense["bias"] + 0.1}
+    out = cnn.apply({"params": {"Dense_0": dense}}, x)
+    stride = cnn_stride(shape)
+    expected = jax.lax.conv_general_dilated(
+        x[:, :size].reshape((5,) + shape), dense["kernel"].reshape(3, 3, shape[2], CNN_CHANNELS), (stride, stride),
+        "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"), precision="highest")
+    expected = jax.nn.relu(expected + dense["bias"]).reshape(5, -1)
+    assert expected.shape[1] == -(-shape[0] // stride) * -(-shape[1] // stride) * CNN_CHANNELS
+    np.testing.assert_allclose(out[:, :-3], expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(out[:, -3:], x[:, size:])
+    corner = x.at[:, size - 1].add(5.0)  # the last pixel's last channel: at the bottom-right edge
+    assert not np.allclose(cnn.apply({"params": {"Dense_0": dense}}, corner), out)
 
 
 def test_mlp_parameters_keep_their_names():

@@ -2,9 +2,8 @@
 
 Either two separate torsos (the default, as in PPO's paper) or one torso with a policy head and a value head
 (`shared_torso=True`). A torso is an MLP (`MLPTorso`), or led by a small CNN over the observation's image
-(`CNNTorso`, `PPOConfig.torso = "cnn"`): one 3x3 convolution of 16 channels, MinAtar's own baseline network's (written
-as a Dense layer over 3x3 patches), strided on images larger than 16 pixels a side so the layer after it stays
-small. Orthogonal init: gain sqrt(2) for hidden
+(`CNNTorso`, `PPOConfig.torso = "cnn"`): one 3x3 convolution of 8 channels, stride 2 (3 on images of 48 pixels a
+side or more), "SAME" padding so every pixel is in some patch. Orthogonal init: gain sqrt(2) for hidden
 layers, 0.01 for the policy head (a near-uniform first policy), 1.0 for the value head; zero biases.
 
 Invalid actions (an env's action mask, the observation's last `action_spec.mask_size` entries) get logit
@@ -34,8 +33,33 @@ def _dense(features: int, gain: float) -> nn.Dense:
     return nn.Dense(features, kernel_init=nn.initializers.orthogonal(gain), bias_init=nn.initializers.zeros)
 
 
+CNN_CHANNELS = 8
+"""Channels of the torso's convolution. MinAtar's baseline has 16 at stride 1, which on a CPU costs several times
+an MLP's update; this layer, under twice (benchmarks/README.md, "The CNN torso on a CPU")."""
+
+
+def image_patches(image: jax.Array, stride: int) -> jax.Array:
+    """`[N, H, W, C]` -> `[N, ceil(H / stride), ceil(W / stride), 9C]`: the 3x3 neighbourhoods a convolution of
+    that stride with "SAME" padding reads (zeros past the edges, the extra one on the far side), so every pixel is
+    in some patch; in (row, column, channel) order, so a Dense kernel `[9C, F]` is an HWIO kernel `[3, 3, C, F]`.
+    Slices, not `lax.conv_general_dilated_patches`, which XLA's CPU backend runs as a slower convolution."""
+    _, h, w, _ = image.shape
+    rows, cols = -(-h // stride), -(-w // stride)
+    pad_h, pad_w = max((rows - 1) * stride + 3 - h, 0), max((cols - 1) * stride + 3 - w, 0)
+    padded = jnp.pad(image, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)))
+    return jnp.concatenate([padded[:, i:i + stride * (rows - 1) + 1:stride, j:j + stride * (cols - 1) + 1:stride]
+                            for i in range(3) for j in range(3)], axis=-1)
+
+
+def cnn_stride(image_shape: Sequence[int]) -> int:
+    """2, or 3 on images of 48 pixels a side or more; never over 3, the kernel's width, so no pixel is skipped."""
+    return min(3, max(2, min(image_shape[:2]) // 16))
+
+
 class CNN(nn.Module):
-    """`[..., H*W*C + rest]` -> `[..., features + rest]`: the leading image convolved and flattened, the rest kept."""
+    """`[..., H*W*C + rest]` -> `[..., H'*W'*CNN_CHANNELS + rest]`: the leading image convolved (`image_patches`,
+    then one Dense layer: a matrix product, which XLA's CPU backend runs far faster than its convolution) and
+    flattened, the rest kept."""
 
     image_shape: tuple[int, int, int]
     activation: str
@@ -45,12 +69,8 @@ class CNN(nn.Module):
         size = int(np.prod(self.image_shape))
         batch = x.shape[:-1]
         image = x[..., :size].reshape((-1,) + tuple(self.image_shape))
-        stride = max(1, min(self.image_shape[:2]) // 16)
-        # 3x3 patches then one Dense: a matrix product, which XLA's CPU backend runs far faster than its
-        # convolution inside the training loop (benchmarks/README.md, "The CNN torso on a CPU")
-        patches = jax.lax.conv_general_dilated_patches(image, (3, 3), (stride, stride), "VALID",
-                                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
-        features = _ACTIVATIONS[self.activation](_dense(16, np.sqrt(2))(patches)).reshape(batch + (-1,))
+        patches = image_patches(image, cnn_stride(self.image_shape))
+        features = _ACTIVATIONS[self.activation](_dense(CNN_CHANNELS, np.sqrt(2))(patches)).reshape(batch + (-1,))
         return jnp.concatenate([features, x[..., size:]], axis=-1)
 
 
