@@ -15,7 +15,7 @@ from purejaxppo.cli.run import main
 from purejaxppo.cli.run_dir import LOCK_FILE
 from purejaxppo.io.checkpoint import FORMAT, Checkpointer
 
-FINAL = 390  # updates of the shared solved CartPole run (`conftest.solved_cartpole`): checkpoints every 130
+FINAL = 195  # updates of the shared solved CartPole run (`conftest.solved_cartpole`): checkpoints every 65
 
 KILLED_AFTER_FIRST_CHECKPOINT = """
 import os, signal, sys
@@ -49,12 +49,12 @@ def test_killed_run_resumes_to_identical_results(solved_cartpole, tmp_path):
     out = tmp_path / "killed"
     killed = run_cli("-c", KILLED_AFTER_FIRST_CHECKPOINT, *SOLVED_CARTPOLE, "--out", str(out), module=None)
     assert killed.returncode == -9, killed.stderr
-    assert [p.name for p in (out / "checkpoints").iterdir()] == ["130"]
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["65"]
     assert not (out / "metrics.csv").exists()  # killed midway, before its results
 
     resumed = run_cli("--resume", str(out), "--quiet")
     assert resumed.returncode == 0, resumed.stderr
-    assert "resumed from" in resumed.stdout and f"at update 130/{FINAL}" in resumed.stdout
+    assert "resumed from" in resumed.stdout and f"at update 65/{FINAL}" in resumed.stdout
     assert (out / "metrics.csv").read_bytes() == (solved_cartpole / "metrics.csv").read_bytes()
     a, b = saved_arrays(solved_cartpole), saved_arrays(out)
     assert len(a) == len(b) > 10
@@ -66,7 +66,7 @@ def test_killed_run_resumes_to_identical_results(solved_cartpole, tmp_path):
 def test_chunked_run_equals_one_call(solved_cartpole, tmp_path):
     """The CLI's chunks of --checkpoint-every updates compute what one call of the program computes."""
     out = tmp_path / "one-call"
-    args = [a for a in SOLVED_CARTPOLE if a not in ("--checkpoint-every", "130")]
+    args = [a for a in SOLVED_CARTPOLE if a not in ("--checkpoint-every", "65")]
     result = run_cli(*args, "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert (out / "metrics.csv").read_bytes() == (solved_cartpole / "metrics.csv").read_bytes()
@@ -86,7 +86,7 @@ def test_resume_errors_leave_everything_as_it_was(solved_cartpole, tmp_path, cap
     shutil.copytree(solved_cartpole, run)
     before = tree_digest(run)
 
-    assert "num_envs=4, not 8" in _resume_error(capsys, "--resume", str(run), "--num-envs", "8")
+    assert "num_envs=8, not 4" in _resume_error(capsys, "--resume", str(run), "--num-envs", "4")
     assert "env='CartPole-v1', not 'Acrobot-v1'" in _resume_error(capsys, "--resume", str(run), "--env",
                                                                    "Acrobot-v1")
     assert "--num-seeds 2, not 3" in _resume_error(capsys, "--resume", str(run), "--num-seeds", "3")

@@ -15,8 +15,8 @@ _BRAX = ("ant", "halfcheetah", "hopper", "humanoid", "humanoidstandup", "inverte
          "inverted_pendulum", "pusher", "reacher", "swimmer", "walker2d")
 
 ENV_DEFAULTS: dict[str, dict[str, Any]] = {
-    "CartPole-v1": dict(total_timesteps=200_000, lr=8.861e-3, gamma=0.9515, gae_lambda=0.9858, clip_eps=0.1393,
-                        ent_coef=3.443e-4, vf_coef=0.9725, max_grad_norm=1.264),
+    "CartPole-v1": dict(total_timesteps=200_000, num_envs=8, update_epochs=10, lr=3.588e-3, gamma=0.9846,
+                        gae_lambda=0.9667, clip_eps=0.1683, ent_coef=0.04033, vf_coef=0.6118, max_grad_norm=4.463),
     "Acrobot-v1": dict(total_timesteps=500_000, num_envs=16, update_epochs=10, lr=6.38e-3, gamma=0.9689,
                        gae_lambda=0.8038, clip_eps=0.2046, ent_coef=1.122e-5, vf_coef=0.381, max_grad_norm=0.4399),
     "MountainCar-v0": dict(num_envs=16, num_steps=16, normalize_obs=True, normalize_reward=True, lr=2.802e-3,
