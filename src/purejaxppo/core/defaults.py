@@ -29,6 +29,9 @@ ENV_DEFAULTS: dict[str, dict[str, Any]] = {
                                      normalize_reward=True),
     **{f"{game}-MinAtar": dict(total_timesteps=10_000_000, num_envs=64, num_minibatches=8, lr=5e-3,
                                 activation="relu") for game in _MINATAR},
+    "Asterix-MinAtar": dict(total_timesteps=10_000_000, num_envs=64, num_minibatches=8, activation="relu",
+                            lr=3.737e-3, gamma=0.9888, gae_lambda=0.8772, clip_eps=0.2401, ent_coef=6.254e-5,
+                            vf_coef=0.5686, max_grad_norm=0.6519),
     "Catch-bsuite": dict(total_timesteps=150_000, num_envs=16, lr=4.862e-3, gamma=0.9706, gae_lambda=0.9449,
                          clip_eps=0.1647, ent_coef=2.209e-5, vf_coef=0.7731, max_grad_norm=0.5305),
     "UmbrellaChain-bsuite": dict(total_timesteps=150_000, lr=2.802e-3, gamma=0.9907, gae_lambda=0.8966,
@@ -57,12 +60,13 @@ SUITE_DEFAULTS: dict[str, dict[str, Any]] = {
 """Defaults of every env of a suite (by id prefix), under any env's own row."""
 
 _TUNED = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1", "Catch-bsuite", "UmbrellaChain-bsuite",
-          "DiscountingChain-bsuite", "MemoryChain-bsuite", "MetaMaze-misc", "PointRobot-misc", "BernoulliBandit-misc")
+          "DiscountingChain-bsuite", "MemoryChain-bsuite", "MetaMaze-misc", "PointRobot-misc", "BernoulliBandit-misc",
+          "Asterix-MinAtar")
 
 SOURCES: dict[str, str] = {
     **{env: f"experiments/tuning/{env}" for env in _TUNED},
     "MountainCarContinuous-v0": "docs/defaults.md#mountaincarcontinuous-v0",
-    **{f"{game}-MinAtar": "docs/defaults.md#minatar" for game in _MINATAR},
+    **{f"{game}-MinAtar": "docs/defaults.md#minatar" for game in _MINATAR if game != "Asterix"},
     **{f"brax:{name}": "docs/defaults.md#brax" for name in _BRAX},
     **{prefix: "docs/defaults.md#suites" for prefix in SUITE_DEFAULTS},
 }
