@@ -90,7 +90,7 @@ def test_multi_seed_run_writes_results_and_matches_single_seed_runs(tmp_path):
 
 @pytest.mark.slow
 def test_sweep_runs_the_product_grid_and_ranks_it(tmp_path):
-    result = run_cli("--total-timesteps", "5120", "--num-seeds", "3", "--sweep", "lr=1e-4,1e-3",
+    result = run_cli("--num-envs", "4", "--total-timesteps", "5120", "--num-seeds", "3", "--sweep", "lr=1e-4,1e-3",
                      "--sweep", "ent-coef=0,0.01", "--quiet", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "4 configs x 3 seeds" in result.stdout

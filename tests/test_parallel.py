@@ -209,7 +209,8 @@ def reserved_port():
         yield s.getsockname()[1]
 
 
-SWEEP_ARGS = ["--total-timesteps", "5120", "--sweep", "lr=1e-4,1e-3", "--num-seeds", "3", "--quiet"]
+SWEEP_ARGS = ["--num-envs", "4", "--total-timesteps", "5120", "--sweep", "lr=1e-4,1e-3", "--num-seeds", "3",
+              "--quiet"]
 
 
 @pytest.mark.slow
