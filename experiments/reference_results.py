@@ -3,7 +3,11 @@ the tuner never used), beside the figures published PPO implementations report; 
 curves (experiments/reference_curves.png); and the aggregate over the suite: the interquartile mean of normalized
 scores (a random policy 0, the published PPO 1) with a stratified bootstrap 95% interval.
 
-    python experiments/reference_results.py [--envs CartPole-v1 Acrobot-v1 ...] [--num-seeds 16]
+    python experiments/reference_results.py [--envs CartPole-v1 Acrobot-v1 ...] [--num-seeds 16] [--runs DIR]
+
+With `--runs DIR`, each env trains in DIR/ENV with `--auto-resume`: a command stopped part way (SIGTERM, a
+session's end, a kill) continues from its last checkpoint (one every 50 updates) when it is given again, and the
+folder is kept.
 
 Each env is one `python -m purejaxppo.run --env ENV --num-seeds 16` command at the env's defaults (budget
 included); its results are kept in experiments/reference_results.json as each env finishes, so envs can be run a
@@ -88,7 +92,8 @@ def train(env: str, num_seeds: int, out: Path, flags: tuple[str, ...] = ()) -> d
     curves."""
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "purejaxppo.run", "--env", env, "--num-seeds", str(num_seeds),
-                    "--quiet", "--out", str(out), *flags], check=True, stdout=subprocess.DEVNULL)
+                    "--quiet", "--out", str(out), "--auto-resume", "--checkpoint-every", "50", *flags], check=True,
+                   stdout=subprocess.DEVNULL)
     summary = json.loads((out / "summary.json").read_text())
     with open(out / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
@@ -231,6 +236,7 @@ def main() -> None:
     parser.add_argument("--envs", nargs="+", default=list(PUBLISHED), choices=list(PUBLISHED))
     parser.add_argument("--num-seeds", type=int, default=16)
     parser.add_argument("--table-only", action="store_true", help="remake the table and figure from the store")
+    parser.add_argument("--runs", type=Path, help="keep each env's run in RUNS/ENV and resume it there")
     args = parser.parse_args()
     store = json.loads(STORE.read_text()) if STORE.is_file() else {}
     if args.table_only:
@@ -239,8 +245,9 @@ def main() -> None:
         plot(store, HERE / "reference_curves.png")
     for env in args.envs:
         with tempfile.TemporaryDirectory() as tmp:
-            entry = train(env, args.num_seeds, Path(tmp) / env)
-            entry["evaluation"] = evaluations(Path(tmp) / env, args.num_seeds)
+            out = (args.runs or Path(tmp)) / env
+            entry = train(env, args.num_seeds, out)
+            entry["evaluation"] = evaluations(out, args.num_seeds)
         entry["random_return"] = random_return(env)
         entry["date"] = time.strftime("%Y-%m-%d")
         store = json.loads(STORE.read_text()) if STORE.is_file() else {}  # what another run stored meanwhile

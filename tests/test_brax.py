@@ -21,7 +21,16 @@ ENV_ID = "brax:inverted_pendulum"
 def short():
     """inverted_pendulum with a 3-step time limit, and its reset and step jit-compiled once for every test."""
     env = make_env(ENV_ID, episode_length=3)
-    return env, jax.jit(env.reset), jax.jit(env.step)
+
+    def step(key, state, action):
+        """`env.step`, with the state's scalars that Brax leaves weakly typed after a step (reward, done) as
+        strongly typed as a reset's: stepping a stepped state then reuses the compiled step (the values are the
+        same) rather than compiling it again."""
+        out = env.step(key, state, action)
+        strong = jax.tree.map(lambda after, before: jnp.asarray(after, before.dtype), out[1], state)
+        return (out[0], strong, *out[2:])
+
+    return env, jax.jit(env.reset), jax.jit(step)
 
 
 def _tip_pole(state, angle):

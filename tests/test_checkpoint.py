@@ -1,5 +1,7 @@
 """Checkpoints and resume through the CLI: a killed run resumes to the bits of an uninterrupted one (the shared
-solved CartPole run, `conftest.solved_cartpole`)."""
+CartPole run of two seeds, `conftest.two_seeds`), and a run cut into chunks computes what one call
+does (the shared short run, `conftest.short_run`). Only the kill needs a process of its own: the rest is called in
+this one (`conftest.run_main`)."""
 
 import hashlib
 import json
@@ -9,13 +11,13 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
-from conftest import SOLVED_CARTPOLE, run_cli
+from conftest import SHORT_RUN, TWO_SEEDS, run_cli, run_main, same_metrics
 
 from purejaxppo.cli.run import main
 from purejaxppo.cli.run_dir import LOCK_FILE
 from purejaxppo.io.checkpoint import FORMAT, Checkpointer
 
-FINAL = 195  # updates of the shared solved CartPole run (`conftest.solved_cartpole`): checkpoints every 65
+FINAL = 24  # updates of the shared run of two seeds (`conftest.two_seeds`): checkpoints every 8
 
 KILLED_AFTER_FIRST_CHECKPOINT = """
 import os, signal, sys
@@ -45,32 +47,33 @@ def tree_digest(path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_to_identical_results(solved_cartpole, tmp_path):
+def test_killed_run_resumes_to_identical_results(two_seeds, tmp_path):
     out = tmp_path / "killed"
-    killed = run_cli("-c", KILLED_AFTER_FIRST_CHECKPOINT, *SOLVED_CARTPOLE, "--out", str(out), module=None)
+    killed = run_cli("-c", KILLED_AFTER_FIRST_CHECKPOINT, *TWO_SEEDS, "--out", str(out), module=None)
     assert killed.returncode == -9, killed.stderr
-    assert [p.name for p in (out / "checkpoints").iterdir()] == ["65"]
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["8"]
     assert not (out / "metrics.csv").exists()  # killed midway, before its results
 
-    resumed = run_cli("--resume", str(out), "--quiet")
+    resumed = run_main("--resume", str(out), "--quiet")
     assert resumed.returncode == 0, resumed.stderr
-    assert "resumed from" in resumed.stdout and f"at update 65/{FINAL}" in resumed.stdout
-    assert (out / "metrics.csv").read_bytes() == (solved_cartpole / "metrics.csv").read_bytes()
-    a, b = saved_arrays(solved_cartpole), saved_arrays(out)
+    assert "resumed from" in resumed.stdout and f"at update 8/{FINAL}" in resumed.stdout
+    assert (out / "metrics.csv").read_bytes() == (two_seeds / "metrics.csv").read_bytes()
+    a, b = saved_arrays(two_seeds), saved_arrays(out)
     assert len(a) == len(b) > 10
     for x, y in zip(a, b):  # every saved array (params, optimizer, envs, keys, metrics), bit for bit
         assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes()
 
 
 @pytest.mark.slow
-def test_chunked_run_equals_one_call(solved_cartpole, tmp_path):
-    """The CLI's chunks of --checkpoint-every updates compute what one call of the program computes."""
+def test_chunked_run_equals_one_call(short_run, tmp_path):
+    """The CLI's chunks of --checkpoint-every updates compute what one call of the program computes: the shared
+    short run, cut at every 8th update, against the same command without checkpoints."""
     out = tmp_path / "one-call"
-    args = [a for a in SOLVED_CARTPOLE if a not in ("--checkpoint-every", "65")]
-    result = run_cli(*args, "--out", str(out))
+    at = SHORT_RUN.index("--checkpoint-every")
+    result = run_main(*SHORT_RUN[:at], *SHORT_RUN[at + 2:], "--out", str(out))
     assert result.returncode == 0, result.stderr
-    assert (out / "metrics.csv").read_bytes() == (solved_cartpole / "metrics.csv").read_bytes()
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [str(FINAL)]  # only the final one
+    same_metrics(out, short_run)
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["32"]  # only the final one
 
 
 def _resume_error(capsys, *args) -> str:
@@ -81,9 +84,9 @@ def _resume_error(capsys, *args) -> str:
 
 
 @pytest.mark.slow
-def test_resume_errors_leave_everything_as_it_was(solved_cartpole, tmp_path, capsys):
+def test_resume_errors_leave_everything_as_it_was(two_seeds, tmp_path, capsys):
     run = tmp_path / "run"
-    shutil.copytree(solved_cartpole, run)
+    shutil.copytree(two_seeds, run)
     before = tree_digest(run)
 
     assert "num_envs=8, not 4" in _resume_error(capsys, "--resume", str(run), "--num-envs", "4")
@@ -102,9 +105,9 @@ def test_resume_errors_leave_everything_as_it_was(solved_cartpole, tmp_path, cap
 
 
 @pytest.mark.slow
-def test_partial_and_corrupt_checkpoints(solved_cartpole, tmp_path, capsys):
+def test_partial_and_corrupt_checkpoints(two_seeds, tmp_path, capsys):
     run = tmp_path / "run"
-    shutil.copytree(solved_cartpole, run)
+    shutil.copytree(two_seeds, run)
     # A save killed midway leaves only orbax's temporary folder: it is not a checkpoint, the latest complete
     # one is used.
     latest = run / "checkpoints" / str(FINAL)

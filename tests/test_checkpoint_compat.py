@@ -2,27 +2,25 @@
 `tests/data/format1_runs/`: a CartPole run and a recurrent MemoryChain run, each stopped at update 6 of 8) still
 resume, and finish with the metrics the original run wrote: the six restored from the checkpoint as they were
 written, the two trained after it to float tolerance, since XLA's CPU code, and so its rounding, differs between
-processors and jax versions (`tests/test_reference_runs.py` says more)."""
+processors and jax versions (`tests/test_reference_runs.py` says more). The command is called in this process
+(`conftest.run_main`): what is tested is what it reads, not how it starts."""
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import read_metrics
+from conftest import read_metrics, run_main
 
 DATA = Path(__file__).parent / "data" / "format1_runs"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.portable]
 
 
 @pytest.mark.parametrize("run", ["ff", "rec"])
 def test_a_format_1_checkpoint_resumes_to_the_same_metrics(tmp_path, run):
     shutil.copytree(DATA / run / "checkpoints", tmp_path / "checkpoints")
-    result = subprocess.run([sys.executable, "-m", "purejaxppo.run", "--resume", str(tmp_path), "--quiet"],
-                            capture_output=True, text=True, timeout=300)
+    result = run_main("--resume", str(tmp_path), "--quiet")
     assert result.returncode == 0, result.stderr
     assert "resumed from" in result.stdout and "at update 6/8" in result.stdout
     rows, expected = read_metrics(tmp_path / "metrics.csv"), read_metrics(DATA / run / "expected_metrics.csv")

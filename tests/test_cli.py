@@ -1,13 +1,14 @@
 """The command line: bad input fails early and cleanly; real runs write their results and learn.
 
-Training runs go through a subprocess with a timeout (`conftest.run_cli`).
+Training runs call the command in this process (`conftest.run_main`), except where several CPU devices are
+the point: a process of its own makes a device per core (`conftest.run_cli`).
 """
 
 import json
 
 import numpy as np
 import pytest
-from conftest import read_metrics, run_cli
+from conftest import read_metrics, run_cli, run_main
 
 from purejaxppo.cli.run import main
 from purejaxppo.scale import cpu_split
@@ -44,11 +45,14 @@ def test_refuses_to_overwrite_results(tmp_path, capsys):
 def test_multi_seed_run_writes_results_and_matches_single_seed_runs(tmp_path):
     # The class defaults' lr and epochs: Acrobot's tuned ones (6.4e-3, 10) grow float rounding past 1e-4 in 8 updates.
     common = ["--env", "Acrobot-v1", "--total-timesteps", "16384", "--lr", "2.5e-4", "--update-epochs", "4", "--quiet"]
-    multi = run_cli(*common, "--num-seeds", "4", "--seed", "3", "--out", str(tmp_path / "multi"))
+    multi = run_cli(*common, "--num-seeds", "4", "--seed", "3", "--out", str(tmp_path / "multi"))  # the cores
     assert multi.returncode == 0, multi.stderr
-    single = run_cli(*common[:-1], "--seed", "5", "--out", str(tmp_path / "single"))  # not quiet: with progress
+    single = run_main(*common[:-1], "--seed", "5", "--out", str(tmp_path / "single"))  # not quiet: with progress
     assert single.returncode == 0, single.stderr
     assert "compiled in" in single.stdout and "final return" in single.stdout
+    assert "1 run on 1 cpu device(s)" in single.stdout
+    alone_summary = json.loads((tmp_path / "single" / "summary.json").read_text())
+    assert alone_summary["num_devices"] == 1 and alone_summary["num_processes"] == 1
     assert "update 8/8  steps     16,384/16,384" in single.stdout and "steps/s" in single.stdout
     # the progress line's last return is the final return the run reports (the last 5% of updates' episodes)
     last_line = [line for line in single.stdout.splitlines() if line.startswith("update 8/8")][-1]
@@ -90,7 +94,7 @@ def test_multi_seed_run_writes_results_and_matches_single_seed_runs(tmp_path):
 
 @pytest.mark.slow
 def test_sweep_runs_the_product_grid_and_ranks_it(tmp_path):
-    result = run_cli("--num-envs", "4", "--total-timesteps", "5120", "--num-seeds", "3", "--sweep", "lr=1e-4,1e-3",
+    result = run_main("--num-envs", "4", "--total-timesteps", "5120", "--num-seeds", "3", "--sweep", "lr=1e-4,1e-3",
                      "--sweep", "ent-coef=0,0.01", "--quiet", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "4 configs x 3 seeds" in result.stdout

@@ -7,6 +7,7 @@ import sys
 
 import jax
 import pytest
+from conftest import command_limit
 
 import purejaxppo.scale.compilation
 from purejaxppo import PPOConfig, Sweep
@@ -27,8 +28,8 @@ def fresh_process(*args: str, xla_flags: str | None = None) -> list:
     env["JAX_PLATFORMS"] = "cpu"
     if xla_flags:
         env["XLA_FLAGS"] = xla_flags
-    out = subprocess.run([sys.executable, "-c", DEVICES, *args], capture_output=True, text=True, timeout=120,
-                         env=env, check=True)
+    out = subprocess.run([sys.executable, "-c", DEVICES, *args], capture_output=True, text=True,
+                         timeout=command_limit(), env=env, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -47,26 +48,41 @@ def test_in_a_process_that_has_computed_the_devices_stay():
     assert jax.devices() == before
 
 
+CONFIG = PPOConfig(env="CartPole-v1", total_timesteps=512)
+
+
+@pytest.fixture(scope="module")
+def two_runs():
+    """A sweep of CONFIG over 2 seeds, compiled (one compile, which both tests below read), and the seconds it
+    took."""
+    job = Sweep(CONFIG, num_seeds=2)
+    return job, job.compile()
+
+
 @pytest.mark.slow
-def test_sweeps_compile_with_the_compiler_options(monkeypatch):
+def test_sweeps_compile_with_the_compiler_options(monkeypatch, two_runs):
     """The options reach XLA: an option XLA does not know makes the sweep's compilation fail, and the CPU's options
-    (LLVM -O2, copy insertion by region, products on the calling thread) compile."""
+    (LLVM -O2, copy insertion by region, products on the calling thread) compile, less what the user's XLA_FLAGS
+    set (the tests' own flags among them: the Makefile's quick compiles)."""
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
     assert jax.default_backend() == "cpu" and compiler_options() == {
         "xla_backend_optimization_level": 2, "xla_cpu_copy_insertion_use_region_analysis": True,
         "xla_cpu_multi_thread_eigen": False}
-    config = PPOConfig(env="CartPole-v1", total_timesteps=512)
-    assert Sweep(config).compile() > 0
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_max_isa=AVX2 --xla_backend_optimization_level=0")
+    assert compiler_options() == {"xla_cpu_copy_insertion_use_region_analysis": True,
+                                  "xla_cpu_multi_thread_eigen": False}
+    _, seconds = two_runs
+    assert seconds > 0
     monkeypatch.setattr(purejaxppo.scale.compilation, "CPU_COMPILER_OPTIONS", {"xla_no_such_option": 1})
     with pytest.raises(Exception, match="xla_no_such_option"):
-        Sweep(config).compile()
+        Sweep(CONFIG).compile()
 
 
 @pytest.mark.slow
-def test_a_sweep_uses_no_more_devices_than_it_has_runs():
-    config = PPOConfig(env="CartPole-v1", total_timesteps=512)
-    assert Sweep(config, num_seeds=1).mesh.size == 1
-    assert Sweep(config, num_seeds=1, devices=jax.devices()).mesh.size == len(jax.devices())  # as asked
-    job = Sweep(config, num_seeds=2)
+def test_a_sweep_uses_no_more_devices_than_it_has_runs(two_runs):
+    assert Sweep(CONFIG, num_seeds=1).mesh.size == 1
+    assert Sweep(CONFIG, num_seeds=1, devices=jax.devices()).mesh.size == len(jax.devices())  # as asked
+    job, _ = two_runs
     assert job.mesh.size == min(2, len(jax.devices()))
     result = job.run()
     assert result.metrics["episode_return"].shape[:2] == (1, 2)  # every run, none of the padding

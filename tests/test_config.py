@@ -10,6 +10,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import pytest
+from conftest import command_limit
 
 from purejaxppo.core.config import PPOConfig
 from purejaxppo.core.defaults import ENV_DEFAULTS, SOURCES, SUITE_DEFAULTS
@@ -32,7 +33,8 @@ def test_an_unknown_env_id_is_refused_where_the_env_is_made_suggesting_close_mat
 def test_creating_a_config_imports_no_env_suite():
     code = "import sys; from purejaxppo import PPOConfig; PPOConfig.for_env('Pendulum-v1', lr=1e-3); " \
            "print(sorted(m for m in ('gymnax', 'brax', 'flax', 'optax') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=command_limit(),
+                         check=True)
     assert out.stdout.split() == ["['flax']"]  # flax.struct makes the dataclass; nothing of the training stack
 
 

@@ -10,6 +10,8 @@ import subprocess
 import sys
 
 import pytest
+from conftest import command_limit
+from conftest import xla_flags as inherited_xla_flags
 
 SCRIPT = """
 import json, sys
@@ -35,10 +37,10 @@ CORRUPT = ["{not json", '{"format": 99, "speedups": {}}', '{"format": 1, "speedu
 
 
 def run(cases: list, xla_flags: str = "") -> list[dict]:
-    env = {**os.environ, "XLA_FLAGS": xla_flags, "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "XLA_FLAGS": inherited_xla_flags(xla_flags), "JAX_PLATFORMS": "cpu"}
     env.pop("JAX_NUM_CPU_DEVICES", None)
     out = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps([[str(p), v] for p, v in cases])],
-                         capture_output=True, text=True, env=env, timeout=300)
+                         capture_output=True, text=True, env=env, timeout=command_limit())
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 

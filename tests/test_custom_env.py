@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import jax
 import jax.numpy as jnp
 import pytest
-from conftest import run_cli
+from conftest import run_main
 
 from purejaxppo import PPOConfig, make_train
 from purejaxppo.core.envs import ActionSpec, make_env, register_env
@@ -169,15 +169,15 @@ def test_programs_for_a_users_env_stay_out_of_the_program_cache():
 @pytest.mark.slow
 def test_the_cli_trains_records_and_evaluates_a_factory_env(tmp_path):
     out = tmp_path / "corridor"
-    result = run_cli("--env", FACTORY, "--env-kwargs", "length=5", "max_steps_in_episode=20", "--total-timesteps",
-                     "20480", "--num-envs", "8", "--num-steps", "32", "--lr", "3e-3", "--quiet", "--out", str(out))
+    result = run_main("--env", FACTORY, "--env-kwargs", "length=5", "max_steps_in_episode=20", "--total-timesteps",
+                      "20480", "--num-envs", "8", "--num-steps", "32", "--lr", "3e-3", "--quiet", "--out", str(out))
     assert result.returncode == 0, result.stderr
     config = json.loads((out / "config.json").read_text())
     assert config["env"] == FACTORY and config["env_kwargs"] == {"length": 5, "max_steps_in_episode": 20}
-    evaluated = run_cli(str(out), "--episodes", "4", "--env", FACTORY, module="purejaxppo.evaluate")
+    evaluated = run_main(str(out), "--episodes", "4", "--env", FACTORY, module="purejaxppo.cli.evaluate")
     assert evaluated.returncode == 0, evaluated.stderr
     assert "mean return 0.970 ± 0.000" in evaluated.stdout  # the best return: 3 steps at -0.01, then +1
-    bad = run_cli("--env", FACTORY, "--env-kwargs", "width=3", "--out", str(tmp_path / "bad"))
+    bad = run_main("--env", FACTORY, "--env-kwargs", "width=3", "--out", str(tmp_path / "bad"))
     assert bad.returncode == 2 and bad.stderr.strip().endswith("valid names: length, max_steps_in_episode")
     assert not (tmp_path / "bad").exists()
 
@@ -192,15 +192,16 @@ def test_the_docs_show_the_example_env_as_it_is():
 
 
 @pytest.mark.slow
+@pytest.mark.end_to_end
 def test_the_tuner_searches_a_factory_env_and_its_best_json_rebuilds_it(tmp_path):
     out = tmp_path / "tune"
-    result = run_cli("--env", FACTORY, "--env-kwargs", "length=5", "--trials", "2", "--num-seeds", "1", "--confirm",
-                     "1", "--confirm-seeds", "1", "--total-timesteps", "4096", "--num-envs", "8", "--num-steps", "32",
-                     "--quiet", "--out", str(out), module="purejaxppo.tune")
+    result = run_main("--env", FACTORY, "--env-kwargs", "length=5", "--trials", "2", "--num-seeds", "1", "--confirm",
+                      "1", "--confirm-seeds", "1", "--total-timesteps", "4096", "--num-envs", "8", "--num-steps", "32",
+                      "--quiet", "--out", str(out), module="purejaxppo.cli.tune")
     assert result.returncode == 0, result.stderr
     best = json.loads((out / "best.json").read_text())
     assert best["env"] == FACTORY and best["env_kwargs"] == {"length": 5}
     # best.json names code to import: it runs only with the same id given by the user (test_untrusted_files.py)
-    rerun = run_cli("--config", str(out / "best.json"), "--env", FACTORY, "--quiet", "--out", str(tmp_path / "rerun"))
+    rerun = run_main("--config", str(out / "best.json"), "--env", FACTORY, "--quiet", "--out", str(tmp_path / "rerun"))
     assert rerun.returncode == 0, rerun.stderr
     assert json.loads((tmp_path / "rerun" / "config.json").read_text())["env_kwargs"] == {"length": 5}

@@ -53,6 +53,7 @@ def test_a_sweep_makes_its_env_once_for_its_checks_and_its_program(made):
 
 @pytest.mark.slow
 def test_the_tuner_makes_its_env_once_for_every_rung_and_confirmation(made):
+    # through the session's compile cache, as the command's: the confirmation is the second rung's program
     result = tune(TINY, num_trials=3, num_seeds=1, rungs=2, eta=3, confirm_top=1, confirm_seeds=1)
     assert result.compiles >= 3  # two rungs and a confirmation, one program each
     assert made == ["CartPole-v1"]

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import command_limit
 
 from purejaxppo.core.config import PPOConfig
 from purejaxppo.core.envs import make_env
@@ -197,7 +198,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 assert type(sys.modules["matplotlib.pyplot"]).__name__ == "module" and plt.figure().number == 1
 """
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=command_limit())
     assert result.returncode == 0, result.stderr
 
 
@@ -211,7 +212,7 @@ from purejaxppo import PPOConfig, make_train
 make_train(PPOConfig(total_timesteps=512))
 print(type(sys.modules["matplotlib.pyplot"]).__name__, type(sys.modules["seaborn"]).__name__)
 """
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=command_limit())
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["module", "module"]
 
@@ -230,8 +231,11 @@ def _walk(step_batch, env, key, steps: int = 40, n: int = 6):
         obs, state, reward, terminated, truncated, info = step_batch(jax.random.split(k_env, n), state, action)
         return state, (obs, reward, terminated, truncated, info["final_observation"])
 
-    _, state = jax.vmap(env.reset)(jax.random.split(key, n))
-    return jax.jit(lambda s, k: jax.lax.scan(step, s, jax.random.split(k, steps))[1])(state, key)
+    def walk(key):  # one program: the resets too
+        _, state = jax.vmap(env.reset)(jax.random.split(key, n))
+        return jax.lax.scan(step, state, jax.random.split(key, steps))[1]
+
+    return jax.jit(walk)(key)
 
 
 @pytest.mark.parametrize("env_id, kwargs", [("CartPole-v1", {}), ("Pendulum-v1", {"max_steps_in_episode": 15}),

@@ -1,17 +1,17 @@
 """Loading a trained policy from a run directory and evaluating it: `load_policy`, `evaluate` and the CLI
 `python -m purejaxppo.evaluate`.
 
-The runs are trained once, through the training CLI in subprocesses (`conftest.run_cli`'s timeout), all at
-once: tiny runs of a weak CartPole policy (short episodes: a cheap animation), Pendulum (continuous actions,
-normalized observations) and DeepSea (no renderer in gymnax's visualizer); the CartPole run that solves it is the
-session's shared one (`conftest.solved_cartpole`).
+The runs are trained once, through the training command called in this process (`conftest.run_main`): tiny
+runs (`TINY`) of a weak CartPole policy (short episodes: a cheap animation),
+Pendulum (continuous actions, normalized observations) and DeepSea (no renderer in gymnax's visualizer); the
+CartPole run of two seeds is the session's shared one (`conftest.two_seeds`). That a solved policy scores as one
+is a learning check (`make test-learning`), on the session's solved run (`conftest.solved_cartpole`).
 """
 
 import dataclasses
 import json
 import re
 import shutil
-import subprocess
 import sys
 
 import jax
@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
-from conftest import TIMEOUT, cli_env, run_cli
+from conftest import run_cli, run_main
 
 from purejaxppo.cli.evaluate import main
 from purejaxppo.core.config import PPOConfig
@@ -32,10 +32,12 @@ from purejaxppo.scale.plan import make_plan
 from purejaxppo.scale.program import state_template
 from purejaxppo.scale.sweep import Sweep
 
+TINY = ["--num-envs", "4", "--num-steps", "16", "--num-minibatches", "2", "--total-timesteps", "1024", "--quiet"]
+"""The smallest runs that load as policies: 16 updates of 4 envs x 16 steps."""
 RUNS = {
-    "weak": ["--env", "CartPole-v1", "--total-timesteps", "2048"],
-    "pendulum": ["--env", "Pendulum-v1", "--total-timesteps", "4096", "--normalize-obs"],
-    "deepsea": ["--env", "DeepSea-bsuite", "--total-timesteps", "2048"],
+    "weak": ["--env", "CartPole-v1", "--lr", "1e-6"],  # next to untrained: episodes of about 10 steps to draw
+    "pendulum": ["--env", "Pendulum-v1", "--normalize-obs"],
+    "deepsea": ["--env", "DeepSea-bsuite"],
 }
 LINE = re.compile(r"^(?P<env>\S+), run (?P<run>\d+) \(seed (?P<seed>\d+)\): "
                   r"mean return (?P<mean>-?[\d.]+) ± (?P<std>[\d.]+) \(std\), "
@@ -43,16 +45,12 @@ LINE = re.compile(r"^(?P<env>\S+), run (?P<run>\d+) \(seed (?P<seed>\d+)\): "
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, solved_cartpole):
+def runs(tmp_path_factory, two_seeds):
     root = tmp_path_factory.mktemp("runs")
-    procs = {name: subprocess.Popen([sys.executable, "-m", "purejaxppo.run", *args, "--quiet", "--out",
-                                     str(root / name)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                    env=cli_env())
-             for name, args in RUNS.items()}
-    for name, proc in procs.items():
-        out, err = proc.communicate(timeout=TIMEOUT)
-        assert proc.returncode == 0, f"{name}: {err}"
-    return {"cartpole": solved_cartpole, **{name: root / name for name in RUNS}}
+    for name, args in RUNS.items():
+        result = run_main(*args, *TINY, "--out", str(root / name))
+        assert result.returncode == 0, f"{name}: {result.stderr}"
+    return {"cartpole": two_seeds, **{name: root / name for name in RUNS}}
 
 
 def _checkpointed_state(run_dir):
@@ -84,7 +82,7 @@ def _observations(env_id, n, seed=0):
 
 
 @pytest.mark.slow
-def test_trained_cartpole_policy_scores_at_least_475(runs):
+def test_a_trained_cartpole_policy_loads_with_its_run_and_config_and_evaluates_reproducibly(runs):
     policy = load_policy(runs["cartpole"])
     summary = json.loads((runs["cartpole"] / "summary.json").read_text())
     saved = json.loads((runs["cartpole"] / "config.json").read_text())
@@ -93,8 +91,17 @@ def test_trained_cartpole_policy_scores_at_least_475(runs):
     assert policy.config == PPOConfig(**{k: v for k, v in saved.items() if k not in ("seeds", "sweep")})
     returns = evaluate(policy, episodes=100)
     assert returns.shape == (100,) and np.all(np.isfinite(returns))
-    assert returns.mean() >= 475
     np.testing.assert_array_equal(evaluate(policy, episodes=100), returns)  # seeded: reproducible
+
+
+@pytest.mark.slow
+@pytest.mark.learning
+def test_the_solved_cartpole_policy_scores_at_least_475_and_the_command_says_so(solved_cartpole):
+    assert evaluate(load_policy(solved_cartpole), episodes=100).mean() >= 475
+    proc = run_main(str(solved_cartpole), "--episodes", "100", module="purejaxppo.cli.evaluate")
+    assert proc.returncode == 0, proc.stderr
+    m = LINE.match(proc.stdout.splitlines()[0])
+    assert m and float(m["mean"]) >= 475, proc.stdout
 
 
 @pytest.mark.slow
@@ -165,7 +172,7 @@ def test_loaded_policy_normalizes_with_the_checkpointed_statistics(runs):
     saved = _checkpointed_state(runs["pendulum"]).norm.obs
     np.testing.assert_array_equal(policy.obs_stats.mean, saved.mean[0])
     np.testing.assert_array_equal(policy.obs_stats.var, saved.var[0])
-    assert float(policy.obs_stats.count) >= 4096  # every training observation was merged in
+    assert float(policy.obs_stats.count) >= 1024  # every training observation was merged in
     obs = _observations("Pendulum-v1", 8)
     pi, _ = make_policy_kind(policy.config, policy.action_spec).network.apply(
         policy.params, (obs - saved.mean[0]) / np.sqrt(saved.var[0] + 1e-8))
@@ -174,14 +181,14 @@ def test_loaded_policy_normalizes_with_the_checkpointed_statistics(runs):
 
 @pytest.mark.slow
 def test_cli_prints_the_summary_line(runs):
-    proc = run_cli(str(runs["cartpole"]), "--episodes", "100", module="purejaxppo.evaluate")
+    proc = run_main(str(runs["cartpole"]), "--episodes", "100", module="purejaxppo.cli.evaluate")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == 1, proc.stdout
     m = LINE.match(lines[0])
     assert m, lines[0]
     assert (m["env"], m["run"], m["seed"], m["n"]) == ("CartPole-v1", "0", "0", "100")
-    assert float(m["low"]) <= float(m["mean"]) <= float(m["high"]) and float(m["mean"]) >= 475
+    assert float(m["low"]) <= float(m["mean"]) <= float(m["high"])
     assert "error" not in proc.stderr
 
 

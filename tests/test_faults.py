@@ -3,7 +3,9 @@ middle of a checkpoint, racing another run for its folder, stopped by a signal a
 happened, the run that follows finishes with the metrics of a run never interrupted, bit for bit.
 
 Each fault is injected from inside the command (`conftest.run_patched`) at a point drawn from a fixed random
-stream, so a failure can be replayed; the only timer is the one that lands a kill somewhere in a checkpoint.
+stream, so a failure can be replayed; the only timer is the one that lands a kill somewhere in a checkpoint. The
+faulted command runs in a process of its own (a kill, a signal, an `os._exit` end it); what finishes the run after
+it is called in this process (`conftest.run_main`), on the program the session compiled already.
 """
 
 import random
@@ -17,11 +19,11 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 from conftest import SHORT_RUN as ARGS
-from conftest import TIMEOUT, cli_env, run_cli, run_patched, same_metrics
+from conftest import cli_env, command_limit, run_cli, run_main, run_patched, same_metrics
 
 from purejaxppo.io.checkpoint import Checkpointer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.portable]
 
 KILL_IN_A_CHECKPOINT = """
 import os, signal, threading
@@ -40,7 +42,7 @@ def finish(out) -> None:
     """Whatever a killed run left in `out`, `--resume` finishes it (or it had finished)."""
     if (out / "summary.json").is_file():
         return
-    resumed = run_cli("--resume", str(out), "--quiet")
+    resumed = run_main("--resume", str(out), "--quiet")
     assert resumed.returncode == 0, resumed.stderr
 
 
@@ -120,7 +122,7 @@ def test_two_runs_racing_for_one_folder_one_wins_and_the_other_says_so(short_run
     command = [sys.executable, "-m", "purejaxppo.run", *ARGS, "--out", str(out)]
     racers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
               for _ in range(2)]
-    results = [(r.wait(timeout=TIMEOUT), r.stderr.read()) for r in racers]
+    results = [(r.wait(timeout=command_limit()), r.stderr.read()) for r in racers]
     assert sorted(code for code, _ in results) == [0, 2], results
     (loser,) = [err for code, err in results if code == 2]
     assert loser.count("\n") == 1 and (" is in use by another run" in loser or "is not empty" in loser), loser
@@ -150,7 +152,7 @@ def test_a_signal_saves_the_last_chunk_and_the_same_command_finishes_bit_identic
     assert line.startswith(f"stopped by {name}: checkpoint saved at update ") and "--resume" in line
     saved = int(line.split("update ")[1].split("/")[0])
     assert 0 < saved < 32 and Checkpointer(tmp_path / "run").latest() == saved
-    again = run_cli(*command)  # the very same command line
+    again = run_main(*command)  # the very same command line
     assert again.returncode == 0, again.stderr
     assert f"resumed from {tmp_path / 'run'} at update {saved}/32" in again.stdout
     same_metrics(tmp_path / "run", short_run)

@@ -3,8 +3,10 @@
 jaxlib 0.10.0-0.11.0 deadlock when QR decompositions (flax's orthogonal initializer), vmapped over seeds, run
 sharded over two CPU devices with at least two runs per device: both worker threads wait inside LAPACK's batched
 QR for good. The guards below run that case in a subprocess that is killed (SIGKILL) at its limit, so a bad
-jaxlib fails them in that time rather than hanging. The limits are generous beside what each takes on a 2-core
-machine (a few seconds): they bound a hang, they do not time the code.
+jaxlib fails them in that time rather than hanging. Each limit is a multiple of the calibration run
+(`conftest.calibration`: Python started, JAX imported, a small program compiled, on this machine as loaded now),
+generous beside what the guarded command takes: they bound a hang on a slow or busy machine as on a fast one, they
+do not time the code.
 """
 
 import signal
@@ -13,7 +15,9 @@ import sys
 from importlib.metadata import version
 
 import pytest
-from conftest import cli_env
+from conftest import cli_env, limit, xla_flags
+
+pytestmark = pytest.mark.portable
 
 REPRODUCER = """
 import jax, jax.numpy as jnp, numpy as np
@@ -29,23 +33,26 @@ print("orthogonal:", all(np.abs(m.T @ m - np.eye(64)).max() < 1e-4 for m in laye
 """The smallest program found that deadlocks on the bad jaxlibs: a jit of a vmap, over keys sharded on 2 devices
 (two per device), of two 64x64 QRs."""
 
-REPRODUCER_LIMIT = 30
-CLI_LIMIT = 120
+REPRODUCER_LIMIT = 20
+CLI_LIMIT = 80
+SECOND_SIGNAL_LIMIT = 40
+"""Calibration runs each may take (the reproducer is about 2, the CLI's 4 seeds about 5, a process's exit 1)."""
 
 
 def _two_devices() -> dict[str, str]:
     """This environment with two CPU devices (XLA flags that set another count left out)."""
     env = cli_env(JAX_NUM_CPU_DEVICES="2", JAX_PLATFORMS="cpu")  # the CPU's devices even where a GPU is
-    env["XLA_FLAGS"] = " ".join(flag for flag in env.get("XLA_FLAGS", "").split()
-                                if not flag.startswith("--xla_force_host_platform_device_count"))
+    env["XLA_FLAGS"] = xla_flags()
     return env
 
 
-def _run_killed_at(limit: float, command: list[str]) -> subprocess.CompletedProcess:
+def _run_killed_at(runs: float, command: list[str]) -> subprocess.CompletedProcess:
+    seconds = limit(runs)
     try:
-        return subprocess.run(command, capture_output=True, text=True, timeout=limit, env=_two_devices())
+        return subprocess.run(command, capture_output=True, text=True, timeout=seconds, env=_two_devices())
     except subprocess.TimeoutExpired:  # subprocess.run has killed it with SIGKILL
-        pytest.fail(f"hung for {limit} s and was killed: jaxlib {version('jaxlib')} deadlocks in a batched QR over "
+        pytest.fail(f"hung for {seconds:.0f} s ({runs} calibration runs) and was killed: jaxlib {version('jaxlib')} "
+                    "deadlocks in a batched QR over "
                     "2 CPU devices; install a supported version (docs/install.md)")
 
 
@@ -97,7 +104,7 @@ def test_a_hung_run_ends_at_once_on_a_second_signal(tmp_path, name):
         process.send_signal(getattr(signal, name))  # asks for a stop after the chunk, which never ends
         _read_until(process.stdout, f"{name}: stopping at the end of this chunk of updates")  # not merged with the next
         process.send_signal(getattr(signal, name))
-        code = process.wait(timeout=60)
+        code = process.wait(timeout=limit(SECOND_SIGNAL_LIMIT))
     finally:
         process.kill()
     stderr = process.stderr.read()

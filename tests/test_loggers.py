@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import command_limit
 
 import purejaxppo
 from purejaxppo import PPOConfig
@@ -222,7 +223,7 @@ def wandb_out(tmp_path_factory, result):
     env.update(WANDB_MODE="offline", WANDB_CONFIG_DIR=str(home / "config"), WANDB_CACHE_DIR=str(home / "cache"),
                WANDB_DATA_DIR=str(home / "data"), NETRC=str(home / "netrc"), PYTHONUNBUFFERED="1")
     proc = subprocess.run([sys.executable, "-c", WANDB_SCRIPT, str(out)], capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=120, env=env, cwd=out)
+                          stdin=subprocess.DEVNULL, timeout=command_limit(), env=env, cwd=out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     if sys.platform == "linux":
@@ -338,13 +339,16 @@ def test_the_flags_are_the_loggers_table(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_logger_added_to_the_table_logs_a_whole_run(tmp_path):
-    from conftest import run_patched
+def test_a_logger_added_to_the_table_logs_a_whole_run(tmp_path, monkeypatch):
+    from conftest import run_main
 
+    from purejaxppo.io import loggers
+
+    monkeypatch.setattr(loggers, "LOGGERS", loggers.LOGGERS)  # restored after the test
+    exec(LINES_LOGGER, {})
     out = tmp_path / "run"
-    result = run_patched(LINES_LOGGER, "--num-envs", "4", "--num-steps", "16", "--num-minibatches", "2",
-                         "--total-timesteps", "1024", "--quiet", "--lines", "--lines-file", "log.txt",
-                         "--log-every", "4", "--out", str(out))
+    result = run_main("--num-envs", "4", "--num-steps", "16", "--num-minibatches", "2", "--total-timesteps", "1024",
+                      "--quiet", "--lines", "--lines-file", "log.txt", "--log-every", "4", "--out", str(out))
     assert result.returncode == 0, result.stderr
     *logged, last = (out / "log.txt").read_text().splitlines()
     ranges = [json.loads(line) for line in logged]

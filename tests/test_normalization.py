@@ -68,7 +68,8 @@ def test_training_with_normalized_observations_feeds_the_network_standardized_in
     env = make_env(config.env)
     policy = make_policy_kind(config, env.action_spec)
     preprocess = lambda obs: normalize_obs(obs, state.norm.obs)
-    _, tr = rollout(env, policy, state.params, state.env, jax.random.key(1), 64, preprocess)
+    walk = jax.jit(lambda params, envs, key: rollout(env, policy, params, envs, key, 64, preprocess))
+    _, tr = walk(state.params, state.env, jax.random.key(1))
     raw = np.asarray(tr.obs).reshape(-1, 2)
     seen = np.asarray(preprocess(tr.obs)).reshape(-1, 2)
     assert raw[:, 1].std() < 0.05  # without normalization the network would see this

@@ -1,4 +1,7 @@
-"""The cache of traced programs: a warm start loads the program instead of tracing it, and trains the same bits."""
+"""The cache of traced programs: a warm start loads the program instead of tracing it, and trains the same bits.
+
+The sweeps here compile through the session's compile cache (`conftest.compile_cache`): XLA compiles
+each program once however many tests trace or load it, and what is timed is the trace, which the cache skips."""
 
 import pickle
 import shutil
@@ -7,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import cli_env, run_cli
+from conftest import SHORT_RUN, run_patched, same_metrics
 
 import purejaxppo.core.train
 import purejaxppo.scale.program_cache
@@ -15,8 +18,6 @@ from purejaxppo.core.config import PPOConfig
 from purejaxppo.scale import program_cache
 from purejaxppo.scale.program_cache import PACKAGE_DIR, program_key
 from purejaxppo.scale.sweep import Sweep
-
-pytestmark = pytest.mark.timeout(300)
 
 CONFIG = PPOConfig(env="CartPole-v1", num_envs=4, num_steps=16, num_minibatches=2, update_epochs=2,
                    total_timesteps=64 * 4)
@@ -116,15 +117,20 @@ def test_an_edit_to_a_source_file_in_a_sub_package_misses_the_cache(tmp_path, mo
     assert not edited.program_cached and len(list(cache.glob("*.program"))) == 2
 
 
+NO_TRACING = """
+import purejaxppo.core.train
+def no_tracing(*args, **kwargs):
+    raise AssertionError("traced the training step")
+purejaxppo.core.train.rollout = no_tracing  # every update step starts with it
+"""
+
+
 @pytest.mark.slow
-def test_cli_warm_start_in_a_fresh_process_trains_the_same_run(tmp_path):
+def test_cli_warm_start_in_a_fresh_process_trains_the_same_run(short_run, tmp_path):
     """A fresh process runs a loaded program (no trace has set jaxlib up, e.g. loaded LAPACK for the initializer's
-    QR): the CLI twice on one cache, the second run from the cache, the same metrics. (One run: several go to a
-    device each, and only one-device programs are cached.)"""
-    env = cli_env(PUREJAXPPO_CACHE=str(tmp_path / "cache"))
-    args = ["--env", "CartPole-v1", "--total-timesteps", "2048", "--quiet"]
-    for run in ("cold", "warm"):
-        result = run_cli(*args, "--out", str(tmp_path / run), env=env, timeout=240)
-        assert result.returncode == 0, result.stderr
-    assert len(list((tmp_path / "cache" / "programs").glob("*.program"))) == 1
-    assert (tmp_path / "cold" / "metrics.csv").read_text() == (tmp_path / "warm" / "metrics.csv").read_text()
+    QR): the command, in a process where tracing an update fails, trains the session's short run
+    (`conftest.short_run`, which left its program in the session's cache) to the same metrics. (One run: several
+    go to a device each, and only one-device programs are cached.)"""
+    warm = run_patched(NO_TRACING, *SHORT_RUN, "--out", str(tmp_path / "warm"))
+    assert warm.returncode == 0, warm.stderr
+    same_metrics(tmp_path / "warm", short_run)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import command_limit
 
 import purejaxppo
 
@@ -33,7 +34,7 @@ from purejaxppo.cli.evaluate import main
 assert main is not None
 print("ok")
 """
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=command_limit())
     assert result.returncode == 0, result.stderr
     assert "python -m purejaxppo.evaluate" in result.stdout  # the command's help
     assert result.stdout.splitlines()[-1] == "ok"

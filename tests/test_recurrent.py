@@ -2,19 +2,18 @@
 with GAE, the update's exact recomputation of the rollout from whole env sequences, training under jit and vmap,
 memory on MemoryChain where a feed-forward policy is at chance, and a loaded policy that carries its memory.
 
-The MemoryChain runs go through the training CLI in subprocesses with a timeout, as in test_cli.py.
+The MemoryChain runs go through the training command, called in this process (`conftest.run_main`). That the
+recurrent run solves it where the feed-forward one is at chance is a learning check (`make test-learning`); the
+loaded recurrent policy's memory is checked in every `make test`, on the recurrent run alone.
 """
 
 import json
-import subprocess
-import sys
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import TIMEOUT, cli_env
+from conftest import run_main
 
 from purejaxppo.cli.args import build_parser
 from purejaxppo.core.config import PPOConfig
@@ -114,14 +113,23 @@ def test_network_step_resets_the_hidden_state_where_first(spec):
     assert p["heads"]["actor_torso"]["Dense_0"]["kernel"].shape == (8, 16)  # hidden_sizes[1:] after the GRU
 
 
+MEMORY_CHAIN = PPOConfig(env="MemoryChain-bsuite", recurrent=True, num_envs=8, num_steps=16, num_minibatches=4)
+
+
+@pytest.fixture(scope="module")
+def memory_chain_rollouts():
+    """Two rollouts of `MEMORY_CHAIN`'s recurrent policy with perturbed params: the policy, its params, the
+    second rollout's carry in and out, and its Transition (compiled once for the tests that read them)."""
+    env = make_env(MEMORY_CHAIN.env)
+    policy, params, envs = _setup(env, MEMORY_CHAIN)
+    return policy, params, *_two_rollouts(env, policy, params, envs, MEMORY_CHAIN.num_steps)
+
+
 @pytest.mark.slow
-def test_update_recomputes_the_rollout_exactly_and_would_not_with_misaligned_resets():
+def test_update_recomputes_the_rollout_exactly_and_would_not_with_misaligned_resets(memory_chain_rollouts):
     """With the params the rollout used, rerunning the GRU over the recorded sequences gives the recorded
     log-probs and values (ratio 1): resets at first_t = done_t-1, and the hidden state recorded at the start."""
-    config = PPOConfig(env="MemoryChain-bsuite", recurrent=True, num_envs=8, num_steps=16, num_minibatches=4)
-    env = make_env(config.env)
-    policy, params, envs = _setup(env, config)
-    before, after, tr = _two_rollouts(env, policy, params, envs, config.num_steps)
+    policy, params, before, after, tr = memory_chain_rollouts
     seq = tr.memory
 
     # The second rollout starts mid-episode (episodes last 6 steps) from a remembered state, and ends some.
@@ -152,14 +160,11 @@ def test_update_recomputes_the_rollout_exactly_and_would_not_with_misaligned_res
 
 
 @pytest.mark.slow
-def test_update_minibatches_are_whole_env_sequences():
+def test_update_minibatches_are_whole_env_sequences(memory_chain_rollouts):
     """`update` on a recurrent batch with an imperceptible learning rate: every minibatch is [T, B / M] whole
     sequences whose recomputed ratio is 1 (no clipping); shuffling steps or misaligning resets would not be."""
-    config = PPOConfig(env="MemoryChain-bsuite", recurrent=True, num_envs=8, num_steps=16, num_minibatches=4,
-                       update_epochs=2, lr=1e-30)
-    env = make_env(config.env)
-    policy, params, envs = _setup(env, config)
-    _, _, tr = _two_rollouts(env, policy, params, envs, config.num_steps)
+    config = MEMORY_CHAIN.replace(update_epochs=2, lr=1e-30)
+    policy, params, _, _, tr = memory_chain_rollouts
     advantages = jax.random.normal(jax.random.key(4), tr.reward.shape)
     shapes = []
 
@@ -228,7 +233,6 @@ def test_next_value_of_a_truncated_episode_reads_its_final_observation_with_its_
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)
 def test_recurrent_continuous_training_jits_and_vmaps_over_seeds():
     config = PPOConfig(env="Pendulum-v1", recurrent=True, num_envs=4, num_steps=8, num_minibatches=2,
                        update_epochs=2, total_timesteps=4 * 8 * 3, hidden_sizes=(16, 16))
@@ -245,48 +249,54 @@ def test_recurrent_continuous_training_jits_and_vmaps_over_seeds():
     assert "log_std" in single.params["params"]["heads"]
 
 
+def _memory_chain_run(out, *flags: str):
+    """A run of the training command's MemoryChain defaults for `MEMORY_STEPS`, with `flags`: its folder."""
+    result = run_main("--env", "MemoryChain-bsuite", "--total-timesteps", str(MEMORY_STEPS), *flags, "--quiet",
+                      "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    return out
+
+
 @pytest.fixture(scope="module")
-def memory_runs(tmp_path_factory):
-    """The CLI's MemoryChain defaults (recurrent) and the same with --no-recurrent, trained at once; their
-    directories and wall seconds."""
-    root = tmp_path_factory.mktemp("memory")
-    env = cli_env()
-    start = time.perf_counter()
-    procs = {name: subprocess.Popen([sys.executable, "-m", "purejaxppo.run", "--env", "MemoryChain-bsuite",
-                                     "--total-timesteps", str(MEMORY_STEPS), *flags, "--quiet", "--out",
-                                     str(root / name)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    text=True, env=env)
-             for name, flags in (("recurrent", []), ("feedforward", ["--no-recurrent"]))}
-    for name, proc in procs.items():
-        _, err = proc.communicate(timeout=TIMEOUT)
-        assert proc.returncode == 0, f"{name}: {err}"
-    return {name: root / name for name in procs}, time.perf_counter() - start
+def recurrent_run(tmp_path_factory):
+    """The CLI's MemoryChain defaults (recurrent)."""
+    return _memory_chain_run(tmp_path_factory.mktemp("memory") / "recurrent")
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(TIMEOUT)
-def test_recurrent_policy_solves_memory_chain_where_feedforward_is_at_chance(memory_runs):
-    dirs, seconds = memory_runs
+@pytest.mark.learning
+def test_recurrent_policy_solves_memory_chain_where_feedforward_is_at_chance(recurrent_run, tmp_path):
+    dirs = {"recurrent": recurrent_run, "feedforward": _memory_chain_run(tmp_path / "feedforward", "--no-recurrent")}
     summary = {name: json.loads((d / "summary.json").read_text()) for name, d in dirs.items()}
     recurrent, feedforward = summary["recurrent"]["final_return"], summary["feedforward"]["final_return"]
-    print(f"MemoryChain, {MEMORY_STEPS} steps, seed 0: recurrent {recurrent:.3f}, feed-forward {feedforward:.3f}, "
-          f"{seconds:.0f} s for both")
+    print(f"MemoryChain, {MEMORY_STEPS} steps, seed 0: recurrent {recurrent:.3f}, feed-forward {feedforward:.3f}")
     assert recurrent >= 0.9, summary["recurrent"]  # the optimum is 1: the right answer every episode
     assert abs(feedforward) <= 0.3, summary["feedforward"]  # chance is 0: the context is invisible at the answer
     assert json.loads((dirs["recurrent"] / "config.json").read_text())["recurrent"] is True
 
 
+@pytest.fixture(scope="module")
+def short_recurrent_run(tmp_path_factory):
+    """Two updates of the CLI's MemoryChain defaults (recurrent): a recurrent policy to load, not one that learned."""
+    return _memory_chain_run(tmp_path_factory.mktemp("memory") / "short", "--total-timesteps", "1024")
+
+
 @pytest.mark.slow
-@pytest.mark.timeout(TIMEOUT)
-def test_loaded_recurrent_policy_carries_its_memory_through_episodes(memory_runs):
-    policy = load_policy(memory_runs[0]["recurrent"])
+def test_a_loaded_recurrent_policy_steps_with_its_memory(short_recurrent_run):
+    policy = load_policy(short_recurrent_run)
     assert policy.config.recurrent and policy.initial_state().shape == (64,)
     obs = make_env("MemoryChain-bsuite").reset(jax.random.key(0))[0]
     with pytest.raises(ValueError, match=r"policy\.step\(hidden, obs, first, key\)"):
         policy(obs)
     hidden, action = jax.jit(policy.step)(policy.initial_state((3,)), jnp.stack([obs] * 3), jnp.ones(3, bool))
     assert hidden.shape == (3, 64) and action.shape == (3,) and action.dtype == jnp.int32
+    assert np.all(np.isfinite(evaluate(policy, episodes=8)))
 
+
+@pytest.mark.slow
+@pytest.mark.learning
+def test_loaded_recurrent_policy_carries_its_memory_through_episodes(recurrent_run):
+    policy = load_policy(recurrent_run)
     assert evaluate(policy, episodes=200).mean() >= 0.9
 
     class Forgetful:

@@ -27,12 +27,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import command_limit, xla_flags
 
 HERE = Path(__file__).parent
 FIRST_UPDATE, SECOND_UPDATE, FINAL_PARAMETERS = 1e-3, 5e-2, 0.2
 """Tolerances, as fractions of each array's scale."""
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.portable]
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +41,10 @@ def runs(tmp_path_factory) -> tuple[np.lib.npyio.NpzFile, np.lib.npyio.NpzFile]:
     """(stored, now): the references as stored, and as this installation computes them in a fresh process."""
     # the sweep's runs split over two CPU devices, as the CLI splits them
     env = dict(os.environ, JAX_NUM_CPU_DEVICES="2", JAX_PLATFORMS="cpu")
-    env["XLA_FLAGS"] = " ".join(flag for flag in env.get("XLA_FLAGS", "").split()  # keep an ISA limit, say
-                                if not flag.startswith("--xla_force_host_platform_device_count"))
+    env["XLA_FLAGS"] = xla_flags()  # keeps an ISA limit, say
     now = tmp_path_factory.mktemp("reference") / "now.npz"
-    subprocess.run([sys.executable, str(HERE / "reference_runs.py"), str(now)], env=env, check=True, timeout=300)
+    subprocess.run([sys.executable, str(HERE / "reference_runs.py"), str(now)], env=env, check=True,
+                   timeout=command_limit())
     return np.load(HERE / "data" / "reference_runs.npz"), np.load(now)
 
 

@@ -1,8 +1,10 @@
 """Reliability of the training command: a folder belongs to one run, nothing is lost when a run is stopped or
 killed at any point, a file read back runs no code, and every failure is one line.
 
-Faults are injected at chosen points by a patched command (`conftest.run_patched`), not by timers from outside.
-Each test of a stopped run ends comparing the finished run's metrics with an uninterrupted one's, bit for bit.
+Faults are injected at chosen points by a patched command, not by timers from outside: in a process of its own
+(`conftest.run_patched`) where it is killed, else in this process (`conftest.run_main`, patched with
+`monkeypatch`), as are the commands that resume. Each test of a stopped run ends comparing the finished run's
+metrics with an uninterrupted one's, bit for bit.
 """
 
 import json
@@ -12,13 +14,14 @@ import jax
 import numpy as np
 import pytest
 from conftest import SHORT_RUN as ARGS
-from conftest import read_metrics, run_cli, run_patched, same_metrics
+from conftest import read_metrics, run_main, run_patched, same_metrics
 from test_loggers import read_events
 
 from purejaxppo.cli.run import main
 from purejaxppo.cli.run_dir import LOCK_FILE, RunDirLock
 from purejaxppo.io.checkpoint import Checkpointer
 from purejaxppo.io.evaluation import summary_line
+from purejaxppo.scale.sweep import Sweep
 
 
 def one_line_error(capsys, argv) -> str:
@@ -96,7 +99,7 @@ def test_killed_before_its_first_checkpoint_resume_starts_it_again(short_run, tm
                          *ARGS, "--out", str(tmp_path / "run"))
     assert killed.returncode == -9
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [LOCK_FILE, "config.json"]
-    resumed = run_cli("--resume", str(tmp_path / "run"), "--quiet")
+    resumed = run_main("--resume", str(tmp_path / "run"), "--quiet")
     assert resumed.returncode == 0, resumed.stderr
     assert "restarted" in resumed.stdout and "from its beginning" in resumed.stdout
     same_metrics(tmp_path / "run", short_run)
@@ -109,7 +112,7 @@ def test_killed_after_its_final_checkpoint_resume_writes_the_missing_outputs(sho
                          *ARGS, "--out", str(tmp_path / "run"))
     assert killed.returncode == -9
     assert Checkpointer(tmp_path / "run").latest() == 32 and not (tmp_path / "run" / "summary.json").exists()
-    resumed = run_cli("--resume", str(tmp_path / "run"))
+    resumed = run_main("--resume", str(tmp_path / "run"))
     assert resumed.returncode == 0, resumed.stderr
     assert "compiled in" not in resumed.stdout and "nothing left to train" in resumed.stdout
     same_metrics(tmp_path / "run", short_run)
@@ -136,7 +139,7 @@ def test_tensorboard_logs_each_step_once_across_a_resume(tmp_path):
     command = [*ARGS, "--tensorboard", "--log-every", "1", "--out", str(tmp_path / "run")]
     killed = run_patched(KILL_AFTER_LOGGING_PAST_THE_CHECKPOINT, *command)
     assert killed.returncode == -9
-    resumed = run_cli("--resume", str(tmp_path / "run"), "--tensorboard", "--log-every", "1", "--quiet")
+    resumed = run_main("--resume", str(tmp_path / "run"), "--tensorboard", "--log-every", "1", "--quiet")
     assert resumed.returncode == 0, resumed.stderr
     (run_dir,) = (tmp_path / "run" / "tensorboard").iterdir()
     events = read_events(run_dir)
@@ -175,7 +178,7 @@ def _checkpoint(tmp_path):
     return tmp_path / "checkpoints" / "3"
 
 
-@pytest.mark.timeout(60)  # reading the planted FIFO would block: refusing it must not read it
+@pytest.mark.limit(20)  # reading the planted FIFO would block: refusing it must not read it
 @pytest.mark.parametrize("plant", ["file link", "folder link", "fifo"])
 def test_a_link_or_special_file_in_a_checkpoint_is_refused_and_nothing_outside_is_read(tmp_path, plant):
     step = _checkpoint(tmp_path / "run")
@@ -205,7 +208,7 @@ def test_a_linked_checkpoint_folder_is_refused(tmp_path):
 @pytest.mark.slow
 def test_a_diverged_run_stops_names_the_update_and_records_it(tmp_path):
     out = tmp_path / "run"
-    result = run_cli(*ARGS[:-3], "--lr", "1e30", "--out", str(out))  # Adam steps of 1e30: inf at once
+    result = run_main(*ARGS[:-3], "--lr", "1e30", "--out", str(out))  # Adam steps of 1e30: inf at once
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: run 0 diverged at update 1/32 (a non-finite loss or parameter): lower --lr")
@@ -214,20 +217,17 @@ def test_a_diverged_run_stops_names_the_update_and_records_it(tmp_path):
     assert Checkpointer(out).latest() is None  # the non-finite state was not saved
 
 
-DIVERGE_AT_THIRD_CHUNK = """
-from purejaxppo.scale.sweep import Sweep
-first_divergence, calls = Sweep.first_divergence, []
-def diverged_third(self, progress, start=0):
-    calls.append(1)
-    return (progress.done, 0) if len(calls) == 3 else first_divergence(self, progress, start)
-Sweep.first_divergence = diverged_third
-"""
-
-
 @pytest.mark.slow
-def test_a_diverged_run_keeps_its_last_finite_checkpoint(tmp_path):
+def test_a_diverged_run_keeps_its_last_finite_checkpoint(tmp_path, monkeypatch):
+    first_divergence, calls = Sweep.first_divergence, []
+
+    def diverged_third(self, progress, start=0):
+        calls.append(1)
+        return (progress.done, 0) if len(calls) == 3 else first_divergence(self, progress, start)
+
+    monkeypatch.setattr(Sweep, "first_divergence", diverged_third)
     out = tmp_path / "run"
-    result = run_patched(DIVERGE_AT_THIRD_CHUNK, *ARGS[:-3], "--checkpoint-every", "1", "--out", str(out))
+    result = run_main(*ARGS[:-3], "--checkpoint-every", "1", "--out", str(out))
     assert result.returncode == 1
     update = json.loads((out / "summary.json").read_text())["diverged_at_update"]
     last = Checkpointer(out).latest()

@@ -36,11 +36,10 @@ def _step_n(env, actions, key=0):
 # (id, kwargs, an action that never ends the episode, the suite's own observations for the same actions)
 def _xminigrid_raw(env, actions):
     @jax.jit
-    def run(key):
+    def run(key):  # a scan: the suite's step compiled once, not once per action
         ts = env.raw.reset(env.suite_params, key)
-        for a in actions:
-            ts = env.raw.step(env.suite_params, ts, a)
-        return ts
+        return jax.lax.scan(lambda ts, a: (env.raw.step(env.suite_params, ts, a), None), ts,
+                            jnp.asarray(actions, jnp.int32))[0]
     ts = run(jax.random.key(0))
     return ts.observation, bool(ts.discount == 1)
 
@@ -49,9 +48,7 @@ def _navix_raw(env, actions):
     @jax.jit
     def run(key):
         ts = env.raw.reset(key)
-        for a in actions:
-            ts = env.raw.step(ts, a)
-        return ts
+        return jax.lax.scan(lambda ts, a: (env.raw.step(ts, a), None), ts, jnp.asarray(actions, jnp.int32))[0]
     ts = run(jax.random.key(0))
     return ts.observation, int(ts.step_type) == 1
 
@@ -60,12 +57,15 @@ def _jumanji_raw(env, actions):
     """jumanji itself ends Maze at its time limit with discount 0, a termination: the adapter truncates instead."""
     import jumanji
 
-    state, ts = env.raw.reset(jax.random.key(0))
-    for a in actions:
-        state, ts = env.raw.step(state, a)
-    own_state, own = jumanji.make("Maze-v0", time_limit=len(actions)).reset(jax.random.key(0))
-    for a in actions:
-        own_state, own = jumanji.make("Maze-v0", time_limit=len(actions)).step(own_state, a)
+    own_env = jumanji.make("Maze-v0", time_limit=len(actions))
+
+    @jax.jit
+    def run(key):  # the adapter's raw env and jumanji's own, each through the same actions
+        walk = lambda suite: jax.lax.scan(lambda carry, a: (suite.step(carry[0], a), None), suite.reset(key),
+                                          jnp.asarray(actions, jnp.int32))[0][1]
+        return walk(env.raw), walk(own_env)
+
+    ts, own = run(jax.random.key(0))
     return ts.observation, bool(own.last()) and float(own.discount) == 0.0
 
 
@@ -98,21 +98,23 @@ def test_craftax_tells_its_step_limit_from_a_death():
     assert env.suite_params.max_timesteps == 3
 
     @jax.jit
-    def run(key):  # three steps to the limit, and a step from the same first state with no health left
+    def run(key):  # three steps to the limit, then a step from the same first state with no health left
         _, first = env.reset(key)
+        dying = first.replace(inner=first.inner.replace(player_health=jnp.zeros_like(first.inner.player_health)))
 
-        def body(state, key):
+        def body(state, inputs):  # one step in the program (Craftax's compiles for long), four in the scan
+            key, die = inputs
+            state = jax.tree.map(lambda d, s: jnp.where(die, d, s), dying, state)
             out = env.step(key, state, jnp.int32(0))
             return out[1], (out[3], out[4])
 
-        _, ends = jax.lax.scan(body, first, jax.random.split(key, 3))
-        dying = first.replace(inner=first.inner.replace(player_health=jnp.zeros_like(first.inner.player_health)))
-        out = env.step(key, dying, jnp.int32(0))
-        return ends, (out[3], out[4])
+        keys = jax.random.split(key, 3)
+        return jax.lax.scan(body, first, (jnp.concatenate([keys, keys[:1]]), jnp.arange(4) == 3))[1]
 
-    (terminated, truncated), dead = run(jax.random.key(0))
-    assert list(zip(terminated.tolist(), truncated.tolist())) == [(False, False), (False, False), (False, True)]
-    assert bool(dead[0]) and not bool(dead[1])  # dead: terminated, its value target not bootstrapped
+    terminated, truncated = run(jax.random.key(0))
+    assert list(zip(terminated[:3].tolist(), truncated[:3].tolist())) == [(False, False), (False, False),
+                                                                           (False, True)]
+    assert bool(terminated[3]) and not bool(truncated[3])  # dead: terminated, its value target not bootstrapped
 
 
 @pytest.mark.slow
@@ -146,8 +148,8 @@ def test_a_categorical_over_combinations_steps_in_a_batch():
     unravels to (the board is the observation's first 100 entries, -1 where unrevealed)."""
     env = make_env("jumanji:Minesweeper-v0")
     keys = jax.random.split(jax.random.key(0), 3)
-    _, state = jax.vmap(env.reset)(keys)
-    out = jax.jit(env.step_batch)(keys, state, jnp.array([0, 37, 99]))
+    out = jax.jit(lambda keys, actions: env.step_batch(keys, jax.vmap(env.reset)(keys)[1], actions))(
+        keys, jnp.array([0, 37, 99]))
     board = np.asarray(out[5]["final_observation"])[:, :100]
     assert [np.flatnonzero(b != -1).tolist() for b in board] == [[0], [37], [99]]
 
@@ -191,9 +193,9 @@ SMOKE = [
 @pytest.mark.slow
 @pytest.mark.parametrize("env_id, extra", SMOKE, ids=[s[0] for s in SMOKE])
 def test_a_few_updates_of_each_suite(env_id, extra):
-    config = PPOConfig.for_env(env_id, num_envs=4, num_steps=16, total_timesteps=4 * 16 * 2, num_minibatches=2,
+    config = PPOConfig.for_env(env_id, num_envs=2, num_steps=8, total_timesteps=2 * 8 * 2, num_minibatches=2,
                                **extra)
     out = jax.jit(make_train(config))(jax.random.key(0))
     metrics = jax.tree.map(np.asarray, out.metrics)
-    assert metrics["env_steps"][-1] == 128 and np.isfinite(metrics["policy_loss"]).all()
+    assert metrics["env_steps"].tolist() == [16, 32] and np.isfinite(metrics["policy_loss"]).all()
     assert np.isfinite(metrics["value_loss"]).all() and (metrics["entropy"] > 0).all()

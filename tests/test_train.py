@@ -1,4 +1,8 @@
-"""make_train: jit/vmap equivalence, metrics, the progress callback, learning and per-env smoke runs."""
+"""make_train: jit/vmap equivalence, metrics, the progress callback, learning and per-env smoke runs.
+
+A compile costs seconds, so the tests share runs: one run per key of TINY, one batched run with a callback, one run
+with several episodes per update. That CartPole is learned is a learning-quality check (`make test-learning`).
+"""
 
 import jax
 import numpy as np
@@ -27,17 +31,30 @@ def _assert_same_run(batched, i, single):
 
 @pytest.fixture(scope="module")
 def tiny_runs():
+    """TINY's train, and one plain jitted run per key of KEYS: typed keys (jax.random.key's), which draw the same
+    bits as the raw keys they wrap, so they are the reference of both kinds of batch."""
     train = make_train(PPOConfig(**TINY))
-    single = [jax.jit(train)(k) for k in KEYS]
+    single = [jax.jit(train)(k) for k in jax.random.wrap_key_data(KEYS)]
     return train, single
+
+
+@pytest.fixture(scope="module")
+def batched_with_callback():
+    """TINY trained on the [3, 2] raw keys KEYS at once (train vmaps itself), with a progress callback: the
+    output and the callback's calls."""
+    calls = []
+    train = make_train(PPOConfig(**TINY), callback=lambda metrics: calls.append(jax.tree.map(np.asarray, metrics)))
+    out = train(KEYS)
+    jax.block_until_ready(out)
+    jax.effects_barrier()
+    return out, calls
 
 
 # vmapped multi-seed training has deadlocked on CPU with some jax versions: fail instead of hanging
 @pytest.mark.slow
-@pytest.mark.timeout(300)
 def test_vmap_over_seeds_equals_single_jitted_runs(tiny_runs):
     train, single = tiny_runs
-    vmapped = jax.vmap(train)(KEYS)
+    vmapped = jax.jit(jax.vmap(train))(KEYS)  # jitted: an eager vmap dispatches the setup op by op, twice the cost
     for i in range(len(KEYS)):
         _assert_same_run(vmapped, i, single[i])
     # the seeds are different runs
@@ -45,10 +62,9 @@ def test_vmap_over_seeds_equals_single_jitted_runs(tiny_runs):
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)
-def test_train_given_batch_of_keys_vmaps_itself(tiny_runs):
-    train, single = tiny_runs
-    batched = train(KEYS)
+def test_train_given_batch_of_keys_vmaps_itself(tiny_runs, batched_with_callback):
+    _, single = tiny_runs
+    batched, _ = batched_with_callback
     for name in METRICS:
         assert batched.metrics[name].shape == (len(KEYS), PPOConfig(**TINY).num_updates)
     for i in range(len(KEYS)):
@@ -56,17 +72,16 @@ def test_train_given_batch_of_keys_vmaps_itself(tiny_runs):
 
 
 @pytest.mark.slow
-def test_new_style_typed_keys():
+def test_new_style_typed_keys(tiny_runs):
     """A typed key (jax.random.key) is one run; a [N] array of typed keys is N runs, like [N, 2] raw keys."""
     cfg = PPOConfig(**TINY)
-    train = make_train(cfg)
-    keys = jax.random.split(jax.random.key(0), 2)
-    single = jax.jit(train)(keys[1])
-    assert single.metrics["env_steps"].shape == (cfg.num_updates,)
-    assert np.all(np.isfinite(np.asarray(single.metrics["value_loss"])))
+    train, single = tiny_runs  # each run of a typed key
+    assert single[1].metrics["env_steps"].shape == (cfg.num_updates,)
+    assert np.all(np.isfinite(np.asarray(single[1].metrics["value_loss"])))
+    keys = jax.random.wrap_key_data(KEYS[:2])
     batched = jax.jit(train)(keys)
     assert batched.metrics["env_steps"].shape == (2, cfg.num_updates)
-    _assert_same_run(batched, 1, single)
+    _assert_same_run(batched, 1, single[1])
 
 
 def test_metrics_shapes_env_steps_and_annealed_lr(tiny_runs):
@@ -90,18 +105,27 @@ def test_metrics_shapes_env_steps_and_annealed_lr(tiny_runs):
     assert np.all(np.diff(lr) < 0)
 
 
+SEVERAL_EPISODES = PPOConfig(env="CartPole-v1", num_envs=8, num_steps=32, num_minibatches=2, update_epochs=1,
+                             total_timesteps=8 * 32 * 3, anneal_lr=False, lr=1e-3)
+"""8 envs x 32 steps: several random episodes end in every update; a constant learning rate."""
+
+
+@pytest.fixture(scope="module")
+def several_episodes():
+    return jax.tree.map(np.asarray, jax.jit(make_train(SEVERAL_EPISODES))(KEYS[1]).metrics)
+
+
 @pytest.mark.slow
-def test_learning_rate_anneals_to_near_zero_or_stays_constant():
-    cfg = PPOConfig(**{**TINY, "total_timesteps": 4 * 16 * 20, "update_epochs": 1})
-    lr = np.asarray(jax.jit(make_train(cfg))(KEYS[0]).metrics["learning_rate"])
+def test_learning_rate_anneals_to_near_zero_or_stays_constant(tiny_runs, several_episodes):
+    cfg = PPOConfig(**TINY)
+    lr = np.asarray(tiny_runs[1][0].metrics["learning_rate"])
     np.testing.assert_allclose(lr[0], cfg.lr, rtol=1e-6)
     assert np.all(np.diff(lr) < 0)
     np.testing.assert_allclose(np.diff(lr), -cfg.lr / cfg.num_updates, rtol=1e-3)  # linear
     assert lr[-1] <= cfg.lr / cfg.num_updates * (1 + 1e-5)  # near 0 at the end
 
-    const = PPOConfig(**{**TINY, "anneal_lr": False, "lr": 1e-3})
-    lr = np.asarray(jax.jit(make_train(const))(KEYS[0]).metrics["learning_rate"])
-    np.testing.assert_allclose(lr, np.full(const.num_updates, 1e-3), rtol=1e-6)
+    const = SEVERAL_EPISODES  # anneal_lr=False, lr=1e-3
+    np.testing.assert_allclose(several_episodes["learning_rate"], np.full(const.num_updates, 1e-3), rtol=1e-6)
 
 
 @pytest.mark.slow
@@ -129,10 +153,8 @@ def test_episode_return_nan_without_finished_episode_else_mean_of_finished():
 
 
 @pytest.mark.slow
-def test_episode_return_is_mean_over_several_finished_episodes():
-    cfg = PPOConfig(env="CartPole-v1", num_envs=8, num_steps=32, num_minibatches=2, update_epochs=1,
-                    total_timesteps=8 * 32 * 3)
-    m = jax.tree.map(np.asarray, jax.jit(make_train(cfg))(KEYS[1]).metrics)
+def test_episode_return_is_mean_over_several_finished_episodes(several_episodes):
+    m = several_episodes
     assert np.all(m["num_episodes"] > 1)  # random CartPole episodes last ~22 steps
     np.testing.assert_allclose(m["episode_return"], m["episode_length"], rtol=1e-6)
     assert np.all((m["episode_return"] >= 1) & (m["episode_return"] <= 500))
@@ -141,28 +163,24 @@ def test_episode_return_is_mean_over_several_finished_episodes():
 
 
 @pytest.mark.slow
-def test_callback_called_once_per_update_with_batched_metrics():
+def test_callback_called_once_per_update_with_batched_metrics(batched_with_callback):
     cfg = PPOConfig(**TINY)
-    calls = []
-    train = make_train(cfg, callback=lambda metrics: calls.append(jax.tree.map(np.asarray, metrics)))
-    keys = KEYS[:2]
-    out = train(keys)
-    jax.block_until_ready(out)
-    jax.effects_barrier()
+    out, calls = batched_with_callback
+    calls = list(calls)
     assert len(calls) == cfg.num_updates
     for c in calls:
         assert set(METRICS) <= set(c)
         for name in METRICS:
-            assert c[name].shape == (2,), name
+            assert c[name].shape == (len(KEYS),), name
     calls.sort(key=lambda c: int(c["env_steps"][0]))
     for u, c in enumerate(calls):
-        np.testing.assert_array_equal(c["env_steps"], [(u + 1) * cfg.batch_size] * 2)
+        np.testing.assert_array_equal(c["env_steps"], [(u + 1) * cfg.batch_size] * len(KEYS))
         for name in METRICS:
             _allclose(c[name], np.asarray(out.metrics[name])[:, u])
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(400)
+@pytest.mark.learning
 def test_learns_cartpole():
     cfg = PPOConfig(total_timesteps=100_000)
     m = jax.tree.map(np.asarray, jax.jit(make_train(cfg))(jax.random.PRNGKey(0)).metrics)

@@ -3,11 +3,13 @@ group and rung, confirms on seeds the search never saw, resumes after a kill, an
 before anything compiles."""
 
 import json
+import os
+from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import cli_env, run_cli, run_main
 
 from purejaxppo import PPOConfig
 from purejaxppo.cli.tune import main
@@ -87,8 +89,9 @@ def test_a_config_file_with_unknown_fields_is_refused(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def working_and_broken(tmp_path_factory):
-    """A search between a learning rate that learns and one that cannot (1e-12), with every Sweep it made and
-    every compilation of a sweep program counted."""
+    """A search between a learning rate that learns and one that cannot (1e-12), in two structural groups of two
+    rungs, with every Sweep it made and every sweep program built counted (compiled, or loaded from the session's
+    compile cache: `test_sweep.CompileCounter`)."""
     from test_sweep import CompileCounter
 
     made = []
@@ -103,7 +106,7 @@ def working_and_broken(tmp_path_factory):
         with CompileCounter() as compiles:
             result = tune(TINY, num_trials=6, num_seeds=2, space={"lr": Choices((3e-3, 1e-12)),
                                                                   "num_envs": Choices((4, 8))},
-                          confirm_top=2, confirm_seeds=3, seed=1000)
+                          rungs=2, confirm_top=2, confirm_seeds=3, seed=1000)
     finally:
         sweep_module.Sweep.__init__ = original
     return result, made, compiles
@@ -121,7 +124,7 @@ def test_the_working_learning_rate_ranks_first_and_wins(working_and_broken):
 @pytest.mark.slow
 def test_one_program_per_structural_group_and_rung(working_and_broken):
     result, _, compiles = working_and_broken
-    groups, rungs = 2, 3
+    groups, rungs = 2, 2
     confirmation_groups = len({s.trial.structure for s in result.scored[:2]})
     assert result.compiles == groups * rungs + confirmation_groups
     assert compiles.count("sweep_program") == result.compiles
@@ -216,16 +219,29 @@ class MemoryFolder:
         return rows
 
 
-SMALL = SearchPlan(PPOConfig(env="CartPole-v1", num_envs=4, num_steps=16, num_minibatches=2, total_timesteps=64 * 9),
+SMALL_ARGS = ["--env", "CartPole-v1", "--num-envs", "4", "--num-steps", "16", "--num-minibatches", "2",
+              "--total-timesteps", str(64 * 9), "--param", "lr=log:1e-3:1e-2", "--only", "--trials", "3",
+              "--num-seeds", "2", "--rungs", "2", "--confirm", "1", "--confirm-seeds", "2"]
+"""The tuning command's flags for SMALL's search: its programs are the ones `uninterrupted` compiled."""
+
+SMALL = SearchPlan(PPOConfig.for_env("CartPole-v1", num_envs=4, num_steps=16, num_minibatches=2,
+                                     total_timesteps=64 * 9),
                    {"lr": Range(1e-3, 1e-2, log=True)}, num_trials=3, num_seeds=2, rungs=2, confirm_top=1,
                    confirm_seeds=2)  # 9 updates: rungs at 3 and 9, one trial goes on, one confirmed
 
 
 @pytest.fixture(scope="module")
-def uninterrupted():
+def program_cache() -> Path:
+    """The session's cache of traced programs, beside its compile cache (`conftest.compile_cache`): a tuner resumed
+    here, or the command tuning SMALL, loads the programs that `uninterrupted` built instead of building them."""
+    return Path(os.environ["PUREJAXPPO_CACHE"]) / "programs"
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(program_cache):
     folder, labels = MemoryFolder(), []
     result = Tuner(SMALL, on_chunk=lambda label, done, stop: labels.append(label), on_save=folder.save,
-                   checkpoints=folder).run()
+                   checkpoints=folder, program_cache=program_cache).run()
     return result, folder, labels
 
 
@@ -237,11 +253,12 @@ def _same(a, b):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("saved", [0, 1, 2])  # after the first rung, after the second, after the confirmation
-def test_a_tuner_resumed_from_its_saved_state_reaches_the_uninterrupted_result(uninterrupted, saved):
+def test_a_tuner_resumed_from_its_saved_state_reaches_the_uninterrupted_result(uninterrupted, program_cache, saved):
     whole, folder, _ = uninterrupted
     assert len(folder.states) == 3 and whole.compiles == 3
     state, labels = json.loads(json.dumps(folder.states[saved])), []
-    resumed = Tuner(SMALL, state, on_chunk=lambda label, done, stop: labels.append(label), checkpoints=folder).run()
+    resumed = Tuner(SMALL, state, on_chunk=lambda label, done, stop: labels.append(label), checkpoints=folder,
+                    program_cache=program_cache).run()
     _same(resumed, whole)
     trained = {"group 1/1, rung 2/2": saved < 1, "confirming": saved < 2}
     assert set(labels) == {label for label, trains in trained.items() if trains}  # nothing trained twice
@@ -260,14 +277,14 @@ def test_the_tuner_reports_its_rungs_and_the_confirmation_in_order(uninterrupted
     assert list(dict.fromkeys(labels)) == ["group 1/1, rung 1/2", "group 1/1, rung 2/2", "confirming"]
 
 
-KILL_AFTER_THE_SECOND_RUNG = """
+KILL_AFTER_THE_FIRST_RUNG = """
 import os, signal
 from purejaxppo.io.tune_state import TunerFolder
 save, saves = TunerFolder.save, []
 def save_then_die(self, state):
     save(self, state)
     saves.append(1)
-    if len(saves) == 3:  # the spec, then a rung of the first group, then its second: killed there
+    if len(saves) == 2:  # the spec, then the first rung: killed between the rungs
         os.kill(os.getpid(), signal.SIGKILL)
 TunerFolder.save = save_then_die
 import sys
@@ -277,16 +294,17 @@ sys.exit(main(sys.argv[1:]))
 
 
 @pytest.mark.slow
-def test_a_killed_tuner_resumes_where_it_stopped_to_the_same_result(tmp_path):
-    args = ["--env", "CartPole-v1", "--total-timesteps", str(TINY.total_timesteps), "--trials", "6",
-            "--num-seeds", "2", "--param", "lr=log:1e-4:1e-2", "--only", "--confirm", "2", "--confirm-seeds", "2",
-            "--quiet"]
-    whole = run_cli(*args, "--out", str(tmp_path / "whole"), module="purejaxppo.tune")
+def test_a_killed_tuner_resumes_where_it_stopped_to_the_same_result(tmp_path, uninterrupted):
+    """The command tunes SMALL whole, then again killed after its first rung and resumed. Only the kill needs a
+    process of its own; given this process's one device, all three load the programs `uninterrupted` compiled."""
+    args = [*SMALL_ARGS, "--quiet"]
+    whole = run_main(*args, "--out", str(tmp_path / "whole"), module="purejaxppo.cli.tune")
     assert whole.returncode == 0, whole.stderr
-    killed = run_cli("-c", KILL_AFTER_THE_SECOND_RUNG, *args, "--out", str(tmp_path / "killed"), module=None)
+    killed = run_cli("-c", KILL_AFTER_THE_FIRST_RUNG, *args, "--out", str(tmp_path / "killed"), module=None,
+                     env=cli_env(JAX_NUM_CPU_DEVICES="1"))
     assert killed.returncode == -9
-    assert json.loads((tmp_path / "killed" / "tune_state.json").read_text())["groups"]["0"]["rung"] == 2
-    resumed = run_cli("--resume", str(tmp_path / "killed"), "--quiet", module="purejaxppo.tune")
+    assert json.loads((tmp_path / "killed" / "tune_state.json").read_text())["groups"]["0"]["rung"] == 1
+    resumed = run_main("--resume", str(tmp_path / "killed"), "--quiet", module="purejaxppo.cli.tune")
     assert resumed.returncode == 0, resumed.stderr
     for name in ("trials.csv", "ranked.md", "best.json"):
         assert (tmp_path / "killed" / name).read_text() == (tmp_path / "whole" / name).read_text(), name

@@ -2,13 +2,14 @@
 calls the factory with the env's kwargs: typed by the user that is their own code, but read from a file (a
 --config, a run's config.json, a checkpoint's metadata, a tuner's state) it is refused in one line, before
 anything is imported, unless the user gave the same id too. Each case below would otherwise run
-`os.system("touch <marker>")`."""
+`os.system("touch <marker>")`. The commands are called in this process (`conftest.run_main`): what is tested is
+what they read, not how they start."""
 
 import json
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import run_main
 
 from purejaxppo.io.checkpoint import Checkpointer
 from purejaxppo.io.policy import load_policy
@@ -36,7 +37,7 @@ def _evil_checkpoint(run_dir, marker) -> None:
 def test_run_config_file(tmp_path):
     marker, path = tmp_path / "marker", tmp_path / "config.json"
     path.write_text(json.dumps(_evil_config(marker)))
-    _refused(run_cli("--config", str(path), "--out", str(tmp_path / "run")), marker, f"--config {path}")
+    _refused(run_main("--config", str(path), "--out", str(tmp_path / "run")), marker, f"--config {path}")
     assert not (tmp_path / "run").exists()
 
 
@@ -46,7 +47,7 @@ def test_resume_of_a_config_json(tmp_path):
     run.mkdir()
     (run / "config.json").write_text(json.dumps({**_evil_config(marker), "seeds": [0], "sweep": {}}))
     before = (run / "config.json").read_bytes()
-    _refused(run_cli("--resume", str(run)), marker, str(run / "config.json"))
+    _refused(run_main("--resume", str(run)), marker, str(run / "config.json"))
     assert (run / "config.json").read_bytes() == before
 
 
@@ -54,8 +55,8 @@ def test_resume_of_a_config_json(tmp_path):
 def test_resume_and_evaluate_of_a_checkpoint(tmp_path):
     marker, run = tmp_path / "marker", tmp_path / "run"
     _evil_checkpoint(run, marker)
-    _refused(run_cli("--resume", str(run)), marker, "checkpoint ")
-    _refused(run_cli(str(run), module="purejaxppo.evaluate"), marker, "checkpoint ")
+    _refused(run_main("--resume", str(run)), marker, "checkpoint ")
+    _refused(run_main(str(run), module="purejaxppo.cli.evaluate"), marker, "checkpoint ")
 
 
 def test_load_policy_of_a_checkpoint(tmp_path):
@@ -70,14 +71,14 @@ def test_load_policy_of_a_checkpoint(tmp_path):
 def test_tune_config_file_and_tune_state(tmp_path):
     marker, path = tmp_path / "marker", tmp_path / "config.json"
     path.write_text(json.dumps(_evil_config(marker)))
-    _refused(run_cli("--config", str(path), "--out", str(tmp_path / "tune"), module="purejaxppo.tune"), marker,
+    _refused(run_main("--config", str(path), "--out", str(tmp_path / "tune"), module="purejaxppo.cli.tune"), marker,
              f"--config {path}")
     tuner = tmp_path / "tuner"
     tuner.mkdir()
     spec = {"config": _evil_config(marker), "params": [], "only": False, "trials": 2, "num_seeds": 1, "rungs": 1,
             "eta": 2, "confirm": 1, "confirm_seeds": 1, "seed": 0}
     (tuner / "tune_state.json").write_text(json.dumps({"spec": spec, "groups": {}, "confirmed": {}}))
-    _refused(run_cli("--resume", str(tuner), module="purejaxppo.tune"), marker, "tune_state.json")
+    _refused(run_main("--resume", str(tuner), module="purejaxppo.cli.tune"), marker, "tune_state.json")
 
 
 @pytest.mark.slow
@@ -86,9 +87,9 @@ def test_a_factory_id_in_a_file_trains_when_the_user_names_it_too(tmp_path):
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"env": factory, "env_kwargs": {"length": 4}, "num_envs": 4, "num_steps": 16,
                                 "num_minibatches": 2, "total_timesteps": 128}))
-    refused = run_cli("--config", str(path), "--out", str(tmp_path / "refused"), "--quiet")
+    refused = run_main("--config", str(path), "--out", str(tmp_path / "refused"), "--quiet")
     assert refused.returncode == 2 and f"--env {factory}" in refused.stderr
-    allowed = run_cli("--config", str(path), "--env", factory, "--out", str(tmp_path / "run"), "--quiet")
+    allowed = run_main("--config", str(path), "--env", factory, "--out", str(tmp_path / "run"), "--quiet")
     assert allowed.returncode == 0, allowed.stderr
     assert (tmp_path / "run" / "summary.json").is_file()
 

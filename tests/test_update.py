@@ -42,26 +42,33 @@ def test_kl_early_stop_keeps_only_the_steps_before_the_kl_exceeds_the_target():
     parts = make_components(config)
     tx, key = parts.tx, jax.random.key(1)
 
+    # the config an argument: kl_target, one of its numeric leaves, is traced, so both targets share one compile
+    @jax.jit
     def run(config, p, b):
         return update(p, tx.init(p), b, key, loss=parts.loss(jnp.float32(1.0)), policy=policy, tx=tx,
                       epochs=config.update_epochs, num_minibatches=config.num_minibatches,
                       early_stop=make_early_stop(config))
 
-    stopped_params, _, metrics = jax.jit(lambda p, b: run(config, p, b))(params, batch)
+    stopped_params, _, metrics = run(config, params, batch)
     assert int(metrics["grad_steps"]) == 1  # the second step sees the first step's KL, far above 1e-7
 
     # The one step taken: the first minibatch of the first epoch, as `update` orders them.
     order = permutation(jax.random.split(key, config.update_epochs)[0], config.batch_size)
     first = jax.tree.map(lambda x: x[order[:config.minibatch_size]], batch)
-    grads = jax.grad(lambda p: ppo_loss(p, first, jnp.float32(1.0), evaluate=policy.evaluate,
-                                        objective=make_objective(config), hp=loss_hyperparams(config))[0])(params)
-    updates, _ = tx.update(grads, tx.init(params), params)
-    expected = optax.apply_updates(params, updates)
+
+    @jax.jit  # one compile, rather than each operation's own
+    def one_step(params):
+        grads = jax.grad(lambda p: ppo_loss(p, first, jnp.float32(1.0), evaluate=policy.evaluate,
+                                            objective=make_objective(config), hp=loss_hyperparams(config))[0])(params)
+        updates, _ = tx.update(grads, tx.init(params), params)
+        return optax.apply_updates(params, updates)
+
+    expected = one_step(params)
     # (steps are ~lr = 1e-2 each: 1e-6 tells one step from two)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), stopped_params, expected)
 
     loose = dataclasses.replace(config, kl_target=10.0)
-    _, _, metrics = jax.jit(lambda p, b: run(loose, p, b))(params, batch)
+    _, _, metrics = run(loose, params, batch)
     assert int(metrics["grad_steps"]) == config.update_epochs * config.num_minibatches
 
 
@@ -75,11 +82,19 @@ def test_without_early_stop_every_step_runs_in_training():
     assert np.all(stopped.metrics["grad_steps"] < 16) and np.all(stopped.metrics["grad_steps"] >= 1)
 
 
+@jax.jit
+def train_config(config: PPOConfig, key: jax.Array):
+    """make_train(config)(key) with the config an argument: configs that differ only in numeric fields (e.g.
+    kl_target) share one compile."""
+    return make_train(config)(key)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kl_target, direction", [(1e-6, 1), (1.0, -1)])
 def test_kl_beta_follows_the_measured_kl(kl_target, direction):
-    config = PPOConfig(objective="kl_penalty", kl_target=kl_target, kl_beta=1.0, total_timesteps=512 * 4)
-    out = jax.jit(make_train(config))(jax.random.key(0))
+    config = PPOConfig(objective="kl_penalty", kl_target=kl_target, kl_beta=1.0, num_steps=16, num_minibatches=2,
+                       update_epochs=2, total_timesteps=4 * 16 * 4)
+    out = train_config(config, jax.random.key(0))
     beta, kl = np.asarray(out.metrics["kl_beta"]), np.asarray(out.metrics["kl"])
     assert beta[0] == 1.0
     # each update's coefficient is the previous one doubled above the band, halved below it

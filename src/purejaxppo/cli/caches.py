@@ -59,12 +59,15 @@ def use_compilation_cache(directory: Path) -> None:
     import jax
 
     jax.config.update("jax_compilation_cache_dir", str(directory))
-    _move_damaged_entries_aside(directory)
+    _move_damaged_entries_aside()
 
 
-def _move_damaged_entries_aside(directory: Path) -> None:
+def _move_damaged_entries_aside() -> None:
     """Wraps JAX's cache read (`jax._src.compiler._cache_read`, private: where it is missing, JAX's own behaviour
-    stays) so that an entry it cannot load is renamed `<entry>` + DAMAGED, and JAX then stores a fresh one."""
+    stays) so that an entry it cannot load is renamed `<entry>` + DAMAGED, and JAX then stores a fresh one. The
+    folder is read when an entry fails, not when the wrapper is made: a process may point the cache elsewhere."""
+    import jax
+
     try:
         from jax._src import compiler
     except ImportError:
@@ -81,7 +84,7 @@ def _move_damaged_entries_aside(directory: Path) -> None:
             if "persistent compilation cache entry" not in str(warning.message):
                 warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
                 continue
-            entry = directory / f"{cache_key}-cache"
+            entry = Path(jax.config.jax_compilation_cache_dir) / f"{cache_key}-cache"
             with contextlib.suppress(OSError):
                 os.replace(entry, entry.with_name(entry.name + DAMAGED))
                 print(f"warning: the compile cache's entry {entry} could not be loaded: moved aside to "

@@ -25,8 +25,12 @@ CPU_COMPILER_OPTIONS = {
 
 def compiler_options() -> dict[str, int | bool]:
     """The XLA options to compile a training program with on the default backend: `jax.jit(f,
-    compiler_options=compiler_options())`. `CPU_COMPILER_OPTIONS` on CPU; none elsewhere."""
-    return dict(CPU_COMPILER_OPTIONS) if jax.default_backend() == "cpu" else {}
+    compiler_options=compiler_options())`. `CPU_COMPILER_OPTIONS` on CPU, less any option the user sets in
+    `XLA_FLAGS` (a program's options would override the user's flags); none elsewhere."""
+    if jax.default_backend() != "cpu":
+        return {}
+    flags = os.environ.get("XLA_FLAGS", "")
+    return {name: value for name, value in CPU_COMPILER_OPTIONS.items() if f"--{name}=" not in flags}
 
 
 def cpu_cores() -> int:
