@@ -9,8 +9,8 @@ CONSTRAINTS ?= $(if $(filter 3.11,$(shell $(PYTHON) -c 'import sys; print("%d.%d
 LATEST := .venv-latest/bin
 ARGS ?=
 # A file per worker: its fixtures run once; longest files first (tests/conftest.py). `make test` leaves three tiers
-# to CI: learning quality and whole workflows (make test-learning), and what must hold on any processor and machine
-# speed (make test-portable); make test-latest runs all but learning on the newest stack (docs/architecture.md).
+# to CI: learning quality and whole workflows (make test-learning), and what depends on the machine (make
+# test-portable); make test-latest runs all but learning on the newest stack (docs/architecture.md).
 PYTEST := -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15 tests
 # The suite's programs compiled with LLVM's cheapest code: half the compile time, the values unchanged to ~1e-8
 # (what the tests compare); make test-portable and make test-learning compile as users do.
@@ -47,8 +47,8 @@ test-learning: $(BIN)/.installed
 test-latest: $(LATEST)/.installed
 	$(QUICK) $(LATEST)/python $(PYTEST) -m "not learning" $(ARGS)
 
-# The tests against stored data (reference runs, old checkpoints), the hang guards and the fault tests, with XLA's
-# CPU code generated for an older ISA: they must hold on any processor, not only on the one that stored the data.
+# What depends on the machine (stored data, hang guards, injected faults, several devices and processes), with XLA's
+# CPU code generated for an older ISA: it must hold on any processor, not only on the one that stored the data.
 test-portable: $(BIN)/.installed
 	XLA_FLAGS=--xla_cpu_max_isa=SSE4_2 $(BIN)/python $(PYTEST) -m portable $(ARGS)
 

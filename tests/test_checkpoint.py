@@ -47,6 +47,7 @@ def tree_digest(path) -> dict[str, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.portable  # an injected fault, with test_faults.py
 def test_killed_run_resumes_to_identical_results(two_seeds, tmp_path):
     out = tmp_path / "killed"
     killed = run_cli("-c", KILLED_AFTER_FIRST_CHECKPOINT, *TWO_SEEDS, "--out", str(out), module=None)

@@ -31,7 +31,7 @@ for path, speedup in json.loads(sys.argv[1]):  # each case: a cache file, and th
                     "made": cpu_split.made_cpu_devices(), "single": cpu_split.run_devices(1, path)})
 print(json.dumps(results))
 """
-pytestmark = pytest.mark.slow  # fresh processes, each measuring: make test, not its fast tier
+pytestmark = [pytest.mark.slow, pytest.mark.portable]  # fresh processes, each measuring this machine
 
 CORRUPT = ["{not json", '{"format": 99, "speedups": {}}', '{"format": 1, "speedups": 3}', "[1, 2]"]
 

@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 from conftest import cli_env, command_limit, run_main, xla_flags
 
+pytestmark = pytest.mark.portable  # several devices and processes: make test-portable, not make test
+
 
 def _env(num_devices: int | None) -> dict[str, str]:
     """The commands' environment on the CPU, with `num_devices` devices (JAX's default where None)."""

@@ -294,6 +294,7 @@ sys.exit(main(sys.argv[1:]))
 
 
 @pytest.mark.slow
+@pytest.mark.portable  # an injected fault, with test_faults.py
 def test_a_killed_tuner_resumes_where_it_stopped_to_the_same_result(tmp_path, uninterrupted):
     """The command tunes SMALL whole, then again killed after its first rung and resumed. Only the kill needs a
     process of its own; given this process's one device, all three load the programs `uninterrupted` compiled."""
