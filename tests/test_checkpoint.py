@@ -1,7 +1,6 @@
-"""Checkpoints and resume through the CLI: a killed run resumes to the bits of an uninterrupted one (the shared
-CartPole run of two seeds, `conftest.two_seeds`), and a run cut into chunks computes what one call
-does (the shared short run, `conftest.short_run`). Only the kill needs a process of its own: the rest is called in
-this one (`conftest.run_main`)."""
+"""Checkpoints and resume through the CLI: a killed run resumes to the bits of an uninterrupted one (two seeds,
+`conftest.TWO_SEEDS`, each run a command of its own), and a run cut into chunks computes what one call does (the
+shared short run, `conftest.short_run`). The rest is called in this process (`conftest.run_main`)."""
 
 import hashlib
 import json
@@ -48,18 +47,21 @@ def tree_digest(path) -> dict[str, str]:
 
 @pytest.mark.slow
 @pytest.mark.portable  # an injected fault, with test_faults.py
-def test_killed_run_resumes_to_identical_results(two_seeds, tmp_path):
-    out = tmp_path / "killed"
+def test_killed_run_resumes_to_identical_results(tmp_path):
+    """Killed, resumed and uninterrupted, each a command in a process of its own, as a user runs them: a process
+    and the test's own can compile the same program to other bits (seen under an older ISA)."""
+    out, whole = tmp_path / "killed", tmp_path / "whole"
     killed = run_cli("-c", KILLED_AFTER_FIRST_CHECKPOINT, *TWO_SEEDS, "--out", str(out), module=None)
     assert killed.returncode == -9, killed.stderr
     assert [p.name for p in (out / "checkpoints").iterdir()] == ["8"]
     assert not (out / "metrics.csv").exists()  # killed midway, before its results
 
-    resumed = run_main("--resume", str(out), "--quiet")
+    resumed = run_cli("--resume", str(out), "--quiet")
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed from" in resumed.stdout and f"at update 8/{FINAL}" in resumed.stdout
-    assert (out / "metrics.csv").read_bytes() == (two_seeds / "metrics.csv").read_bytes()
-    a, b = saved_arrays(two_seeds), saved_arrays(out)
+    assert run_cli(*TWO_SEEDS, "--out", str(whole)).returncode == 0
+    assert (out / "metrics.csv").read_bytes() == (whole / "metrics.csv").read_bytes()
+    a, b = saved_arrays(whole), saved_arrays(out)
     assert len(a) == len(b) > 10
     for x, y in zip(a, b):  # every saved array (params, optimizer, envs, keys, metrics), bit for bit
         assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes()
