@@ -41,7 +41,7 @@ def calibration() -> float:
     limits, so that they stretch with a slower or a busier machine."""
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", CALIBRATION], check=True, capture_output=True,
-                   env={**os.environ, "JAX_PLATFORMS": "cpu"})
+                   env=cli_env(JAX_PLATFORMS="cpu"))
     return time.perf_counter() - start
 
 
@@ -156,7 +156,7 @@ def _shared_folder(tmp_path_factory, worker_id) -> Path:
 
 def trained_once(shared: Path, name: str, args: list[str]) -> Path:
     """The run folder of the training command `args`, trained once per test session however many workers ask
-    for it: the first to ask trains it in its own process, under a lock; the others wait and reuse it."""
+    for it: the first worker to ask trains it (in-process, under a lock); the others wait and reuse it."""
     out = shared / name
     with open(shared / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
