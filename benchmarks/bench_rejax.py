@@ -25,11 +25,10 @@ kept). What stays each library's own: rejax trains actor and critic with two Ada
 max_grad_norm) and flax's default initializers, and treats every episode end as terminal; purejaxppo uses one Adam
 over both networks and orthogonal initializers, and bootstraps truncated episodes from their final observation. And
 each is compiled and placed as its library does it: purejaxppo's programs with its CPU options
-(`purejaxppo.scale.compilation.compiler_options`), its seeds split over one XLA device per CPU core where this
-machine's measurement says that pays (`use_cpu_cores` and `scale.cpu_split`, as its CLI and `Sweep` do); rejax's
-through a plain `jax.jit` on one device, with XLA's defaults. The final return is measured the same way for both,
-after training and outside the timings: rejax's own `evaluate` (128 episodes per seed, sampled actions), averaged
-over seeds.
+(`purejaxppo.scale.compilation.compiler_options`), its seeds split over one XLA device per CPU core
+(`use_cpu_cores`, as its CLI and `Sweep` do); rejax's through a plain `jax.jit` on one device, with XLA's
+defaults. The final return is measured the same way for both, after training and outside the timings: rejax's own
+`evaluate` (128 episodes per seed, sampled actions), averaged over seeds.
 
 rejax 0.1.3 unpacks gymnax's old 5-value `step`; `FiveTupleStep` adapts gymnax 1.x to it (done = terminated or
 truncated, as rejax treats every episode end).
@@ -187,7 +186,6 @@ def measure(implementation: str, name: str, seeds: int | None = None) -> dict[st
     import gymnax
     from rejax.evaluate import evaluate
 
-    from purejaxppo.scale.cpu_split import run_devices
     from purejaxppo.scale.parallel import runs_sharding
 
     workload = dict(WORKLOADS[name], seeds=seeds or WORKLOADS[name]["seeds"])
@@ -197,9 +195,8 @@ def measure(implementation: str, name: str, seeds: int | None = None) -> dict[st
     options = compiler_options() if ours else {}
     if workload["seeds"] == 1:
         program = jax.jit(train, compiler_options=options)
-    elif ours:  # as purejaxppo's Sweep does: the seeds split over a CPU's cores where that pays on this machine
-        devices = run_devices(workload["seeds"])
-        program = jax.jit(jax.vmap(train), in_shardings=runs_sharding(devices, num_runs=workload["seeds"]),
+    elif ours:  # as purejaxppo's Sweep does: the seeds split over a CPU's cores
+        program = jax.jit(jax.vmap(train), in_shardings=runs_sharding(None, num_runs=workload["seeds"]),
                           compiler_options=options)
     else:
         program = jax.jit(jax.vmap(train))

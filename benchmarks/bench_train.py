@@ -3,7 +3,7 @@
     python benchmarks/bench_train.py [--env CartPole-v1] [--seeds 1 8] [--repeats 3]
 
 Uses the CLI's defaults for the env (`PPOConfig.for_env`), compiled and placed as the CLI does it: at
-`compiler_options()`, the seeds split over the devices (on a CPU one per core, where that pays: `cpu_split`).
+`compiler_options()`, the seeds split over the devices (on a CPU one per core).
 Compile time is jit lowering + XLA compilation; run time is a call of the compiled program (its median over
 --repeats calls), with no progress callback.
 """
@@ -23,7 +23,6 @@ from purejaxppo.scale.compilation import compiler_options, use_cpu_cores
 
 use_cpu_cores()  # before gymnax's import computes
 from purejaxppo import PPOConfig, make_train  # noqa: E402
-from purejaxppo.scale.cpu_split import run_devices  # noqa: E402
 from purejaxppo.scale.parallel import runs_sharding  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))  # machine, beside this file
@@ -32,7 +31,7 @@ from machine import header  # noqa: E402
 
 def measure(config: PPOConfig, num_seeds: int, repeats: int) -> dict[str, float]:
     keys = jax.vmap(jax.random.key)(jnp.arange(num_seeds))
-    rows = runs_sharding(run_devices(num_seeds), num_seeds)  # a first call on this machine measures (cpu_split)
+    rows = runs_sharding(None, num_seeds)  # over the CPU devices use_cpu_cores made, as the CLI does
     start = time.perf_counter()
     compiled = jax.jit(make_train(config), in_shardings=rows,
                        compiler_options=compiler_options()).lower(keys).compile()

@@ -125,6 +125,14 @@ def run_patched(prelude: str, *args: str, timeout: float | None = None) -> subpr
     return run_cli("-c", script, *args, module=None, timeout=timeout)
 
 
+def one_line(result: subprocess.CompletedProcess, code: int = 2) -> str:
+    """The one line a command that failed with `code` printed on stderr, which starts `error: `."""
+    assert result.returncode == code, (result.stdout, result.stderr)
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: "), line
+    return line
+
+
 def read_metrics(path) -> list[dict[str, str]]:
     """metrics.csv's rows, as strings by column."""
     with open(path) as f:

@@ -15,6 +15,7 @@ from purejaxppo.core.config import NUMERIC_FIELDS, PPOConfig
 from purejaxppo.io import loggers
 from purejaxppo.io.run_meta import check_env_from_file
 from purejaxppo.scale.compilation import cpu_cores
+from purejaxppo.scale.files import UnsafeFile, read_json
 from purejaxppo.scale.plan import count_runs
 
 
@@ -145,10 +146,11 @@ def read_config_file(path: Path) -> dict[str, Any]:
     """The config fields a JSON file holds; ValueError (one line) when it is unreadable, not an object, or holds
     a key that is not a config field, or a value of the wrong kind."""
     try:
-        fields = json.loads(Path(path).read_text())
+        fields = read_json(path)
     except (OSError, ValueError) as e:
-        raise ValueError(f"--config {path} is unreadable ({type(e).__name__}: {e}); give a JSON file of config "
-                         "fields, e.g. a tuner's best.json") from None
+        why = str(e) if isinstance(e, UnsafeFile) else f"{type(e).__name__}: {e}"
+        raise ValueError(f"--config {path} is unreadable ({why}); give a JSON file of config fields, e.g. a "
+                         "tuner's best.json") from None
     if not isinstance(fields, dict):
         raise ValueError(f"--config {path} holds a {type(fields).__name__}, not a JSON object of config fields")
     known = {f.name for f in dataclasses.fields(PPOConfig)}
@@ -158,8 +160,11 @@ def read_config_file(path: Path) -> dict[str, Any]:
                          f"{', '.join(sorted(known))}")
     for name in NUMERIC_FIELDS:
         value = fields.get(name, 0.0)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise ValueError(f"--config {path} sets {name}={value!r}: not a number")
+        if value is None and name == "vf_clip_eps":  # None: the same as clip_eps
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"--config {path} sets {name}={json.dumps(value)}: not a number; give a number, or "
+                             "leave the field out for the env's default")
     return fields
 
 
@@ -178,6 +183,9 @@ def parse_sweeps(specs: Sequence[str]) -> dict[str, list[float]]:
             raise ValueError(f"--sweep {spec!r} is invalid: write NAME=V1,V2,... e.g. --sweep lr=1e-4,3e-4") from None
         if name in grid:
             raise ValueError(f"--sweep sets {name} twice: give all its values in one --sweep {name}=V1,V2,...")
+        repeated = next((v for i, v in enumerate(parsed) if v in parsed[:i]), None)
+        if repeated is not None:  # the same config trained twice, ranked against itself
+            raise ValueError(f"--sweep {spec!r} lists {name}={repeated:g} twice: give each value once")
         grid[name] = parsed
     return grid
 

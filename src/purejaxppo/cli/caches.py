@@ -4,7 +4,7 @@
 - a folder that cannot be used (a read-only home, `$PUREJAXPPO_CACHE` naming a file) means training without the
   caches, after one warning line, rather than a traceback after the run's folder was claimed;
 - anything in the folders that is not a regular file (a FIFO would block its reader for good, a link could lead
-  anywhere) is removed before JAX looks there;
+  anywhere) is removed before JAX looks there, and so is a temporary file whose writer was killed;
 - an entry of JAX's cache that fails to load is moved aside once (JAX itself would warn on every later run and
   never rewrite it), so that the program is compiled and stored again;
 - every file is readable by the user alone (mode 0600), in folders of mode 0700.
@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 
 from purejaxppo.cli.startup import compile_cache_dir
+from purejaxppo.scale.files import is_stale_temporary
 from purejaxppo.scale.program_cache import private_dir
 
 DAMAGED = ".damaged"
@@ -50,7 +51,7 @@ def _remove_special_files(folder: Path) -> None:
     for entry in os.scandir(folder):
         with contextlib.suppress(FileNotFoundError):  # another run sharing the cache renamed or removed it
             mode = entry.stat(follow_symlinks=False).st_mode
-            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)) or is_stale_temporary(entry.name):
                 os.unlink(entry.path)
 
 

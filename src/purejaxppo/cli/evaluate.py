@@ -63,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(summary_line(policy, returns, deterministic), flush=True)
     if args.render is not None:
         print(f"rendering episode 0 to {args.render} ...", flush=True)  # frame by frame: slower than evaluating
-        steps, ret = render(policy, args.render, args.seed, deterministic)
+        try:
+            steps, ret = render(policy, args.render, args.seed, deterministic)
+        except OSError as e:  # the disk filled up, or the folder changed since it was checked
+            print(f"error: could not write {args.render}: {e.strerror or e}", file=sys.stderr)
+            return 1
         print(f"wrote {args.render}: episode 0, {steps} steps, return {ret:.1f}")
     return 0

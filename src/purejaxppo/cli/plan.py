@@ -128,6 +128,9 @@ def _check_counts(args: argparse.Namespace) -> None:
         raise ValueError(f"--checkpoint-every {args.checkpoint_every} is invalid: must be >= 0 (0: at the end)")
     if args.log_every < 0:
         raise ValueError(f"--log-every {args.log_every} is invalid: must be >= 0 (0: every 1% of the run)")
+    if args.resume is not None and args.out is not None:
+        raise ValueError(f"--resume {args.resume} continues the run in that folder and --out {args.out} names another:"
+                         " give one of them (--resume DIR to continue, --out DIR for a new run)")
     if args.auto_resume and (args.out is None or args.resume is not None):
         raise ValueError("--auto-resume needs --out DIR, the folder the run starts in and continues from, and no "
                          "--resume")

@@ -3,7 +3,9 @@ resumed or restarted run stands.
 
 A run holds an exclusive `flock` on `<out>/.purejaxppo.lock` for as long as it lives (the kernel releases it when
 the process ends, killed or not), so a second run on the folder fails at once; creating that file is also the
-check that the folder can be written, before anything compiles.
+check that the folder can be written, before anything compiles. A folder that holds a link, a FIFO or a device
+is refused then too: a folder someone else made could otherwise point a run's writes at any file the user can
+write, or hang its reads.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ from __future__ import annotations
 import dataclasses
 import errno
 import fcntl
-import json
 import os
+import stat
 from pathlib import Path
 
 from purejaxppo.io.run_meta import CONFIG_FILE, RunRecord, read_config_json
+from purejaxppo.scale.files import describe, dumps, foreign_entries, write_file
 
 LOCK_FILE = ".purejaxppo.lock"
 OUTPUTS = ("config.json", "metrics.csv", "learning_curve.png", "summary.json")
@@ -27,11 +30,17 @@ class RunDirLock:
 
     def __init__(self, out: Path):
         self.out = Path(out)
+        path = self.out / LOCK_FILE
         try:
             self.out.mkdir(parents=True, exist_ok=True)
-            self.fd = os.open(self.out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+            self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
         except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise ValueError(_foreign(self.out, path)) from None
             raise ValueError(f"cannot write to {self.out}: {e.strerror or e}; choose a folder you can write") from None
+        if not stat.S_ISREG(os.fstat(self.fd).st_mode):
+            os.close(self.fd)
+            raise ValueError(_foreign(self.out, path))
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
@@ -41,11 +50,20 @@ class RunDirLock:
                 raise ValueError(f"{self.out} is in use by another run (process {holder or '?'}): wait for it to "
                                  "end, or choose another folder") from None
             raise
+        foreign = foreign_entries(self.out)
+        if foreign:
+            os.close(self.fd)
+            raise ValueError(_foreign(self.out, foreign[0]))
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
 
     def release(self) -> None:
         os.close(self.fd)
+
+
+def _foreign(out: Path, path: Path) -> str:
+    return (f"{path} is {describe(path)}, not a file of this run's own: a run folder holds only what a run wrote "
+            f"there; remove it, or choose another folder than {out}")
 
 
 def check_folder_path(path: Path, flag: str) -> None:
@@ -74,13 +92,7 @@ def holds_results(out: Path) -> bool:
 
 def write_config_json(out: Path, record: RunRecord) -> None:
     """`config.json`, written whole or not at all (OSError, with nothing left behind, when it cannot be)."""
-    path = Path(out) / CONFIG_FILE
-    tmp = path.with_name(f".{CONFIG_FILE}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(record.config_json(), indent=2) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_file(Path(out) / CONFIG_FILE, dumps(record.config_json(), indent=2))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,19 +17,27 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
+import dataclasses
+import os
+import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from purejaxppo.cli.args import OneLineParser, add_config_flags, config_from_args
+from purejaxppo.cli.args import OneLineParser, add_config_flags, config_from_args, read_config_file
 from purejaxppo.cli.caches import make_files_private, usable_cache_dir, use_compilation_cache
 from purejaxppo.cli.plan import start_platform
 from purejaxppo.cli.run_dir import RunDirLock, holds_results
 from purejaxppo.cli.startup import defer_renderer_imports, quiet_xla_logs, tolerate_closed_stdout
+from purejaxppo.cli.stops import StopRequests
 from purejaxppo.io.run_meta import check_env_from_file
 from purejaxppo.scale.compilation import cpu_cores, use_cpu_cores
+
+SEARCH_DEFAULTS = {"trials": 64, "num_seeds": 4, "rungs": 3, "eta": 3, "confirm": 3, "confirm_seeds": 8,
+                   "seed": 1000, "search_fraction": 1.0}
+"""The search's flags and what a new tuner takes when one is not given: the parser leaves them None, so that
+a flag given beside --resume is told from one left out (`check_resumed_flags`)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,21 +45,21 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Tune PPO's hyperparameters on an env by successive halving.")
     parser.add_argument("--env", help="env id (default CartPole-v1)")
     parser.add_argument("--config", type=Path, metavar="FILE", help="a JSON file of config fields to tune around")
-    parser.add_argument("--trials", type=int, default=64, help="trials of the search (default 64)")
-    parser.add_argument("--num-seeds", type=int, default=4, help="seeds per trial in the search (default 4)")
+    parser.add_argument("--trials", type=int, help="trials of the search (default 64)")
+    parser.add_argument("--num-seeds", type=int, help="seeds per trial in the search (default 4)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=SPACE",
                         help="search NAME over SPACE: log:LOW:HIGH, lin:LOW:HIGH or V1,V2,... (repeatable; "
                              "replaces that field's default space; structural fields make groups)")
-    parser.add_argument("--only", action="store_true",
+    parser.add_argument("--only", action="store_true", default=None,
                         help="search only the --param fields, not the default numeric space as well")
-    parser.add_argument("--rungs", type=int, default=3, help="successive-halving rungs (default 3)")
-    parser.add_argument("--eta", type=int, default=3, help="keep the best 1/eta at each rung (default 3)")
-    parser.add_argument("--confirm", type=int, default=3, help="best trials trained again on fresh seeds (3)")
-    parser.add_argument("--confirm-seeds", type=int, default=8, help="fresh seeds of that confirmation (8)")
-    parser.add_argument("--search-fraction", type=float, default=1.0, metavar="F",
+    parser.add_argument("--rungs", type=int, help="successive-halving rungs (default 3)")
+    parser.add_argument("--eta", type=int, help="keep the best 1/eta at each rung (default 3)")
+    parser.add_argument("--confirm", type=int, help="best trials trained again on fresh seeds (3)")
+    parser.add_argument("--confirm-seeds", type=int, help="fresh seeds of that confirmation (8)")
+    parser.add_argument("--search-fraction", type=float, metavar="F",
                         help="multi-fidelity: the search trains each trial on F of the budget (its learning-rate "
                              "schedule over that), the confirmation on all of it (default 1)")
-    parser.add_argument("--seed", type=int, default=1000,
+    parser.add_argument("--seed", type=int,
                         help="first search seed (default 1000: seeds 0-999, where results are reported, unused)")
     parser.add_argument("--out", type=Path, help="output folder (default runs/tune-<env>-<time>/)")
     parser.add_argument("--resume", type=Path, metavar="DIR", help="continue the tuner in DIR where it stopped")
@@ -63,12 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check(args: argparse.Namespace) -> None:
+    """ValueError (one line) for a search flag given out of its range."""
     for flag in ("trials", "num_seeds", "rungs", "eta", "confirm", "confirm_seeds"):
         value = getattr(args, flag)
-        if value < (2 if flag == "eta" else 1):
+        if value is not None and value < (2 if flag == "eta" else 1):
             raise ValueError(f"--{flag.replace('_', '-')} {value} is invalid: must be at least "
                              f"{2 if flag == 'eta' else 1}")
-    if not 0 < args.search_fraction <= 1:
+    if args.search_fraction is not None and not 0 < args.search_fraction <= 1:
         raise ValueError(f"--search-fraction {args.search_fraction} is invalid: must be in (0, 1], e.g. 0.1 to "
                          "search at a tenth of the budget")
 
@@ -84,10 +93,9 @@ def spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
     if twice:
         raise ValueError(f"--param {twice[0]} is given more than once: give each field one --param")
     given = dict(parsed)
-    spec = {"config": config.to_dict(), "params": [str(p) for p in args.param], "only": args.only,
-            "trials": args.trials, "num_seeds": args.num_seeds, "rungs": args.rungs, "eta": args.eta,
-            "confirm": args.confirm, "confirm_seeds": args.confirm_seeds, "seed": args.seed,
-            "search_fraction": args.search_fraction}
+    spec = {"config": config.to_dict(), "params": [str(p) for p in args.param], "only": bool(args.only),
+            **{key: default if getattr(args, key) is None else getattr(args, key)
+               for key, default in SEARCH_DEFAULTS.items()}}
     if args.only and not given:
         raise ValueError("--only searches the --param fields alone: give at least one --param")
     return spec
@@ -100,20 +108,34 @@ def space_of(spec: dict[str, Any]):
     return given if spec["only"] else {**DEFAULT_SPACE, **given}
 
 
-class Report:
-    """The progress of training, a line at most every 5 seconds and at the end of each rung; nothing when quiet."""
+class Interrupted(KeyboardInterrupt):
+    """The stop a signal (its number the one argument) asked for, raised after a chunk of updates or a save: the
+    tuner keeps whole rungs alone, so the part of a rung under way is dropped, as Ctrl-C's KeyboardInterrupt
+    always dropped it."""
 
-    def __init__(self, quiet: bool):
-        self.quiet, self.last_line = quiet, 0.0
+
+class Report:
+    """The progress of training, a line at most every 5 seconds and at the end of each rung (nothing when quiet);
+    after each chunk, a stop a signal asked for (`stops`) as Interrupted."""
+
+    def __init__(self, quiet: bool, stops: StopRequests | None = None):
+        self.quiet, self.last_line, self.stops = quiet, 0.0, stops
 
     def __call__(self, label: str, done: int, stop: int) -> None:
         if not self.quiet and (time.monotonic() - self.last_line > 5 or done == stop):
             self.last_line = time.monotonic()
             print(f"{label}: update {done}/{stop}", flush=True)
+        self.check()
+
+    def check(self) -> None:
+        if self.stops is not None and self.stops.signal is not None:
+            raise Interrupted(self.stops.signal)
 
 
-def open_tuner(out: Path, spec: dict[str, Any], quiet: bool, program_cache: Path | None):
-    """The tuner `spec` describes, from where its folder's state says it stands, saving there as it goes."""
+def open_tuner(out: Path, spec: dict[str, Any], quiet: bool, program_cache: Path | None,
+               stops: StopRequests | None = None):
+    """The tuner `spec` describes, from where its folder's state says it stands, saving there as it goes and
+    stopping where `stops` received a signal."""
     from purejaxppo.core.config import PPOConfig
     from purejaxppo.io.tune_state import TunerFolder
     from purejaxppo.scale.tune import SearchPlan, Tuner
@@ -122,7 +144,13 @@ def open_tuner(out: Path, spec: dict[str, Any], quiet: bool, program_cache: Path
                       spec["eta"], spec["confirm"], spec["confirm_seeds"], spec["seed"],
                       spec.get("search_fraction", 1.0))  # absent from the specs of tuners before it
     folder = TunerFolder(out, spec, allow_env=plan.config.env)  # checked: _locate
-    tuner = Tuner(plan, folder.read_state(), on_chunk=Report(quiet), on_save=folder.save, checkpoints=folder,
+    report = Report(quiet, stops)
+
+    def save_then_check(state: dict[str, Any]) -> None:  # a stop asked during a rung: before the next compiles
+        folder.save(state)
+        report.check()
+
+    tuner = Tuner(plan, folder.read_state(), on_chunk=report, on_save=save_then_check, checkpoints=folder,
                   program_cache=program_cache)
     return folder, tuner
 
@@ -135,17 +163,12 @@ def search_budget(tuner) -> str:
 
 def _locate(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
     """The folder and spec: a new tuner's (its folder must be empty), or the one `--resume` continues."""
-    from purejaxppo.io.tune_state import STATE
-
     if args.resume is not None:
-        path = args.resume / STATE
-        try:
-            spec = json.loads(path.read_text())["spec"]
-            _validate(spec)
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise ValueError(f"--resume: {args.resume} holds no tuner this version wrote ({type(e).__name__}: "
-                             f"{e})") from None
-        check_env_from_file(spec["config"].get("env"), f"--resume: {path}", args.env)
+        from purejaxppo.io.tune_state import resumed_spec
+
+        spec = resumed_spec(args.resume)
+        check_env_from_file(spec["config"].get("env"), f"--resume: {args.resume}/tune_state.json", args.env)
+        check_resumed_flags(args, spec)
         return args.resume, spec
     spec = spec_from_args(args)
     env = spec["config"]["env"].replace(":", "-")
@@ -155,21 +178,52 @@ def _locate(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
     return out, spec
 
 
-def _validate(spec: Any) -> None:
-    """ValueError unless `spec` is what `spec_from_args` writes."""
+def check_resumed_flags(args: argparse.Namespace, spec: dict[str, Any]) -> None:
+    """ValueError (one line) naming the first flag given beside --resume that differs from the search `spec`
+    records: a resumed tuner keeps the search it started, whose trials and saved rungs the spec decides."""
     from purejaxppo.core.config import PPOConfig
+    from purejaxppo.scale.search import parse_param
 
-    if not isinstance(spec, dict) or not isinstance(spec.get("config"), dict):
-        raise ValueError("no spec")
-    PPOConfig(**spec["config"])
-    for key in ("trials", "num_seeds", "rungs", "eta", "confirm", "confirm_seeds", "seed"):
-        if not isinstance(spec.get(key), int):
-            raise ValueError(f"{key} is not an integer")
-    fraction = spec.get("search_fraction", 1.0)
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
-        raise ValueError("search_fraction is not a number in (0, 1]")
-    if not isinstance(spec.get("params"), list) or not all(isinstance(p, str) for p in spec["params"]):
-        raise ValueError("params is not a list of strings")
+    def refuse(kept: str, given: str):
+        raise ValueError(f"--resume: the tuner is one with {kept}, not {given}; a resumed tuner keeps its search "
+                         "(drop the flag)")
+
+    for key, default in SEARCH_DEFAULTS.items():
+        given, kept = getattr(args, key), spec.get(key, default)
+        if given is not None and given != kept:
+            refuse(_as_flag(key, kept), str(given))
+    if args.only and not spec["only"]:
+        refuse("no --only", "--only")
+    given_space, kept_space = (dict(parse_param(p) for p in params) for params in (args.param, spec["params"]))
+    if args.param and given_space != kept_space:
+        refuse(" ".join(f"--param {n}={d}" for n, d in kept_space.items()) or "no --param",
+               " ".join(f"--param {n}={d}" for n, d in given_space.items()))
+    config = PPOConfig(**spec["config"])
+    if args.env is not None and args.env != config.env:
+        refuse(f"--env {config.env}", args.env)
+    for name, value in (read_config_file(args.config) if args.config is not None else {}).items():
+        kept = getattr(config, name)
+        if kept != value and (name == "env" or dataclasses.replace(config, **{name: value}) != config):
+            refuse(f"{name}={kept!r}", f"--config {args.config}'s {name}={value!r}")
+    for f in dataclasses.fields(PPOConfig):
+        given = getattr(args, f.name) if f.name != "env" else None
+        if given is not None and dataclasses.replace(config, **{f.name: given}) != config:
+            refuse(_as_flag(f.name, getattr(config, f.name)),
+                   _as_flag(f.name, given) if isinstance(given, bool) else _text(given))
+    if args.out is not None and os.path.abspath(args.out) != os.path.abspath(args.resume):
+        raise ValueError(f"--resume: the tuner writes to {args.resume}, not --out {args.out} (drop --out)")
+
+
+def _as_flag(name: str, value: Any) -> str:
+    """`name`'s flag as a command line gives `value`: `--trials 8`, `--no-anneal-lr`, `--hidden-sizes 64 64`."""
+    flag = "--" + name.replace("_", "-")
+    if isinstance(value, bool):
+        return flag if value else f"--no-{flag[2:]}"
+    return f"{flag} {_text(value)}"
+
+
+def _text(value: Any) -> str:
+    return " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -177,27 +231,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     use_cpu_cores(cpu_cores())
     defer_renderer_imports()
     tolerate_closed_stdout()
-    lock = None
+    # run's handlers rather than Python's KeyboardInterrupt: a shell starts a background job with SIGINT ignored,
+    # which Python keeps, so a tuner started with `&` never stopped on SIGINT (nor saved anything on SIGTERM)
+    stops = StopRequests(quiet=args.quiet)
     try:
-        start_platform()
-        _check(args)
-        out, spec = _locate(args)
-        cache = usable_cache_dir() if args.compile_cache else None  # checked before the folder is claimed
-        lock = RunDirLock(out)
-        folder, tuner = open_tuner(out, spec, args.quiet, cache / "programs" if cache else None)
+        out, spec, tuner, cache, lock = _start(args, stops)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted while starting, before anything was trained", file=sys.stderr)
+        return 130
+    stops.on_second = f"nothing saved since the last rung; continue with: python -m purejaxppo.tune --resume {out}"
+    try:
+        with stops:
+            return _tune(out, spec, tuner, cache)
+    finally:
+        lock.release()
+
+
+def _start(args: argparse.Namespace, stops: StopRequests):
+    """The folder, spec and tuner the arguments ask for, checked before anything compiles; the folder claimed
+    (its lock) and its state saved. ValueError (one line) for bad input."""
+    start_platform()
+    _check(args)
+    out, spec = _locate(args)
+    cache = usable_cache_dir() if args.compile_cache else None  # checked before the folder is claimed
+    lock = RunDirLock(out)
+    try:
+        folder, tuner = open_tuner(out, spec, args.quiet, cache / "programs" if cache else None, stops)
         tuner.check()  # the env was made, the batches fit: before anything compiles
         try:
             folder.save(tuner.state)
         except OSError as e:
             raise ValueError(f"cannot write to {out}: {e.strerror or e}; make room, or choose another folder") from None
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        if lock is not None:
-            lock.release()
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted while starting, before anything was trained", file=sys.stderr)
-        return 130
+    except BaseException:
+        lock.release()
+        raise
+    return out, spec, tuner, cache, lock
+
+
+def _tune(out: Path, spec: dict[str, Any], tuner, cache: Path | None) -> int:
+    """Runs `tuner` to its end and writes its outputs in `out`, or stops; the exit status."""
     resume = f"continue with: python -m purejaxppo.tune --resume {out}"
     try:
         if cache:
@@ -214,9 +289,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(write_outputs(out, tuner, result, spec), end="")
         print(f"{result.compiles} programs compiled, {result.train_seconds:.0f} s; best.json and the tables in {out}/")
         return 0
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:  # Interrupted: a signal, at the end of a chunk; else Ctrl-C with Python's handler
         print(f"interrupted: every rung the tuner finished is saved in {out}; {resume}", file=sys.stderr)
-        return 130
+        return 128 + (e.args[0] if isinstance(e, Interrupted) else signal.SIGINT)
     except ValueError as e:  # a checkpoint that does not fit (CheckpointError), a group that cannot fit in memory
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -224,5 +299,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: could not write to {out} ({e.strerror or e}); the rungs saved before are kept: make room, "
               f"then {resume}", file=sys.stderr)
         return 1
-    finally:
-        lock.release()

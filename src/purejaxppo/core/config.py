@@ -95,7 +95,8 @@ class PPOConfig:
 
     def __post_init__(self):
         # jax rebuilds configs with tracers or placeholders as leaves (jit, vmap); only real values are checked.
-        object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        if isinstance(self.hidden_sizes, (list, tuple)):
+            object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
         object.__setattr__(self, "env_kwargs", _pairs(self.env_kwargs))
         _validate(self)
 
@@ -167,6 +168,14 @@ def _pairs(kwargs: Any) -> tuple[tuple[str, Any], ...]:
     return pairs
 
 
+def _wrong_kind(name: str, value: Any) -> bool:
+    """Whether a numeric field holds what no number is: text, a boolean, or None (but where None means "as
+    clip_eps"). Anything else that is not a number passes: jax rebuilds configs with placeholder leaves."""
+    if value is None:
+        return name != "vf_clip_eps"
+    return isinstance(value, (str, bytes, bool, np.bool_))
+
+
 def _check(ok: bool, field: str, value: Any, allowed: str) -> None:
     if not ok:
         raise ValueError(f"PPOConfig.{field}={value!r} is invalid: {allowed}.")
@@ -196,7 +205,8 @@ def _validate(c: PPOConfig) -> None:
            f"makes {grad_steps:,} gradient steps ({c.num_updates:,} updates x {c.update_epochs} epochs x "
            f"{c.num_minibatches} minibatches), more than the {INT32_MAX:,} one run can count: raise num_envs or "
            "num_steps, or lower update_epochs or num_minibatches")
-    _check(len(c.hidden_sizes) >= 1 and all(isinstance(h, numbers.Integral) and h >= 1 for h in c.hidden_sizes),
+    _check(isinstance(c.hidden_sizes, tuple) and len(c.hidden_sizes) >= 1 and all(
+        isinstance(h, numbers.Integral) and not isinstance(h, bool) and h >= 1 for h in c.hidden_sizes),
            "hidden_sizes", c.hidden_sizes, "must be one or more positive integers, e.g. (64, 64)")
     _check(c.activation in ACTIVATIONS, "activation", c.activation, f"must be one of {', '.join(ACTIVATIONS)}")
     _check(c.torso in TORSOS, "torso", c.torso, f"must be one of {', '.join(TORSOS)}")
@@ -222,6 +232,8 @@ def _validate(c: PPOConfig) -> None:
         "kl_beta": (lambda x: x > 0, "must be > 0"),
     }
     for name, (ok, allowed) in ranges.items():
-        v = _concrete(getattr(c, name))
+        value = getattr(c, name)
+        _check(not _wrong_kind(name, value), name, value, allowed.replace("must be", "must be a number", 1))
+        v = _concrete(value)
         if v is not None:
             _check(bool(np.all(np.isfinite(v) & ok(v))), name, getattr(c, name), allowed)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -31,6 +30,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from purejaxppo.io.run_meta import RunRecord, read_checkpoint_meta
+from purejaxppo.scale.files import dumps, read_json, write_file
 
 DIGESTS = "digests.json"
 FORMAT = 2
@@ -70,11 +70,13 @@ class Checkpointer:
             shutil.rmtree(step)  # left by a run killed before it wrote the digests: never complete, never read
             self.manager.reload()
         if jax.process_index() == 0:  # the writer: room for it and its files' overhead, before writing any
-            needed = sum(np.asarray(x).nbytes for x in jax.tree.leaves(state))
+            # the figure compared is the figure said: a margin of twice the arrays, and 256 KiB for orbax's
+            # metadata files
+            needed = 2 * sum(np.asarray(x).nbytes for x in jax.tree.leaves(state)) + 2**18
             free = shutil.disk_usage(self.directory).free
-            if free < 2 * needed + 2**18:
+            if free < needed:
                 raise CheckpointSaveError(f"could not save the checkpoint of update {done} in {self.directory} (it"
-                                          f" needs about {needed / 2**20:.1f} MiB, {free / 2**20:.1f} MiB are free)")
+                                          f" needs about {needed / 2**20:.2f} MiB, {free / 2**20:.2f} MiB are free)")
         try:
             with _stderr_kept_unless_failed():
                 self.manager.save(done, args=ocp.args.Composite(
@@ -82,9 +84,8 @@ class Checkpointer:
                     meta=ocp.args.JsonSave({**meta, "done": done, "format": FORMAT})))
                 self.manager.wait_until_finished()
             if jax.process_index() == 0:
-                temporary = step / (DIGESTS + ".tmp")
-                temporary.write_text(json.dumps(_file_digests(step), indent=1))
-                temporary.rename(step / DIGESTS)  # atomic: the checkpoint is complete from here on
+                # replaced whole: the checkpoint is complete from here on
+                write_file(step / DIGESTS, dumps(_file_digests(step), indent=1))
         except Exception as e:  # a full disk, say: the checkpoint before this one stays complete and unchanged
             raise CheckpointSaveError(f"could not save the checkpoint of update {done} in {self.directory} "
                                       f"({_cause(e)})") from e
@@ -103,6 +104,12 @@ class Checkpointer:
         step = self._latest_or_raise() if step is None else step
         self._verify(step)
         where = f"checkpoint {self.directory / str(step)}"
+        try:  # bounded, and a key given twice refused, before orbax reads the file its own way
+            read_json(self.directory / str(step) / "meta" / "metadata")
+        except FileNotFoundError:  # orbax names what is missing
+            pass
+        except (OSError, ValueError) as e:
+            raise CheckpointError(f"{where} is corrupt: cannot read its metadata ({e})") from None
         try:
             meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
         except Exception as e:
@@ -166,7 +173,7 @@ class Checkpointer:
                 raise CheckpointError(f"checkpoint {path} is refused: {link} is a symbolic link, and a checkpoint "
                                       "is read only from plain files and folders")
         try:
-            saved = json.loads((path / DIGESTS).read_text())
+            saved = read_json(path / DIGESTS)
             if not isinstance(saved, dict):
                 raise ValueError("not a JSON object")
         except (OSError, ValueError) as e:

@@ -156,6 +156,12 @@ def check_renderable(env_id: str, path: Path) -> None:
             raise ValueError(f"cannot write {path}: only .gif is supported here (other formats need ffmpeg)")
     if not path.parent.is_dir():
         raise ValueError(f"cannot write {path}: directory {path.parent} does not exist")
+    probe = path.with_name(f".{path.name}.{os.getpid()}.probe")
+    try:  # now, not after the whole animation is drawn
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+        os.unlink(probe)
+    except OSError as e:
+        raise ValueError(f"cannot write {path}: {e.strerror or e}; choose a folder you can write") from None
 
 
 def render(policy: Policy, path: str | Path, seed: int = 0, deterministic: bool = True, index: int = 0
@@ -177,7 +183,14 @@ def render(policy: Policy, path: str | Path, seed: int = 0, deterministic: bool 
 
     states, rewards = episode_states(policy, seed, deterministic, index)
     env = make_env(policy.env_id, **env_kwargs_of(policy))
-    Visualizer(env.env.env, env.params, states, np.cumsum(rewards)).animate(str(path))
+    # drawn beside `path` and renamed over it: a failed write leaves the old file, and a link is not written through
+    path = Path(path)
+    drawing = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        Visualizer(env.env.env, env.params, states, np.cumsum(rewards)).animate(str(drawing))
+        os.replace(drawing, path)
+    finally:
+        drawing.unlink(missing_ok=True)
     return len(states), float(rewards.sum())
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol, runtime_checkable
 
 from purejaxppo.core.metrics import in_report_order
+from purejaxppo.scale.files import dumps, read_bytes, read_json, write_file
 from purejaxppo.scale.results import SweepResult
 
 STEP_METRIC = "env_steps"  # the x axis; not logged as a curve of its own in TensorBoard
@@ -70,6 +71,10 @@ def _check_range(result: SweepResult, start: int, stop: int) -> None:
         raise ValueError(f"cannot log updates {start}..{stop - 1}: the result holds updates 0..{done - 1}")
 
 
+EVENTS_LIMIT = 1 << 31
+"""The cap on an event file read back (a run's scalars take a few MB): a link to a device must not fill memory."""
+
+
 def _last_logged_steps(run_dir: Path) -> dict[str, int]:
     """Each `metrics/` scalar's largest step in the TensorBoard event files of `run_dir` (a run killed while its
     writer was writing may have written some of a step's scalars and not others). Event files are TFRecord files
@@ -78,7 +83,7 @@ def _last_logged_steps(run_dir: Path) -> dict[str, int]:
 
     last: dict[str, int] = {}
     for path in sorted(run_dir.glob("events.out.tfevents.*")):
-        data, offset = path.read_bytes(), 0
+        data, offset = read_bytes(path, limit=EVENTS_LIMIT), 0
         while offset + 12 <= len(data):
             (length,) = struct.unpack("<Q", data[offset:offset + 8])
             record = data[offset + 12:offset + 12 + length]
@@ -212,13 +217,11 @@ class WandbLogger:
 
     def _ids(self) -> dict[str, str]:
         path = self.run_dir / "wandb" / self.IDS_FILE
-        return json.loads(path.read_text()) if path.exists() else {}
+        return read_json(path) if path.exists() else {}
 
     def _save_ids(self, ids: dict[str, str]) -> None:
         path = self.run_dir / "wandb" / self.IDS_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(ids, indent=2) + "\n")
-        tmp.replace(path)
+        write_file(path, dumps(ids, indent=2))
 
     def _start_runs(self, result: SweepResult) -> None:
         wandb = self.wandb

@@ -14,7 +14,6 @@ The policy is read from the run's latest checkpoint (`<run dir>/checkpoints/<upd
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from purejaxppo.core.envs import ActionSpec, Env, EpisodeStatistics, image_shape
 from purejaxppo.core.networks import env_action
 from purejaxppo.core.normalization import RunningStats, normalize_obs
 from purejaxppo.core.policy_kinds import make_policy_kind
+from purejaxppo.scale.files import read_json
 from purejaxppo.scale.plan import make_plan
 from purejaxppo.scale.program import state_template
 
@@ -134,7 +134,7 @@ def load_policy(run_dir: str | Path, run: int | None = None, env: str | None = N
     """The policy of run `run` of the run directory `run_dir`, from its latest checkpoint.
 
     A run of a "package.module:factory" env loads only when `env` names that id too: making the env imports and
-    calls that code, which a file alone may not ask for.
+    calls that code, which a file alone may not ask for. An `env` that is not the run's env is refused.
 
     `run` indexes the flat runs axis, configuration-major (`run = c * num_seeds + s`). Default: the first seed
     of the best-ranked configuration in summary.json, or run 0 if the run has no summary yet (a run stopped
@@ -149,7 +149,7 @@ def load_policy(run_dir: str | Path, run: int | None = None, env: str | None = N
     if not (run_dir / "config.json").is_file() and not (run_dir / "checkpoints").is_dir():
         raise ValueError(f"{run_dir} is not a purejaxppo run: it has no config.json and no checkpoints/")
     checkpointer = Checkpointer(run_dir, allow_env=env)
-    return _read_consistently(checkpointer, lambda step: _policy_at(run_dir, checkpointer, step, run))
+    return _read_consistently(checkpointer, lambda step: _policy_at(run_dir, checkpointer, step, run, env))
 
 
 ATTEMPTS = 5
@@ -175,7 +175,7 @@ def _read_consistently(checkpointer, read):
                           "(a run is saving there): try again, or when the run has ended")
 
 
-def _policy_at(run_dir: Path, checkpointer, step: int | None, run: int | None) -> Policy:
+def _policy_at(run_dir: Path, checkpointer, step: int | None, run: int | None, env_id: str | None) -> Policy:
     meta = checkpointer.meta(step)  # CheckpointError (a ValueError) when there is none or it is unreadable
     try:
         config = PPOConfig(**meta["config"])
@@ -184,6 +184,9 @@ def _policy_at(run_dir: Path, checkpointer, step: int | None, run: int | None) -
         plan = make_plan(config, len(seeds), seeds[0], grid)
     except (KeyError, TypeError, ValueError, IndexError) as e:
         raise ValueError(f"checkpoint of {run_dir} has invalid metadata ({type(e).__name__}: {e})") from e
+    if env_id is not None and env_id != config.env:
+        raise ValueError(f"{run_dir} is a run of {config.env}, not of {env_id}: its policy acts only in its own env; "
+                         f"leave the env out, or give a run of {env_id}")
     env = make_base_env(config.env, **dict(config.env_kwargs))
     num_configs, num_runs = len(plan.combos), plan.num_runs
 
@@ -213,9 +216,10 @@ def _best_run(run_dir: Path, num_configs: int, num_seeds: int) -> int:
     if not path.is_file():
         return 0
     try:
-        best = json.loads(path.read_text())["configs"][0]["config"]
+        best = read_json(path)["configs"][0]["config"]
     except (OSError, ValueError, KeyError, IndexError, TypeError) as e:
-        raise ValueError(f"{path} is unreadable ({type(e).__name__}); pass the run to load explicitly") from e
+        raise ValueError(f"{path} is unreadable ({type(e).__name__}: {e}); pass the run to load explicitly"
+                         ) from None
     if not isinstance(best, int) or not 0 <= best < num_configs:
         raise ValueError(f"{path} ranks configuration {best!r}, which the checkpoint does not have")
     return best * num_seeds

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import math
 import warnings
 from pathlib import Path
@@ -13,6 +12,7 @@ import numpy as np
 
 from purejaxppo.core.metrics import in_report_order
 from purejaxppo.io.text import cell, ranked_table, steps_label
+from purejaxppo.scale.files import dumps, replacing, write_file
 from purejaxppo.scale.results import SweepResult
 from purejaxppo.scale.stats import smooth
 
@@ -23,7 +23,7 @@ def write_metrics_csv(path: Path, result: SweepResult) -> None:
     names = in_report_order(result.metrics)
     swept = list(result.hyperparams)
     num_configs, num_seeds, num_updates = result.metrics["episode_return"].shape
-    with open(path, "w", newline="") as f:
+    with replacing(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["config", "seed", "update", *swept, *names])
         for c in range(num_configs):
@@ -67,7 +67,8 @@ def plot_learning_curves(path: Path, result: SweepResult, title: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize="small")
     fig.tight_layout()
-    fig.savefig(path)
+    with replacing(path, "wb") as f:
+        fig.savefig(f, format="png")
 
 
 def step_ticks(ax: Any) -> None:
@@ -108,21 +109,19 @@ def summary(result: SweepResult, updates_trained: int | None = None, **extra: An
 
 
 def _json_ready(x: Any) -> Any:
-    """NaN -> None (JSON has no NaN), floats rounded to 4 decimals, recursively."""
+    """NaN and infinities -> None (JSON has neither), floats rounded to 4 decimals, recursively."""
     if isinstance(x, dict):
         return {k: _json_ready(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
         return [_json_ready(v) for v in x]
     if isinstance(x, float):
-        return None if math.isnan(x) else round(x, 4)
+        return None if not math.isfinite(x) else round(x, 4)
     return x
 
 
 def write_summary(path: Path, summary: dict[str, Any]) -> None:
     """summary.json, written whole or not at all: a run folder with a summary has all its outputs."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    tmp.replace(path)
+    write_file(path, dumps(summary, indent=2))
 
 
 def configs_table(result: SweepResult) -> str:

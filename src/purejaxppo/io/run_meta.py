@@ -10,13 +10,13 @@ wrong type, no seeds, an update count out of range.
 from __future__ import annotations
 
 import dataclasses
-import json
 import numbers
 from pathlib import Path
 from typing import Any
 
 from purejaxppo.core.config import NUMERIC_FIELDS, PPOConfig
 from purejaxppo.core.env_ids import is_factory_id
+from purejaxppo.scale.files import UnsafeFile, read_json
 from purejaxppo.scale.plan import check_grid, check_seeds
 
 CONFIG_FILE = "config.json"
@@ -115,11 +115,15 @@ def read_config_json(run_dir: Path, allow_env: str | None = None) -> RunRecord:
     """The record in `run_dir/config.json`; ValueError (one line) when it is missing, unreadable or invalid."""
     path = Path(run_dir) / CONFIG_FILE
     try:
-        data = json.loads(path.read_text())
+        data = read_json(path)
     except FileNotFoundError:
         raise ValueError(f"{run_dir} holds no purejaxppo run: it has no {CONFIG_FILE} and no checkpoint") from None
+    except UnsafeFile as e:
+        raise ValueError(f"{e}: a run's {CONFIG_FILE} is a small file of its own, so this is not a run purejaxppo "
+                         "wrote") from None
     except (OSError, ValueError) as e:
-        raise ValueError(f"{path} is unreadable ({type(e).__name__}): it is not a run purejaxppo wrote") from None
+        raise ValueError(f"{path} is unreadable ({type(e).__name__}: {e}): it is not a run purejaxppo wrote"
+                         ) from None
     if not isinstance(data, dict) or "seeds" not in data or "sweep" not in data:
         _fail(str(path), "lacks seeds or sweep")
     fields = {k: v for k, v in data.items() if k not in ("seeds", "sweep")}

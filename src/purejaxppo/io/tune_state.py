@@ -1,15 +1,18 @@
 """What a tuner keeps in its folder to resume (`python -m purejaxppo.tune --resume DIR`): tune_state.json, the
 spec that decides the search and its state (`purejaxppo.scale.tune.Tuner.state`), rewritten whole after every
 rung; and `groups/<g>/checkpoints/`, the rows of group g's trials still in after its last rung, checkpointed as
-a run's are (`purejaxppo.io.checkpoint`)."""
+a run's are (`purejaxppo.io.checkpoint`).
+
+tune_state.json is read only as a regular file of bounded size and replaced whole, never written through a link
+(`purejaxppo.scale.files`): a tuner's folder may come from someone else."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from purejaxppo.io.run_meta import RunRecord
+from purejaxppo.scale.files import UnsafeFile, dumps, read_json, write_file
 
 # For the types alone: importing the program imports gymnax, which starts JAX's backend, and the command must
 # choose its devices before that.
@@ -18,6 +21,57 @@ if TYPE_CHECKING:
     from purejaxppo.scale.program import SweepState
 
 STATE = "tune_state.json"
+STATE_LIMIT = 64 << 20
+"""The cap on tune_state.json (64 MiB): it grows with the trials, about 100 bytes each, so that only a file no
+tuner wrote comes near it."""
+
+
+def read_saved(out: Path) -> dict[str, Any] | None:
+    """tune_state.json in `out` (its spec and state); None where there is none. `purejaxppo.scale.files.UnsafeFile`
+    where it is a link, a FIFO, a device or over STATE_LIMIT; ValueError where it is not a JSON object."""
+    try:
+        saved = read_json(Path(out) / STATE, STATE_LIMIT, nan=True)  # a tuner before 2026-12-07 wrote NaN scores
+    except FileNotFoundError:
+        return None
+    if not isinstance(saved, dict):
+        raise ValueError(f"it holds a {type(saved).__name__}, not an object")
+    return saved
+
+
+def resumed_spec(folder: Path) -> dict[str, Any]:
+    """The spec `folder`'s tune_state.json holds, for `--resume`; ValueError (one line) where it holds none this
+    version wrote."""
+    try:
+        saved = read_saved(folder)
+        if saved is not None:
+            check_spec(saved.get("spec"))
+    except UnsafeFile as e:  # a FIFO would hang the read, a link to /dev/zero fill memory
+        raise ValueError(f"--resume: {e.strerror}: a tuner writes {STATE} as a small file of its own; resume a "
+                         "folder a tuner wrote") from None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"--resume: {folder} holds no tuner this version wrote ({type(e).__name__}: {e})") from None
+    if saved is None:
+        raise ValueError(f"--resume: {folder} holds no tuner: it has no {STATE}; resume a folder a tuner wrote")
+    return saved["spec"]
+
+
+def check_spec(spec: Any) -> None:
+    """ValueError unless `spec` is what `purejaxppo.cli.tune.spec_from_args` writes."""
+    from purejaxppo.core.config import PPOConfig
+
+    if not isinstance(spec, dict) or not isinstance(spec.get("config"), dict):
+        raise ValueError("no spec")
+    PPOConfig(**spec["config"])
+    for key in ("trials", "num_seeds", "rungs", "eta", "confirm", "confirm_seeds", "seed"):
+        if not isinstance(spec.get(key), int):
+            raise ValueError(f"{key} is not an integer")
+    fraction = spec.get("search_fraction", 1.0)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+        raise ValueError("search_fraction is not a number in (0, 1]")
+    if not isinstance(spec.get("params"), list) or not all(isinstance(p, str) for p in spec["params"]):
+        raise ValueError("params is not a list of strings")
+    if not isinstance(spec.get("only"), bool):
+        raise ValueError("only is not true or false")
 
 
 class TunerFolder:
@@ -30,19 +84,15 @@ class TunerFolder:
         self._checkpointers: dict[int, Any] = {}
 
     def read_state(self) -> dict[str, Any] | None:
-        """The state saved here, without its spec; None where nothing was saved yet."""
-        path = self.out / STATE
-        if not path.is_file():
-            return None
-        state = json.loads(path.read_text())
-        state.pop("spec", None)
+        """The state saved here, without its spec; None where nothing was saved yet (`read_saved`'s errors)."""
+        state = read_saved(self.out)
+        if state is not None:
+            state.pop("spec", None)
         return state
 
     def save(self, state: dict[str, Any]) -> None:
-        """tune_state.json, written whole or not at all."""
-        tmp = self.out / f".{STATE}.tmp"
-        tmp.write_text(json.dumps({"spec": self.spec, **state}, indent=1) + "\n")
-        tmp.replace(self.out / STATE)
+        """tune_state.json, written whole or not at all; ValueError for a value JSON cannot hold (NaN)."""
+        write_file(self.out / STATE, dumps({"spec": self.spec, **state}, indent=1))
 
     def save_rung(self, group: int, plan: SweepPlan, rows: SweepState) -> None:
         record = RunRecord(plan.config, plan.seeds, plan.grid)

@@ -90,13 +90,13 @@ class GroupSearch:
     def record(self) -> dict[str, Any]:
         """Where the search stands, as JSON: the next rung, the trials still in and every trial's scores."""
         return {"rung": self.rung, "alive": list(self.alive),
-                "scores": {str(k): list(v) for k, v in self.scores.items()}}
+                "scores": {str(k): json_floats(v) for k, v in self.scores.items()}}
 
     def resume(self, record: dict[str, Any], restore: Callable[[SweepState, int], SweepState] | None) -> None:
         """Continues from `record`; unless the search is done, its rows come from `restore(template, updates)`,
         the rows saved after the last rung it records (`template`: their structure, shapes and dtypes)."""
         self.rung, self.alive = record["rung"], list(record["alive"])
-        self.scores = {int(k): list(v) for k, v in record["scores"].items()}
+        self.scores = {int(k): from_json_floats(v) for k, v in record["scores"].items()}
         if not self.done:
             if restore is None:
                 raise ValueError("a search stopped between rungs resumes only from its rows' checkpoints")
@@ -138,7 +138,27 @@ class Scored:
         return self.rung_scores[-1] if self.rung_scores else float("nan")
 
     def confirmed_ci(self) -> tuple[float, float, float]:
-        return mean_ci95(self.confirmed) if self.confirmed is not None else (float("nan"),) * 3
+        """The mean over the confirmation seeds and its 95% interval; NaN unless every seed returned a number: a
+        mean over the seeds that did not diverge would rank a trial that diverges as one that learns."""
+        if self.confirmed is None or not np.isfinite(self.confirmed).all():
+            return (float("nan"),) * 3
+        return mean_ci95(self.confirmed)
+
+    def nan_seeds(self, first_seed: int) -> list[int]:
+        """The confirmation seeds (from `first_seed`, in the order of `confirmed`) whose return is not finite."""
+        if self.confirmed is None:
+            return []
+        return [first_seed + i for i, x in enumerate(self.confirmed) if not np.isfinite(x)]
+
+
+def json_floats(values) -> list[float | None]:
+    """`values` as JSON holds them: null for NaN and infinities, which JSON has no token for."""
+    return [float(x) if np.isfinite(x) else None for x in values]
+
+
+def from_json_floats(values) -> list[float]:
+    """`json_floats` read back: NaN for null."""
+    return [float("nan") if x is None else float(x) for x in values]
 
 
 def rank(scored: list[Scored]) -> list[Scored]:

@@ -94,8 +94,9 @@ def _is_int(x: Any) -> bool:
 
 def check_seeds(seed: Any, num_seeds: Any) -> None:
     """Raises ValueError unless seeds `seed` to `seed + num_seeds - 1` are all integers in [0, 2^31)."""
-    if not _is_int(num_seeds) or num_seeds < 1:
-        raise ValueError(f"num_seeds={num_seeds!r} is invalid: must be an integer of at least 1")
+    if not _is_int(num_seeds) or not 1 <= num_seeds <= SEED_LIMIT:
+        raise ValueError(f"num_seeds={num_seeds!r} is invalid: must be an integer from 1 to 2^31, the seeds there "
+                         "are")
     if not _is_int(seed) or not 0 <= seed or seed + num_seeds > SEED_LIMIT:
         last = f"; with {num_seeds} seeds, at most {SEED_LIMIT - num_seeds}" if num_seeds > 1 else ""
         raise ValueError(f"seed={seed!r} is invalid: seeds are integers in [0, 2^31){last}")
@@ -110,4 +111,8 @@ def make_plan(config: PPOConfig, num_seeds: int = 1, seed: int = 0,
     if zipped and len({len(v) for v in grid.values()}) > 1:
         raise ValueError(f"the configurations list {', '.join(f'{len(v)} {k}' for k, v in grid.items())} values: "
                          "each field needs one value per configuration")
+    for name, values in grid.items():
+        if not zipped and len(set(values)) < len(values):  # the same config trained twice, ranked against itself
+            repeated = next(v for i, v in enumerate(values) if v in values[:i])
+            raise ValueError(f"the sweep lists {name}={repeated:g} twice: give each value once")
     return SweepPlan(config, grid, tuple(range(int(seed), int(seed) + int(num_seeds))), zipped)

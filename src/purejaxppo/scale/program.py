@@ -27,7 +27,6 @@ from purejaxppo.core.envs import is_user_env, run_env
 from purejaxppo.core.train import TrainState, make_trainer
 from purejaxppo.scale import program_cache
 from purejaxppo.scale.compilation import compiler_options
-from purejaxppo.scale.cpu_split import run_devices
 from purejaxppo.scale.parallel import env_sharding, runs_sharding
 from purejaxppo.scale.plan import SweepPlan
 from purejaxppo.scale.program_cache import program_key
@@ -56,8 +55,13 @@ class Placement:
 
 def place_runs(num_runs: int, devices: Sequence[jax.Device] | None = None) -> Placement:
     """Runs split over `devices` (default: every device of every process; in one process, no more of them than
-    there are runs; and on CPU devices `use_cpu_cores` made, all of them only where that pays: `cpu_split`)."""
-    rows = runs_sharding(devices if devices is not None else run_devices(num_runs), num_runs)
+    there are runs).
+
+    A rule of the command and the device count alone, never of a timing: a run's numbers depend on how many runs
+    share its device (a batch of runs compiles to other kernels than one run, which moves the last bits, and
+    training amplifies them), so a placement chosen by a measurement gave one command two results
+    (docs/scale-out.md, "What reproduces a run")."""
+    rows = runs_sharding(devices, num_runs)
     return Placement(rows.mesh, rows, rows.mesh.size)
 
 

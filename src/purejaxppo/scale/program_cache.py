@@ -22,7 +22,6 @@ import importlib.metadata
 import json
 import os
 import platform
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import export
+
+from purejaxppo.scale.files import read_bytes, write_file
 
 # Whatever traces into a program: a new version may trace it differently.
 _LIBRARIES = ("jax", "jaxlib", "flax", "optax", "gymnax", "distrax", "chex", "tensorflow-probability", "tfp-nightly",
@@ -79,26 +80,13 @@ def private_dir(directory: Path) -> Path:
     return directory
 
 
-def _read_regular_file(path: Path) -> bytes:
-    """`path`'s bytes if it is a regular file; OSError otherwise. Opened without blocking and without following a
-    link, so that a FIFO or a device put in its place cannot hang or redirect the reader."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(f"{path} is not a regular file")
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            return f.read()
-    finally:
-        os.close(fd)
-
-
 def load(directory: Path, key: str) -> tuple[export.Exported, dict[str, Any]] | None:
     """The program stored under `key` and its caller's data, or None when there is no readable entry made for
     `key` (an entry copied from another key, or with another program beside it, is not one)."""
     base = Path(directory) / key
     try:
-        data = json.loads(_read_regular_file(base.with_suffix(".json")))
-        program = _read_regular_file(base.with_suffix(".program"))
+        data = json.loads(read_bytes(base.with_suffix(".json")))
+        program = read_bytes(base.with_suffix(".program"), limit=1 << 31)  # a big network's program: MBs
         if not isinstance(data, dict) or data.get("key") != key or data.get(
                 "program_sha256") != hashlib.sha256(program).hexdigest():
             return None
@@ -120,8 +108,4 @@ def store(directory: Path, key: str, exported: export.Exported, data: dict[str, 
     entry = {"key": key, "program_sha256": hashlib.sha256(program).hexdigest(), "data": data}
     files = ((base.with_suffix(".program"), program), (base.with_suffix(".json"), json.dumps(entry).encode()))
     for path, payload in files:
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-        os.replace(tmp, path)
+        write_file(path, payload, perms=0o600)

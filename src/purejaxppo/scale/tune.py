@@ -17,10 +17,11 @@ confirmation trains the whole budget. `TuneResult.rank_correlation` reports how 
 ones: Spearman's rho between the search's order and the confirmed means (confirm 8 or more to read it).
 
 `Tuner` is the one driver, of `tune` and of `python -m purejaxppo.tune` alike, and it resumes: its `state`
-(JSON) records where each group stands, the confirmed returns, the programs compiled and the seconds trained.
-`on_save` gets it after every rung and after the confirmation; a group stopped between rungs continues from the
-rows `checkpoints` kept (the command keeps them in its folder: `purejaxppo.io.tune_state`). A tuner made again
-from the same plan and a saved state goes on to the result the uninterrupted one would have reached.
+(JSON: a score or return that is not finite is null) records where each group stands, the confirmed returns, the
+programs compiled and the seconds trained. `on_save` gets it after every rung and after the confirmation; a group
+stopped between rungs continues from the rows `checkpoints` kept (the command keeps them in its folder:
+`purejaxppo.io.tune_state`). A tuner made again from the same plan and a saved state goes on to the result the
+uninterrupted one would have reached.
 """
 
 from __future__ import annotations
@@ -34,7 +35,17 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from purejaxppo.core.config import PPOConfig
-from purejaxppo.scale.halving import GroupSearch, OnChunk, Scored, best_config, confirm, rank, rank_correlation
+from purejaxppo.scale.halving import (
+    GroupSearch,
+    OnChunk,
+    Scored,
+    best_config,
+    confirm,
+    from_json_floats,
+    json_floats,
+    rank,
+    rank_correlation,
+)
 from purejaxppo.scale.plan import SweepPlan
 from purejaxppo.scale.program import SweepState
 from purejaxppo.scale.search import Choices, Range, Trial, check_space, rung_updates, sample_trials
@@ -159,7 +170,7 @@ class Tuner:
     def ranked(self) -> list[Scored]:
         """Every trial with its scores so far, best first (`purejaxppo.scale.halving.rank`)."""
         scores = {int(k): v for group in self.state["groups"].values() for k, v in group["scores"].items()}
-        return rank([Scored(t, list(scores[t.index])) for t in self.trials])
+        return rank([Scored(t, from_json_floats(scores[t.index])) for t in self.trials])
 
     def confirm(self) -> list[Scored]:
         """`ranked()`, the best `confirm_top` with their returns on the fresh seeds: trained now, each group at
@@ -172,11 +183,11 @@ class Tuner:
             start = time.perf_counter()
             self.state["compiles"] += confirm(plan.config, todo, plan.confirm_seeds, plan.seed + plan.num_seeds,
                                               self.on_chunk, self.program_cache, self.env)
-            confirmed.update({str(s.trial.index): [float(x) for x in s.confirmed] for s in todo})
+            confirmed.update({str(s.trial.index): json_floats(s.confirmed) for s in todo})
             self.state["seconds"] += time.perf_counter() - start
             self._save()
         for s in best:
-            s.confirmed = np.asarray(confirmed[str(s.trial.index)], np.float64)
+            s.confirmed = np.asarray(from_json_floats(confirmed[str(s.trial.index)]), np.float64)
         return ranked
 
     def _save(self) -> None:

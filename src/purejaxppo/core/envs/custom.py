@@ -111,6 +111,10 @@ def _functional_parts(made: Any, env_id: str) -> tuple[Any, Any]:
 
 def adapt_env(made: Any, env_id: str) -> Env:
     """`made` (an `Env`, a functional env, or `(env, params)`) as a checked `Env`."""
+    if _is_gymnasium(made):
+        raise ValueError(f"env {env_id!r}: {type(made).__name__} is a gymnasium env, and gymnasium envs are not JAX "
+                         "envs: training steps its envs inside one jitted program, so give a JAX env (gymnax, Brax, "
+                         "a suite, or your own: docs/your-env.md)")
     if hasattr(made, "action_spec") and not isinstance(made, tuple):
         env = made
     else:
@@ -119,6 +123,12 @@ def adapt_env(made: Any, env_id: str) -> Env:
     if getattr(env, "legacy", False):  # known once check_env has traced its step
         warnings.warn(LEGACY_WARNING.format(env_id=env_id), stacklevel=3)
     return env
+
+
+def _is_gymnasium(made: Any) -> bool:
+    """Whether `made` is a gymnasium (or gym) env, which steps in Python: named by its classes' modules, so that
+    neither package need be imported."""
+    return any(c.__module__.split(".")[0] in ("gymnasium", "gym") for c in type(made).__mro__)
 
 
 def _example_action(env: Env) -> jax.Array:

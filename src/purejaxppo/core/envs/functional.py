@@ -169,14 +169,23 @@ def _is_number(value: Any) -> bool:
     return hasattr(value, "dtype") and np.ndim(value) == 0 and np.issubdtype(value.dtype, np.number)
 
 
+STEP_COUNTS = ("max_steps_in_episode", "max_timesteps", "max_steps", "episode_length", "time_limit")
+"""The env kwargs by which the suites declare an episode's length in steps: gymnax's and the adapters' name,
+Craftax's, navix's and xminigrid's, Brax's, jumanji's."""
+
+
 def check_kwarg_types(env_id: str, kwargs: dict[str, Any], defaults: dict[str, Any]) -> None:
-    """ValueError (one line) for the first of `kwargs` whose default is a number and whose value is not: a
-    string given for it would otherwise fail deep inside the traced program."""
+    """ValueError (one line) for the first of `kwargs` whose default is a number and whose value is not (a string
+    given for it would otherwise fail deep inside the traced program), or that counts steps (`STEP_COUNTS`) and is
+    not a positive integer (a negative limit would train on one-step episodes)."""
     for name, value in kwargs.items():
         if name in defaults and _is_number(defaults[name]) and not _is_number(value):
             default = defaults[name].item() if hasattr(defaults[name], "item") else defaults[name]
             raise ValueError(f"env {env_id!r}: {name}={value!r} is not a number (its default is {default!r}); "
                              f"give a number, e.g. {name}={default!r}")
+        if name in STEP_COUNTS and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
+            raise ValueError(f"env {env_id!r}: {name}={value!r} is invalid: it counts an episode's steps, so it must "
+                             "be a positive integer, e.g. 500")
 
 
 def check_constructor_kwargs(env_id: str, constructor: Callable, kwargs: dict[str, Any], also: tuple[str, ...] = ()
