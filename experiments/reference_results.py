@@ -159,6 +159,13 @@ def aggregate(store: dict) -> tuple[float, float, float, int]:
     return point, float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5)), len(scores)
 
 
+def wall(entry: dict) -> str:
+    """The wall seconds of `entry`'s command, and where it resumed if it did."""
+    resumed = entry["summary"].get("resumed_at_update")
+    updates = entry["summary"]["total_timesteps"] // (entry["env_steps"][1] - entry["env_steps"][0])
+    return f"{entry['wall_seconds']:.0f}" + (f" (from update {resumed}/{updates})" if resumed else "")
+
+
 def table(store: dict) -> str:
     machine = f"{platform.machine()} CPU, {os.cpu_count()} cores, no GPU, jax {jax.__version__}"
     lines = [
@@ -169,7 +176,8 @@ def table(store: dict) -> str:
         "seeds, its 95% Student-t interval and the worst seed. Evaluation: per seed, the mean return of 100 "
         "deterministic episodes of its final policy; mean over seeds. Target: met when the mean, to the digits "
         "shown, is at least the target. Random: uniformly random actions. Wall: the "
-        "whole command, all seeds in one program spread over a CPU device per core.", "",
+        "whole command, all seeds in one program spread over a CPU device per core; for a run stopped and resumed "
+        "(a session's end), the last leg's, from the update it resumed at.", "",
         "| env | env steps per seed | final return | 95% CI | worst seed | target | evaluation | random | wall s | "
         "published PPO |",
         "|---|---:|---:|---|---:|---|---:|---:|---:|---|"]
@@ -183,7 +191,7 @@ def table(store: dict) -> str:
         held = "" if target is None else f"≥ {num(target)} {'met' if met else 'missed'}"
         lines.append(f"| {env} | {s['env_steps_per_seed']:,} | {num(s['final_return'])} | [{num(low)}, {num(high)}] "
                      f"| {num(min(s['final_return_per_seed']))} | {held} | {num(np.mean(e['evaluation']))} | "
-                     f"{num(e['random_return'])} | {e['wall_seconds']:.0f} | {PUBLISHED[env][0]} |")
+                     f"{num(e['random_return'])} | {wall(e)} | {PUBLISHED[env][0]} |")
     point, low, high, n = aggregate(store)
     lines += ["", f"Over the {n} envs with a published PPO figure: interquartile mean of the normalized final return "
               f"(random 0, the first published figure 1) **{point:.3f}**, stratified bootstrap 95% interval "
