@@ -14,9 +14,9 @@ import pytest
 from purejaxppo.cli.args import build_parser, config_from_args, parse_sweeps
 from purejaxppo.cli.evaluate import build_parser as build_evaluate_parser
 from purejaxppo.cli.run import main as run_main
-from purejaxppo.cli.tune import _check as check_tune_args
 from purejaxppo.cli.tune import build_parser as build_tune_parser
 from purejaxppo.cli.tune import space_of, spec_from_args
+from purejaxppo.cli.tune_flags import check_search_flags as check_tune_args
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -73,11 +73,13 @@ def test_a_temporary_file_of_a_killed_writer_is_swept_from_the_caches(tmp_path, 
     ended.wait()
     dead = ended.pid
     stale = tmp_path / "cache" / "programs" / f".abc.program.{dead}.tmp"
+    old_style = tmp_path / "cache" / f"cpu_split.json.{dead}.tmp"  # as versions before 2026-12-07 named theirs
     alive = tmp_path / "cache" / "programs" / f".abc.json.{os.getppid()}.tmp"
     stale.write_bytes(b"half")
+    old_style.write_bytes(b"half")
     alive.write_bytes(b"being written")
     assert usable_cache_dir() == tmp_path / "cache"
-    assert not stale.exists() and alive.exists()
+    assert not stale.exists() and not old_style.exists() and alive.exists()
 
 
 @pytest.mark.limit(20)  # a FIFO read would block: refusing it must not read it
@@ -116,3 +118,26 @@ def test_json_that_names_a_key_twice_is_refused(tmp_path):
         files.loads('{"lr": NaN}')
     with pytest.raises(ValueError):
         files.dumps({"mean": float("nan")})
+
+
+def test_a_hard_linked_lock_file_is_refused_and_its_other_name_untouched(tmp_path):
+    out, other = tmp_path / "run", tmp_path / "other.txt"
+    out.mkdir()
+    other.write_text("kept\n")
+    os.link(other, out / LOCK_FILE)
+    assert "is a hard link to another file" in one_line(run_main(*SHORT_RUN, "--out", str(out)))
+    assert other.read_text() == "kept\n"
+
+
+def test_a_config_the_user_names_through_a_link_of_their_own_is_read(tmp_path):
+    (tmp_path / "best.json").write_text('{"lr": 0.001}')
+    os.symlink(tmp_path / "best.json", tmp_path / "mine.json")
+    result = run_main(*SHORT_RUN, "--total-timesteps", "512", "--config", str(tmp_path / "mine.json"),
+                      "--out", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["lr"] == 0.001
+
+
+def test_an_out_that_is_a_file_says_so(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    assert "is a file, not a folder" in one_line(run_main(*SHORT_RUN, "--out", str(tmp_path / "a-file")))

@@ -79,7 +79,7 @@ def test_a_sweep_that_lists_a_value_twice_is_refused(tmp_path):
 
 def test_a_seed_count_past_the_seeds_there_are_says_so(tmp_path):
     line = one_line(run_main(*SHORT_RUN, "--num-seeds", "3000000000", "--out", str(tmp_path / "run")))
-    assert "num_seeds=3000000000 is invalid: must be an integer from 1 to 2^31" in line
+    assert "num_seeds=3000000000 is invalid: must be an integer from 1 to 1,048,576" in line
 
 
 def test_a_gymnasium_env_is_named_as_one():
@@ -109,7 +109,38 @@ def test_a_full_disk_says_the_room_it_asks_for(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(2**30, 2**30 - free, free))
     with pytest.raises(CheckpointSaveError) as raised:
         checkpointer.save(state, 1, {})
-    needs, has = (float(x) for x in
-                  str(raised.value).split("needs about ")[1].replace(" MiB are free)", "").split(" MiB, "))
-    assert needs > has == 0.5, str(raised.value)
+    message = str(raised.value)
+    needs = float(message.split("asks for ")[1].split(" MiB free")[0])
+    has = float(message.split("; ")[-1].split(" MiB are free")[0])
+    assert needs > has == 0.5, message
     assert needs == pytest.approx((2 * 400_000 + 2**18) / 2**20, abs=0.01)
+    assert "twice its 0.38 MiB of arrays" in message
+
+
+@pytest.mark.parametrize("value, message", [(float("inf"), "must be a finite number"),
+                                            (float("nan"), "must be a finite number"),
+                                            (np.array("abc"), "must be a number"),
+                                            (1e-3 + 0j, "must be a number"),
+                                            (np.array([True]), "must be a number")])
+def test_numbers_that_are_not_finite_or_not_real_are_named_as_such(value, message):
+    with pytest.raises(ValueError, match=rf"^PPOConfig\.lr=.* is invalid: {message}"):
+        PPOConfig(lr=value)
+
+
+def test_sweep_values_equal_in_float32_are_one_value(tmp_path):
+    line = one_line(run_main(*SHORT_RUN, "--sweep", "lr=0.001,0.0010000000000000002", "--out", str(tmp_path / "r")))
+    assert "lists lr=0.001 twice" in line
+
+
+def test_resume_with_its_own_folder_as_out_is_no_conflict(short_run, tmp_path):
+    line = one_line(run_main("--resume", str(short_run), "--out", str(short_run)))
+    assert "is complete" in line  # the run's own answer, not a conflict of flags
+
+
+@pytest.mark.parametrize("flags, message", [(["--trials", "2147483648"], "--trials 2147483648 is invalid"),
+                                            (["--confirm-seeds", "2147483648"], "--confirm-seeds 2147483648"),
+                                            (["--seed", "2147483647"], "seed=2147483647 is invalid")])
+def test_a_tuner_too_large_for_memory_or_the_seeds_is_refused_before_its_folder_is_made(tmp_path, flags, message):
+    line = one_line(run_main(*flags, "--out", str(tmp_path / "tune"), module="purejaxppo.cli.tune"))
+    assert message in line
+    assert not (tmp_path / "tune").exists()

@@ -86,7 +86,7 @@ def test_a_resume_refuses_a_config_file_or_out_folder_of_another_search(stopped_
 
 def test_a_resume_takes_the_flags_it_was_started_with(stopped_tuner):
     """The very command line that started it, given again with --resume, changes nothing: accepted."""
-    from purejaxppo.cli.tune import check_resumed_flags
+    from purejaxppo.cli.tune_flags import check_resumed_flags
 
     spec = files.read_json(stopped_tuner / STATE)["spec"]
     check_resumed_flags(build_parser().parse_args([*SMALL_ARGS, "--resume", str(stopped_tuner)]), spec)

@@ -15,8 +15,8 @@ from purejaxppo.core.config import NUMERIC_FIELDS, PPOConfig
 from purejaxppo.io import loggers
 from purejaxppo.io.run_meta import check_env_from_file
 from purejaxppo.scale.compilation import cpu_cores
-from purejaxppo.scale.files import UnsafeFile, read_json
-from purejaxppo.scale.plan import count_runs
+from purejaxppo.scale.files import UnsafeFile, describe, read_json
+from purejaxppo.scale.plan import count_runs, repeated_value
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -146,7 +146,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     """The config fields a JSON file holds; ValueError (one line) when it is unreadable, not an object, or holds
     a key that is not a config field, or a value of the wrong kind."""
     try:
-        fields = read_json(path)
+        fields = read_json(path, follow=True)  # a path the user named: a link there is theirs
     except (OSError, ValueError) as e:
         why = str(e) if isinstance(e, UnsafeFile) else f"{type(e).__name__}: {e}"
         raise ValueError(f"--config {path} is unreadable ({why}); give a JSON file of config fields, e.g. a "
@@ -183,7 +183,7 @@ def parse_sweeps(specs: Sequence[str]) -> dict[str, list[float]]:
             raise ValueError(f"--sweep {spec!r} is invalid: write NAME=V1,V2,... e.g. --sweep lr=1e-4,3e-4") from None
         if name in grid:
             raise ValueError(f"--sweep sets {name} twice: give all its values in one --sweep {name}=V1,V2,...")
-        repeated = next((v for i, v in enumerate(parsed) if v in parsed[:i]), None)
+        repeated = repeated_value(parsed)
         if repeated is not None:  # the same config trained twice, ranked against itself
             raise ValueError(f"--sweep {spec!r} lists {name}={repeated:g} twice: give each value once")
         grid[name] = parsed
@@ -194,7 +194,9 @@ def output_dir(out: Path | None, env: str) -> Path:
     """Where results go; refuses a directory that already holds files, so nothing saved is overwritten."""
     # brax:ant -> runs/brax-ant-<time>: Windows forbids ":" in a path, and scp reads it as a host separator.
     out = out or Path("runs") / f"{env.replace(':', '-')}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if out.exists() and not out.is_dir() or holds_results(out):
+    if (out.exists() or out.is_symlink()) and not out.is_dir():
+        raise ValueError(f"--out {out} is {describe(out)}, not a folder; choose another directory")
+    if holds_results(out):
         raise ValueError(f"--out {out} already exists and is not empty; choose another directory")
     return out
 

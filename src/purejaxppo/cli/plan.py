@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +129,7 @@ def _check_counts(args: argparse.Namespace) -> None:
         raise ValueError(f"--checkpoint-every {args.checkpoint_every} is invalid: must be >= 0 (0: at the end)")
     if args.log_every < 0:
         raise ValueError(f"--log-every {args.log_every} is invalid: must be >= 0 (0: every 1% of the run)")
-    if args.resume is not None and args.out is not None:
+    if args.resume is not None and args.out is not None and os.path.abspath(args.out) != os.path.abspath(args.resume):
         raise ValueError(f"--resume {args.resume} continues the run in that folder and --out {args.out} names another:"
                          " give one of them (--resume DIR to continue, --out DIR for a new run)")
     if args.auto_resume and (args.out is None or args.resume is not None):

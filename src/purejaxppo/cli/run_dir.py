@@ -35,12 +35,15 @@ class RunDirLock:
             self.out.mkdir(parents=True, exist_ok=True)
             self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
         except OSError as e:
-            if e.errno == errno.ELOOP:
+            if e.errno in (errno.ELOOP, errno.EISDIR):
                 raise ValueError(_foreign(self.out, path)) from None
             raise ValueError(f"cannot write to {self.out}: {e.strerror or e}; choose a folder you can write") from None
-        if not stat.S_ISREG(os.fstat(self.fd).st_mode):
+        found = os.fstat(self.fd)
+        if not stat.S_ISREG(found.st_mode) or found.st_nlink > 1:  # a hard link: writing it writes another file
             os.close(self.fd)
-            raise ValueError(_foreign(self.out, path))
+            raise ValueError(_foreign(self.out, path) if not stat.S_ISREG(found.st_mode) else
+                             f"{path} is a hard link to another file, not a file of this run's own: remove it, "
+                             f"or choose another folder than {self.out}")
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:

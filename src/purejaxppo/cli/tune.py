@@ -17,27 +17,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
-import os
 import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from purejaxppo.cli.args import OneLineParser, add_config_flags, config_from_args, read_config_file
+from purejaxppo.cli.args import OneLineParser, add_config_flags, config_from_args
 from purejaxppo.cli.caches import make_files_private, usable_cache_dir, use_compilation_cache
 from purejaxppo.cli.plan import start_platform
 from purejaxppo.cli.run_dir import RunDirLock, holds_results
 from purejaxppo.cli.startup import defer_renderer_imports, quiet_xla_logs, tolerate_closed_stdout
 from purejaxppo.cli.stops import StopRequests
+from purejaxppo.cli.tune_flags import SEARCH_DEFAULTS, check_resumed_flags, check_search_flags
 from purejaxppo.io.run_meta import check_env_from_file
 from purejaxppo.scale.compilation import cpu_cores, use_cpu_cores
-
-SEARCH_DEFAULTS = {"trials": 64, "num_seeds": 4, "rungs": 3, "eta": 3, "confirm": 3, "confirm_seeds": 8,
-                   "seed": 1000, "search_fraction": 1.0}
-"""The search's flags and what a new tuner takes when one is not given: the parser leaves them None, so that
-a flag given beside --resume is told from one left out (`check_resumed_flags`)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,18 +62,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help="do not use the compile caches")
     add_config_flags(parser)
     return parser
-
-
-def _check(args: argparse.Namespace) -> None:
-    """ValueError (one line) for a search flag given out of its range."""
-    for flag in ("trials", "num_seeds", "rungs", "eta", "confirm", "confirm_seeds"):
-        value = getattr(args, flag)
-        if value is not None and value < (2 if flag == "eta" else 1):
-            raise ValueError(f"--{flag.replace('_', '-')} {value} is invalid: must be at least "
-                             f"{2 if flag == 'eta' else 1}")
-    if args.search_fraction is not None and not 0 < args.search_fraction <= 1:
-        raise ValueError(f"--search-fraction {args.search_fraction} is invalid: must be in (0, 1], e.g. 0.1 to "
-                         "search at a tenth of the budget")
 
 
 def spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -178,54 +160,6 @@ def _locate(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
     return out, spec
 
 
-def check_resumed_flags(args: argparse.Namespace, spec: dict[str, Any]) -> None:
-    """ValueError (one line) naming the first flag given beside --resume that differs from the search `spec`
-    records: a resumed tuner keeps the search it started, whose trials and saved rungs the spec decides."""
-    from purejaxppo.core.config import PPOConfig
-    from purejaxppo.scale.search import parse_param
-
-    def refuse(kept: str, given: str):
-        raise ValueError(f"--resume: the tuner is one with {kept}, not {given}; a resumed tuner keeps its search "
-                         "(drop the flag)")
-
-    for key, default in SEARCH_DEFAULTS.items():
-        given, kept = getattr(args, key), spec.get(key, default)
-        if given is not None and given != kept:
-            refuse(_as_flag(key, kept), str(given))
-    if args.only and not spec["only"]:
-        refuse("no --only", "--only")
-    given_space, kept_space = (dict(parse_param(p) for p in params) for params in (args.param, spec["params"]))
-    if args.param and given_space != kept_space:
-        refuse(" ".join(f"--param {n}={d}" for n, d in kept_space.items()) or "no --param",
-               " ".join(f"--param {n}={d}" for n, d in given_space.items()))
-    config = PPOConfig(**spec["config"])
-    if args.env is not None and args.env != config.env:
-        refuse(f"--env {config.env}", args.env)
-    for name, value in (read_config_file(args.config) if args.config is not None else {}).items():
-        kept = getattr(config, name)
-        if kept != value and (name == "env" or dataclasses.replace(config, **{name: value}) != config):
-            refuse(f"{name}={kept!r}", f"--config {args.config}'s {name}={value!r}")
-    for f in dataclasses.fields(PPOConfig):
-        given = getattr(args, f.name) if f.name != "env" else None
-        if given is not None and dataclasses.replace(config, **{f.name: given}) != config:
-            refuse(_as_flag(f.name, getattr(config, f.name)),
-                   _as_flag(f.name, given) if isinstance(given, bool) else _text(given))
-    if args.out is not None and os.path.abspath(args.out) != os.path.abspath(args.resume):
-        raise ValueError(f"--resume: the tuner writes to {args.resume}, not --out {args.out} (drop --out)")
-
-
-def _as_flag(name: str, value: Any) -> str:
-    """`name`'s flag as a command line gives `value`: `--trials 8`, `--no-anneal-lr`, `--hidden-sizes 64 64`."""
-    flag = "--" + name.replace("_", "-")
-    if isinstance(value, bool):
-        return flag if value else f"--no-{flag[2:]}"
-    return f"{flag} {_text(value)}"
-
-
-def _text(value: Any) -> str:
-    return " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     use_cpu_cores(cpu_cores())
@@ -254,7 +188,7 @@ def _start(args: argparse.Namespace, stops: StopRequests):
     """The folder, spec and tuner the arguments ask for, checked before anything compiles; the folder claimed
     (its lock) and its state saved. ValueError (one line) for bad input."""
     start_platform()
-    _check(args)
+    check_search_flags(args)
     out, spec = _locate(args)
     cache = usable_cache_dir() if args.compile_cache else None  # checked before the folder is claimed
     lock = RunDirLock(out)

@@ -169,11 +169,16 @@ def _pairs(kwargs: Any) -> tuple[tuple[str, Any], ...]:
 
 
 def _wrong_kind(name: str, value: Any) -> bool:
-    """Whether a numeric field holds what no number is: text, a boolean, or None (but where None means "as
-    clip_eps"). Anything else that is not a number passes: jax rebuilds configs with placeholder leaves."""
+    """Whether a numeric field holds what no real number is: text, a boolean, a complex number, an array of those,
+    or None (but where None means "as clip_eps"). Anything else passes: jax rebuilds configs with placeholder
+    leaves (tracers and shapes are checked by their dtype)."""
     if value is None:
         return name != "vf_clip_eps"
-    return isinstance(value, (str, bytes, bool, np.bool_))
+    if isinstance(value, (str, bytes, bool, np.bool_, complex)):
+        return True
+    dtype = getattr(value, "dtype", None)
+    return dtype is not None and np.dtype(dtype).kind not in "iuf" and not jax.dtypes.issubdtype(
+        dtype, jax.dtypes.extended)
 
 
 def _check(ok: bool, field: str, value: Any, allowed: str) -> None:
@@ -236,4 +241,5 @@ def _validate(c: PPOConfig) -> None:
         _check(not _wrong_kind(name, value), name, value, allowed.replace("must be", "must be a number", 1))
         v = _concrete(value)
         if v is not None:
-            _check(bool(np.all(np.isfinite(v) & ok(v))), name, getattr(c, name), allowed)
+            _check(bool(np.all(np.isfinite(v))), name, value, "must be a finite number")
+            _check(bool(np.all(ok(v))), name, value, allowed)

@@ -72,11 +72,12 @@ class Checkpointer:
         if jax.process_index() == 0:  # the writer: room for it and its files' overhead, before writing any
             # the figure compared is the figure said: a margin of twice the arrays, and 256 KiB for orbax's
             # metadata files
-            needed = 2 * sum(np.asarray(x).nbytes for x in jax.tree.leaves(state)) + 2**18
-            free = shutil.disk_usage(self.directory).free
+            arrays = sum(np.asarray(x).nbytes for x in jax.tree.leaves(state))
+            needed, free = 2 * arrays + 2**18, shutil.disk_usage(self.directory).free
             if free < needed:
                 raise CheckpointSaveError(f"could not save the checkpoint of update {done} in {self.directory} (it"
-                                          f" needs about {needed / 2**20:.2f} MiB, {free / 2**20:.2f} MiB are free)")
+                                          f" asks for {needed / 2**20:.2f} MiB free, twice its {arrays / 2**20:.2f} "
+                                          f"MiB of arrays and 0.25 MiB for metadata; {free / 2**20:.2f} MiB are free)")
         try:
             with _stderr_kept_unless_failed():
                 self.manager.save(done, args=ocp.args.Composite(

@@ -36,12 +36,14 @@ def _no_follow_error(path: Path, e: OSError) -> OSError:
     return e
 
 
-def read_bytes(path: Path | str, limit: int = SMALL) -> bytes:
+def read_bytes(path: Path | str, limit: int = SMALL, follow: bool = False) -> bytes:
     """`path`'s bytes: a regular file of at most `limit` bytes, opened without blocking and without following a
-    link. UnsafeFile otherwise; other OSErrors (missing, unreadable) as they come."""
+    link (but with `follow`, for a path the user named: a link they made is theirs). UnsafeFile otherwise; other
+    OSErrors (missing, unreadable) as they come."""
     path = Path(path)
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | (0 if follow else os.O_NOFOLLOW)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, flags)
     except OSError as e:
         raise _no_follow_error(path, e) from None
     try:
@@ -57,9 +59,9 @@ def read_bytes(path: Path | str, limit: int = SMALL) -> bytes:
         os.close(fd)
 
 
-def read_text(path: Path | str, limit: int = SMALL) -> str:
-    """`read_bytes(path, limit)` as UTF-8 text (ValueError where it is not)."""
-    return read_bytes(path, limit).decode()
+def read_text(path: Path | str, limit: int = SMALL, follow: bool = False) -> str:
+    """`read_bytes(path, limit, follow)` as UTF-8 text (ValueError where it is not)."""
+    return read_bytes(path, limit, follow).decode()
 
 
 def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -81,9 +83,9 @@ def loads(text: str | bytes, nan: bool = False) -> Any:
     return json.loads(text, object_pairs_hook=_refuse_duplicates, parse_constant=constant)
 
 
-def read_json(path: Path | str, limit: int = SMALL, nan: bool = False) -> Any:
-    """`loads(read_text(path, limit), nan)`: UnsafeFile, OSError or ValueError."""
-    return loads(read_text(path, limit), nan)
+def read_json(path: Path | str, limit: int = SMALL, nan: bool = False, follow: bool = False) -> Any:
+    """`loads(read_text(path, limit, follow), nan)`: UnsafeFile, OSError or ValueError."""
+    return loads(read_text(path, limit, follow), nan)
 
 
 def dumps(value: Any, **kwargs: Any) -> str:
@@ -112,10 +114,10 @@ def replacing(path: Path | str, mode: str = "w", perms: int = 0o644, **open_kwar
 
 
 def is_stale_temporary(name: str) -> bool:
-    """Whether `name` is a temporary file of `replacing` (`.<name>.<pid>.tmp`) whose process has ended: killed
-    while writing, as nothing else leaves one."""
+    """Whether `name` is a temporary file of `replacing` (`.<name>.<pid>.tmp`, or `<name>.<pid>.tmp` as versions
+    before 2026-12-07 named them) whose process has ended: killed while writing, as nothing else leaves one."""
     parts = name.split(".")
-    if len(parts) < 4 or parts[0] or parts[-1] != "tmp" or not parts[-2].isdigit() or int(parts[-2]) == os.getpid():
+    if len(parts) < 3 or parts[-1] != "tmp" or not parts[-2].isdigit() or int(parts[-2]) == os.getpid():
         return False
     try:
         os.kill(int(parts[-2]), 0)

@@ -38,6 +38,13 @@ def check_grid(config: PPOConfig, grid: dict[str, Sequence[float]]) -> dict[str,
     return checked
 
 
+def repeated_value(values: Sequence[float]) -> float | None:
+    """The first of `values` that another before it equals as the program holds it (float32: 0.001 and
+    0.0010000000000000002 are one value there), or None."""
+    held = [float(np.float32(v)) for v in values]
+    return next((values[i] for i, v in enumerate(held) if v in held[:i]), None)
+
+
 def count_runs(num_seeds: int, grid: dict[str, Any]) -> int:
     """Runs of a sweep: every configuration of the product grid with every seed."""
     return num_seeds * int(np.prod([len(v) for v in grid.values()]))
@@ -88,15 +95,20 @@ SEED_LIMIT = 2**31
 the seed it wraps to."""
 
 
+MAX_RUNS = 2**20
+"""The most runs (seeds, or trials) one command takes: a million, far past what fits in any device's memory, and
+small enough that their list is made before the memory check refuses them."""
+
+
 def _is_int(x: Any) -> bool:
     return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
 
 
 def check_seeds(seed: Any, num_seeds: Any) -> None:
-    """Raises ValueError unless seeds `seed` to `seed + num_seeds - 1` are all integers in [0, 2^31)."""
-    if not _is_int(num_seeds) or not 1 <= num_seeds <= SEED_LIMIT:
-        raise ValueError(f"num_seeds={num_seeds!r} is invalid: must be an integer from 1 to 2^31, the seeds there "
-                         "are")
+    """Raises ValueError unless `num_seeds` is 1 to MAX_RUNS and seeds `seed` to `seed + num_seeds - 1` are all
+    integers in [0, 2^31)."""
+    if not _is_int(num_seeds) or not 1 <= num_seeds <= MAX_RUNS:
+        raise ValueError(f"num_seeds={num_seeds!r} is invalid: must be an integer from 1 to {MAX_RUNS:,}")
     if not _is_int(seed) or not 0 <= seed or seed + num_seeds > SEED_LIMIT:
         last = f"; with {num_seeds} seeds, at most {SEED_LIMIT - num_seeds}" if num_seeds > 1 else ""
         raise ValueError(f"seed={seed!r} is invalid: seeds are integers in [0, 2^31){last}")
@@ -112,7 +124,7 @@ def make_plan(config: PPOConfig, num_seeds: int = 1, seed: int = 0,
         raise ValueError(f"the configurations list {', '.join(f'{len(v)} {k}' for k, v in grid.items())} values: "
                          "each field needs one value per configuration")
     for name, values in grid.items():
-        if not zipped and len(set(values)) < len(values):  # the same config trained twice, ranked against itself
-            repeated = next(v for i, v in enumerate(values) if v in values[:i])
+        repeated = None if zipped else repeated_value(values)
+        if repeated is not None:  # the same config trained twice, ranked against itself
             raise ValueError(f"the sweep lists {name}={repeated:g} twice: give each value once")
     return SweepPlan(config, grid, tuple(range(int(seed), int(seed) + int(num_seeds))), zipped)
