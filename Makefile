@@ -20,7 +20,7 @@ QUICK := XLA_FLAGS="$$XLA_FLAGS $(QUICK_FLAGS) --xla_cpu_use_fusion_emitters=fal
 # jax 0.11's XLA has no fusion-emitters flag (an unknown flag aborts the process)
 QUICK_LATEST := XLA_FLAGS="$$XLA_FLAGS $(QUICK_FLAGS)"
 
-.PHONY: run test test-fast test-learning test-latest test-portable test-busy-core lint bench bench-rejax bench-gpu results constraints constraints-latest clean
+.PHONY: run test test-fast test-learning test-latest test-portable test-busy-core lint bench bench-rejax bench-rejax-learning bench-gpu results constraints constraints-latest clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt constraints-latest.txt
 	@test -n "$(PYTHON)" || exit 1
@@ -77,6 +77,10 @@ bench: $(BIN)/.installed
 
 bench-rejax: $(BIN)/.bench-installed
 	$(BIN)/python benchmarks/bench_rejax.py $(ARGS)
+
+# Hours of CPU at its full budgets: give ARGS="--out DIR" outside the tree, and it continues where it stopped.
+bench-rejax-learning: $(BIN)/.bench-installed
+	$(BIN)/python benchmarks/bench_rejax_learning.py $(ARGS)
 
 bench-gpu: $(BIN)/.bench-installed
 	$(BIN)/python benchmarks/gpu.py $(ARGS)

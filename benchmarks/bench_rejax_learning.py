@@ -28,6 +28,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -71,7 +72,16 @@ def rejax_algo(row: Row, budget: int):
     """rejax's PPO on the row's env at its own settings, evaluated only at the end (`eval_freq` = the budget)."""
     from rejax import PPO
 
-    return PPO.create(env=row.theirs, total_timesteps=budget, eval_freq=budget, skip_initial_evaluation=True,
+    env: Any = {"env": row.theirs}
+    if "/" not in row.theirs:  # a gymnax id: rejax 0.1.3 unpacks gymnax's old 5-value step
+        import gymnax
+
+        sys.path.insert(0, str(Path(__file__).parent))
+        from bench_rejax import FiveTupleStep
+
+        made, params = gymnax.make(row.theirs)
+        env = {"env": FiveTupleStep(made), "env_params": params}
+    return PPO.create(**env, total_timesteps=budget, eval_freq=budget, skip_initial_evaluation=True,
                       **json.loads(json.dumps(row.rejax)))  # a copy: create pops from its kwargs
 
 
@@ -118,8 +128,8 @@ def run_unit(library: str, name: str, seeds: int, scale: float, out: Path) -> di
                           stderr=subprocess.PIPE, text=True)
     if proc.returncode != 0:  # not kept: a library that cannot run the env is asked again next time
         sys.stderr.write(proc.stderr[-4000:])
-        last = [line for line in proc.stderr.splitlines() if line.strip()][-1:] or [f"exit status {proc.returncode}"]
-        return {"error": last[0].strip()[:160]}
+        errors = [line for line in proc.stderr.splitlines() if re.match(r"^[\w.]+(Error|Exception)\b", line)]
+        return {"error": (errors[-1] if errors else f"exit status {proc.returncode}")[:160]}
     return json.loads(path.read_text())
 
 
