@@ -355,3 +355,54 @@ def test_a_logger_added_to_the_table_logs_a_whole_run(tmp_path, monkeypatch):
     assert last == "closed" and ranges[0][0] == 0 and ranges[-1][1] == 16  # 16 updates, every one logged once
     assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:])) and all(done == stop for _, stop, done in ranges)
     assert {4, 8, 12, 16} <= {stop for _, stop, _ in ranges}  # no chunk runs past the log interval
+
+
+# --- loggers handed to sweep() from Python ------------------------------------------------------------------
+
+
+class Recorder:
+    """A user's own logger: what it was given, and whether it was closed."""
+
+    def __init__(self):
+        self.spans, self.closed = [], False
+
+    def log(self, result, start, stop):
+        self.spans.append((start, stop, result.metrics["episode_return"].shape[-1]))
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.mark.slow
+def test_sweep_feeds_loggers_from_python_as_the_command_does(tmp_path, capsys):
+    from purejaxppo import CSVLogger, PPOConfig, ProgressBar, sweep
+    from purejaxppo.io.report import write_metrics_csv
+
+    config = PPOConfig(num_envs=4, num_steps=16, num_minibatches=2, total_timesteps=4 * 16 * 20)
+    recorder, board = Recorder(), TensorBoardLogger(tmp_path / "tb")
+    loggers = [CSVLogger(tmp_path / "metrics.csv"), ProgressBar(), board, recorder]
+    result = sweep(config, num_seeds=2, lr=[1e-3, 3e-3], loggers=loggers, log_every=5)
+    # every update logged once, in order, a chunk ending at each multiple of 5 at least; every logger closed
+    assert [start for start, _, _ in recorder.spans] == [0] + [stop for _, stop, _ in recorder.spans[:-1]]
+    assert {5, 10, 15, 20} <= {stop for _, stop, _ in recorder.spans} and recorder.spans[-1][1] == 20
+    assert recorder.closed
+    assert all(done == stop for _, stop, done in recorder.spans)  # each saw the updates so far
+    # the CSV is the command's metrics.csv, row for row (the logger writes them chunk by chunk)
+    write_metrics_csv(tmp_path / "whole.csv", result)
+    logged, whole = (sorted((tmp_path / name).read_text().splitlines()) for name in ("metrics.csv", "whole.csv"))
+    assert logged == whole and len(whole) == 1 + 2 * 2 * 20
+    # TensorBoard holds each run's returns at their env steps
+    events = read_events(tmp_path / "tb" / "c1-lr=0.003-seed1")
+    returns = {e.step: v.simple_value for e in events for v in e.summary.value if v.tag == "metrics/episode_return"}
+    steps, ret = result.metrics["env_steps"][1, 1], result.metrics["episode_return"][1, 1]
+    expected = {int(s): float(r) for s, r in zip(steps, ret) if np.isfinite(r)}
+    assert returns.keys() == expected.keys() and np.allclose(list(returns.values()), [expected[k] for k in returns])
+    assert "20/20" in capsys.readouterr().err  # the bar reached the end
+
+
+def test_a_csv_logger_never_overwrites(tmp_path):
+    from purejaxppo import CSVLogger
+
+    (tmp_path / "metrics.csv").write_text("kept")
+    with pytest.raises(ValueError, match="exists already"):
+        CSVLogger(tmp_path / "metrics.csv")

@@ -9,7 +9,8 @@ from conftest import command_limit
 
 import purejaxppo
 
-PUBLIC = {"PPOConfig", "make_train", "sweep", "Sweep", "SweepResult", "TrainOutput", "load_policy", "evaluate"}
+PUBLIC = {"PPOConfig", "make_train", "sweep", "Sweep", "SweepResult", "TrainOutput", "load_policy", "evaluate",
+          "CSVLogger", "ProgressBar", "TensorBoardLogger", "WandbLogger"}
 
 
 def test_dir_lists_the_public_api():

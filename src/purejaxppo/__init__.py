@@ -10,7 +10,8 @@ networks, rollout, GAE, losses, update, train), `scale` (sweeps, devices and hos
 
 from purejaxppo.core.config import PPOConfig
 
-__all__ = ["PPOConfig", "Sweep", "SweepResult", "TrainOutput", "evaluate", "load_policy", "make_train", "sweep"]
+__all__ = ["CSVLogger", "PPOConfig", "ProgressBar", "Sweep", "SweepResult", "TensorBoardLogger", "TrainOutput",
+           "WandbLogger", "evaluate", "load_policy", "make_train", "sweep"]
 __version__ = "0.1.0"
 
 # Imported on first use: gymnax runs JAX computations when imported, and a multi-host program must call
@@ -18,7 +19,9 @@ __version__ = "0.1.0"
 _LAZY = {"TrainOutput": "purejaxppo.core.train", "make_train": "purejaxppo.core.train",
          "sweep": "purejaxppo.scale.sweep", "Sweep": "purejaxppo.scale.sweep",
          "SweepResult": "purejaxppo.scale.results", "load_policy": "purejaxppo.io.policy",
-         "evaluate": "purejaxppo.io.evaluation"}
+         "evaluate": "purejaxppo.io.evaluation", "CSVLogger": "purejaxppo.io.chunk_loggers",
+         "ProgressBar": "purejaxppo.io.chunk_loggers", "TensorBoardLogger": "purejaxppo.io.loggers",
+         "WandbLogger": "purejaxppo.io.loggers"}
 
 
 def __getattr__(name: str):

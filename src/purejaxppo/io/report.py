@@ -6,7 +6,7 @@ import csv
 import math
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -18,20 +18,28 @@ from purejaxppo.scale.stats import smooth
 
 
 def write_metrics_csv(path: Path, result: SweepResult) -> None:
-    """One row per configuration, seed and update: `config, seed, update`, a column per swept hyperparameter,
-    then every metric."""
-    names = in_report_order(result.metrics)
-    swept = list(result.hyperparams)
-    num_configs, num_seeds, num_updates = result.metrics["episode_return"].shape
+    """One row per configuration, seed and update (`metrics_rows`) under `metrics_header`."""
     with replacing(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["config", "seed", "update", *swept, *names])
-        for c in range(num_configs):
-            hyper = [cell(result.hyperparams[h][c]) for h in swept]
-            for s in range(num_seeds):
-                for u in range(num_updates):
-                    w.writerow([c, result.seeds[s], u + 1, *hyper,
-                                *(cell(result.metrics[n][c, s, u]) for n in names)])
+        w.writerow(metrics_header(result))
+        w.writerows(metrics_rows(result, 0, result.metrics["episode_return"].shape[-1]))
+
+
+def metrics_header(result: SweepResult) -> list[str]:
+    """metrics.csv's columns: `config, seed, update`, a column per swept hyperparameter, then every metric."""
+    return ["config", "seed", "update", *result.hyperparams, *in_report_order(result.metrics)]
+
+
+def metrics_rows(result: SweepResult, start: int, stop: int) -> Iterator[list[Any]]:
+    """metrics.csv's rows of updates `start` to `stop - 1` (0-based; the file counts from 1), by configuration,
+    then seed, then update."""
+    names = in_report_order(result.metrics)
+    num_configs, num_seeds = result.metrics["episode_return"].shape[:2]
+    for c in range(num_configs):
+        hyper = [cell(result.hyperparams[h][c]) for h in result.hyperparams]
+        for s in range(num_seeds):
+            for u in range(start, stop):
+                yield [c, result.seeds[s], u + 1, *hyper, *(cell(result.metrics[n][c, s, u]) for n in names)]
 
 
 def label(hyperparams: dict[str, Any]) -> str:

@@ -24,7 +24,7 @@ from purejaxppo.scale.parallel import gather, pad_rows, shard_rows
 from purejaxppo.scale.plan import make_plan
 from purejaxppo.scale.program import Compiled, ProgramArgs, SweepProgram, SweepState, place_envs, place_runs
 from purejaxppo.scale.results import SweepResult
-from purejaxppo.scale.schedule import next_stop, report_interval
+from purejaxppo.scale.schedule import next_stop, one_percent, report_interval
 from purejaxppo.scale.stats import final_returns
 
 
@@ -170,14 +170,31 @@ class Sweep:
             train_seconds=train_seconds,
         )
 
-    def run(self) -> SweepResult:
-        """Trains every run to the end and gathers the results on every process."""
+    def run(self, loggers: Sequence[Any] = (), log_every: int | None = None) -> SweepResult:
+        """Trains every run to the end and gathers the results on every process. With `loggers` (each with
+        `log(result, start, stop)` and `close()`, as `purejaxppo.io.loggers` has them), it trains chunk by chunk
+        and gives each logger the updates of every chunk (a chunk ends at each multiple of `log_every`, default
+        1% of the run, and more often where chunks are short), closing them at the end; the bits are the same
+        either way."""
         if self.compiled is None:
             self.compile()
-        start = time.perf_counter()
-        progress = self.advance(self.init(), self.config.num_updates)
-        jax.block_until_ready(progress.metrics)
-        return self.result(progress, time.perf_counter() - start)
+        if not loggers:
+            start = time.perf_counter()
+            progress = self.advance(self.init(), self.config.num_updates)
+            jax.block_until_ready(progress.metrics)
+            return self.result(progress, time.perf_counter() - start)
+        progress, seconds = self.init(), 0.0
+        try:
+            every = (log_every or one_percent(self.config.num_updates),)
+            for advanced, chunk_seconds in self.chunks(progress, every=every):
+                before, progress, seconds = progress.done, advanced, seconds + chunk_seconds
+                so_far = self.result(progress, params=False)
+                for logger in loggers:
+                    logger.log(so_far, before, progress.done)
+        finally:
+            for logger in loggers:
+                logger.close()
+        return self.result(progress, seconds)
 
 
 @functools.partial(jax.jit, static_argnums=2)
@@ -194,6 +211,8 @@ def sweep(
     callback: Callable[[dict[str, Any]], None] | None = None,
     devices: Sequence[jax.Device] | None = None,
     env: Any = None,
+    loggers: Sequence[Any] = (),
+    log_every: int | None = None,
     **grid: Sequence[float],
 ) -> SweepResult:
     """Trains every configuration of the product `grid` over `num_seeds` seeds in one compiled program.
@@ -204,6 +223,9 @@ def sweep(
     devices of all processes; in one process, no more of them than there are runs), padded to a multiple of their
     number. On a CPU, `purejaxppo.scale.compilation.use_cpu_cores()` before JAX's first computation makes each
     core a device, so the runs spread over the cores. `callback` gets the metrics of every hundredth update and
-    of the last, each `[C * S]` (configuration-major). `env`: your own env, as in `make_train`.
+    of the last, each `[C * S]` (configuration-major). `env`: your own env, as in `make_train`. `loggers` get the
+    metrics as training goes, every `log_every` updates (default 1% of the run), as the CLI's do:
+    `purejaxppo.CSVLogger(path)`, `ProgressBar()`, `TensorBoardLogger(log_dir)`, `WandbLogger(project, run_dir)`,
+    or your own with `log(result, start, stop)` and `close()` (docs/architecture.md, "A logger").
     """
-    return Sweep(config, num_seeds, seed, callback, devices, env=env, **grid).run()
+    return Sweep(config, num_seeds, seed, callback, devices, env=env, **grid).run(loggers, log_every)
