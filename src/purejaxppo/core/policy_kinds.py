@@ -84,7 +84,7 @@ class FeedForward:
         return None, None
 
     def act(self, params: Any, obs: jax.Array, hidden: Any, first: Any) -> Act:
-        return Act(self.network.apply(params, obs, method=ActorCritic.policy), None, hidden)
+        return Act(self.network.apply(params, obs, method="policy"), None, hidden)
 
     def next_carry(self, state: Any, obs: jax.Array, act: Act, done: jax.Array) -> EnvCarry:
         return EnvCarry(state, obs)
@@ -94,7 +94,7 @@ class FeedForward:
         all) skip the critic pass (under vmap the cond becomes a select, and the pass is always made)."""
         return jax.lax.cond(
             bootstrap.any(),
-            lambda: self.network.apply(params, preprocess(final_obs), method=ActorCritic.value),
+            lambda: self.network.apply(params, preprocess(final_obs), method="value"),
             lambda: jnp.zeros(bootstrap.shape, jnp.float32))
 
     def values(self, params, steps, end, preprocess) -> tuple[jax.Array, jax.Array]:
@@ -102,7 +102,7 @@ class FeedForward:
         observations, `[T + 1, B]`, not step by step: one large pass costs less than T small ones. V(s_t+1) is
         the next step's V(s_t), or the bootstrap `critic_step` read, or 0 at a termination."""
         obs = jnp.concatenate([steps.obs, end.obs[None]])
-        values = self.network.apply(params, preprocess(obs), method=ActorCritic.value)
+        values = self.network.apply(params, preprocess(obs), method="value")
         next_value = jnp.where(steps.bootstrap, steps.critic, jnp.where(steps.terminated, 0.0, values[1:]))
         return values[:-1], next_value
 
@@ -226,10 +226,14 @@ def make_torso(config: PPOConfig, image_shape: tuple[int, ...] | None) -> MLPTor
     return CNNTorso(tuple(image_shape))
 
 
-def make_policy_kind(config: PPOConfig, action_spec: ActionSpec, image_shape: tuple[int, ...] | None = None
-                     ) -> FeedForward | Recurrent:
+def make_policy_kind(config: PPOConfig, action_spec: ActionSpec, image_shape: tuple[int, ...] | None = None,
+                     network: Any = None) -> FeedForward | Recurrent:
     """The config's policy: `Recurrent` with `config.recurrent`, else `FeedForward`, with its network and
-    `make_torso`'s torso."""
+    `make_torso`'s torso; or `FeedForward` with a user's `network` (`core.user_network`)."""
+    if network is not None:
+        from purejaxppo.core.user_network import user_network
+
+        return FeedForward(user_network(network, config, action_spec))
     args = (action_spec, config.hidden_sizes, config.activation, config.shared_torso, make_torso(config, image_shape))
     if config.recurrent:
         return Recurrent(RecurrentActorCritic(*args))

@@ -42,6 +42,7 @@ from purejaxppo.core.update import (
     make_schedule,
     update,
 )
+from purejaxppo.core.user_network import check_network
 
 
 @struct.dataclass
@@ -96,27 +97,32 @@ class Components(NamedTuple):
                                  objective=self.objective, hp=self.loss_hp)
 
 
-def make_components(config: PPOConfig, env: EpisodeStatistics | None = None) -> Components:
+def make_components(config: PPOConfig, env: EpisodeStatistics | None = None, network: Any = None) -> Components:
     """The run's env (`env`, made once by `purejaxppo.core.envs.run_env`; made here from `config` if not given)
-    and the values the config's other choices select: the one place that reads them."""
+    and the values the config's other choices select: the one place that reads them. `network`: a user's, in
+    place of the config's (`purejaxppo.core.user_network`)."""
     env = run_env(config.env, config.env_kwargs, env)
     obs_normalizer, reward_scaler = make_normalizers(config, env.action_spec.mask_size)
     schedule = make_schedule(config)
-    return Components(env=env, policy=make_policy_kind(config, env.action_spec, image_shape_of(env)),
+    policy = make_policy_kind(config, env.action_spec, image_shape_of(env), network)
+    if network is not None:
+        check_network(policy.network, env.action_spec, env.observation_size)
+    return Components(env=env, policy=policy,
                       objective=make_objective(config), obs_normalizer=obs_normalizer, reward_scaler=reward_scaler,
                       schedule=schedule, tx=make_optimizer(schedule, config.max_grad_norm),
                       early_stop=make_early_stop(config), loss_hp=loss_hyperparams(config))
 
 
 def make_trainer(config: PPOConfig, env_sharding: Callable[[Any], Any] | None = None,
-                 env: EpisodeStatistics | None = None) -> Trainer:
+                 env: EpisodeStatistics | None = None, network: Any = None) -> Trainer:
     """`init` and `update_step` for `config`. Its numeric fields may be tracers (a vmapped sweep).
 
     `env_sharding`, if given, is applied to the `[num_envs, ...]` env batch after every reset and rollout (a
     sharding constraint that spreads the envs over devices; see `purejaxppo.scale.parallel`). `env`: the run's
-    env, made once (`purejaxppo.core.envs.run_env`); made here from `config` if not given.
+    env, made once (`purejaxppo.core.envs.run_env`); made here from `config` if not given. `network`: see
+    `make_train`.
     """
-    c = make_components(config, env)
+    c = make_components(config, env, network)
     grad_steps_per_update = config.update_epochs * config.num_minibatches
     place = env_sharding or (lambda envs: envs)
 
@@ -183,6 +189,7 @@ def make_train(
     callback: Callable[[dict[str, Any]], None] | None = None,
     env_sharding: Callable[[Any], Any] | None = None,
     env: Any = None,
+    network: Any = None,
 ) -> Callable[[jax.Array], TrainOutput]:
     """Builds `train(rng) -> TrainOutput` for `config`.
 
@@ -191,8 +198,12 @@ def make_train(
     every update with that update's metrics, each of shape `[]` or `[N]`. `env_sharding`: see `make_trainer`.
     `env`: your own env object (or a function returning one) to train instead of an id; it is registered under
     `config.env`, which names it (`purejaxppo.core.envs.register_env`). Or an env `make_env` made, trained as it is.
+    `network`: your own flax module for the feed-forward policy, or a factory `(action_spec, config) -> module`,
+    keeping the contract `ActorCritic` keeps (`purejaxppo.core.user_network`, docs/your-network.md); checked
+    against the env's observations before anything compiles.
     """
-    trainer = make_trainer(config, env_sharding, run_env(config.env, config.env_kwargs, env))
+    env = run_env(config.env, config.env_kwargs, env)
+    trainer = make_trainer(config, env_sharding, env, network)
 
     def train(rng: jax.Array) -> TrainOutput:
         batched = rng.ndim == (1 if jax.dtypes.issubdtype(rng.dtype, jax.dtypes.prng_key) else 2)

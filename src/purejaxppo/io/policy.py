@@ -49,7 +49,7 @@ class Policy:
 
     def __init__(self, config: PPOConfig, params: Any, env: Env, run: int = 0, seed: int = 0,
                  updates_done: int = 0, hyperparams: dict[str, float] | None = None,
-                 obs_stats: RunningStats | None = None):
+                 obs_stats: RunningStats | None = None, network: Any = None):
         if config.normalize_obs and obs_stats is None:
             raise ValueError("the policy of a run with normalize_obs needs its observation statistics")
         self.config = config
@@ -64,7 +64,8 @@ class Policy:
         self.seed = seed  # the training seed of that run
         self.updates_done = updates_done  # updates trained when the checkpoint was saved
         self.hyperparams = dict(hyperparams or {})  # the swept hyperparameters' values for this run
-        self.kind = make_policy_kind(config, env.action_spec, image_shape_of(env))  # feed-forward or recurrent
+        # feed-forward or recurrent; a user's network (`make_train(network=)`) where the run trained one
+        self.kind = make_policy_kind(config, env.action_spec, image_shape_of(env), network)
         self.network = self.kind.network
 
     def __repr__(self) -> str:
@@ -130,11 +131,13 @@ class Policy:
         return env_action(action, self.action_spec)
 
 
-def load_policy(run_dir: str | Path, run: int | None = None, env: str | None = None) -> Policy:
+def load_policy(run_dir: str | Path, run: int | None = None, env: str | None = None, network: Any = None
+                ) -> Policy:
     """The policy of run `run` of the run directory `run_dir`, from its latest checkpoint.
 
     A run of a "package.module:factory" env loads only when `env` names that id too: making the env imports and
-    calls that code, which a file alone may not ask for. An `env` that is not the run's env is refused.
+    calls that code, which a file alone may not ask for. An `env` that is not the run's env is refused. A run
+    trained with a network of your own (`make_train(network=)`) loads with that `network` again.
 
     `run` indexes the flat runs axis, configuration-major (`run = c * num_seeds + s`). Default: the first seed
     of the best-ranked configuration in summary.json, or run 0 if the run has no summary yet (a run stopped
@@ -149,7 +152,7 @@ def load_policy(run_dir: str | Path, run: int | None = None, env: str | None = N
     if not (run_dir / "config.json").is_file() and not (run_dir / "checkpoints").is_dir():
         raise ValueError(f"{run_dir} is not a purejaxppo run: it has no config.json and no checkpoints/")
     checkpointer = Checkpointer(run_dir, allow_env=env)
-    return _read_consistently(checkpointer, lambda step: _policy_at(run_dir, checkpointer, step, run, env))
+    return _read_consistently(checkpointer, lambda step: _policy_at(run_dir, checkpointer, step, run, env, network))
 
 
 ATTEMPTS = 5
@@ -175,7 +178,8 @@ def _read_consistently(checkpointer, read):
                           "(a run is saving there): try again, or when the run has ended")
 
 
-def _policy_at(run_dir: Path, checkpointer, step: int | None, run: int | None, env_id: str | None) -> Policy:
+def _policy_at(run_dir: Path, checkpointer, step: int | None, run: int | None, env_id: str | None,
+               network: Any = None) -> Policy:
     meta = checkpointer.meta(step)  # CheckpointError (a ValueError) when there is none or it is unreadable
     try:
         config = PPOConfig(**meta["config"])
@@ -200,14 +204,14 @@ def _policy_at(run_dir: Path, checkpointer, step: int | None, run: int | None, e
                          f"{'s' if num_runs > 1 else ''}{shape}, 0 to {num_runs - 1}")
     run = int(run)
 
-    template = state_template(plan, EpisodeStatistics(env))  # the env made once, not again for the template
+    template = state_template(plan, EpisodeStatistics(env), network)  # the env made once, not again for it
     progress, done = checkpointer.restore(template, meta["done"])  # CheckpointError when corrupt
     params, obs_stats = jax.tree.map(lambda x: jnp.asarray(x[run]), (progress.state.params,
                                                                        progress.state.norm.obs))
     c, s = divmod(run, plan.num_seeds)
     hyperparams = dict(zip(grid, plan.combos[c]))
     config = dataclasses.replace(config, **hyperparams)
-    return Policy(config, params, env, run, seeds[s], done, hyperparams, obs_stats)
+    return Policy(config, params, env, run, seeds[s], done, hyperparams, obs_stats, network)
 
 
 def _best_run(run_dir: Path, num_configs: int, num_seeds: int) -> int:

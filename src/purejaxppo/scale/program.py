@@ -80,16 +80,17 @@ class SweepFunctions(NamedTuple):
 
 
 def sweep_functions(config: PPOConfig, placement: Placement, callback: Callable | None = None,
-                    env: Any = None) -> SweepFunctions:
+                    env: Any = None, network: Any = None) -> SweepFunctions:
     """The functions of a sweep of `config` on `placement`. `callback`, if given, gets the metrics of every
     hundredth update and of the last, each `[runs]` (padding rows included). `env`: the sweep's env, made once
-    (`purejaxppo.core.envs.run_env`) for every run and every trace; made here if not given."""
+    (`purejaxppo.core.envs.run_env`) for every run and every trace; made here if not given. `network`: a user's
+    (`purejaxppo.core.user_network`)."""
     env = run_env(config.env, config.env_kwargs, env)
     report_every = one_percent(config.num_updates)
     replicated = NamedSharding(placement.mesh, PartitionSpec())
 
     def trainer(row_values):
-        return make_trainer(dataclasses.replace(config, **row_values), placement.shard_envs, env)
+        return make_trainer(dataclasses.replace(config, **row_values), placement.shard_envs, env, network)
 
     # Jitted, so that their traces are cached: every driver's init and the program's init share one of each
     # (tracing an update is the slow part of a warm start; the program's loop, traced under the runs' mesh, traces
@@ -129,11 +130,11 @@ def sweep_functions(config: PPOConfig, placement: Placement, callback: Callable 
     return SweepFunctions(init_state, sweep_init, sweep_program)
 
 
-def state_template(plan: SweepPlan, env: Any = None) -> SweepState:
+def state_template(plan: SweepPlan, env: Any = None, network: Any = None) -> SweepState:
     """The shapes and dtypes of a sweep's state on the host (`Sweep.to_host`), `[runs]` leading, as
     `jax.ShapeDtypeStruct`s: what a checkpoint of it is restored into. Traces; computes and compiles nothing.
-    `env`: as `sweep_functions` takes it."""
-    functions = sweep_functions(plan.config, place_runs(1, jax.devices()[:1]), env=env)
+    `env`, `network`: as `sweep_functions` takes them."""
+    functions = sweep_functions(plan.config, place_runs(1, jax.devices()[:1]), env=env, network=network)
     state, metrics = jax.eval_shape(functions.init, *plan.rows())
     return SweepState(state, metrics, 0)
 
@@ -164,13 +165,15 @@ class Compiled(NamedTuple):
 class SweepProgram:
     """The program of `plan` on `placement`, ready to compile."""
 
-    def __init__(self, plan: SweepPlan, placement: Placement, callback: Callable | None = None, env: Any = None):
+    def __init__(self, plan: SweepPlan, placement: Placement, callback: Callable | None = None, env: Any = None,
+                 network: Any = None):
         self.plan = plan
-        self.functions = sweep_functions(plan.config, placement, callback, env)
+        self.functions = sweep_functions(plan.config, placement, callback, env, network)
         self.init_fn, self.fn = self.functions.init, self.functions.program
         # A host callback cannot be exported; on one device, no sharding needs to be part of the cache key.
         # A user's env is code purejaxppo cannot fingerprint: a program cached for it could outlive an edit.
-        self.cacheable = callback is None and placement.mesh.size == 1 and not is_user_env(plan.config.env)
+        self.cacheable = (callback is None and placement.mesh.size == 1 and not is_user_env(plan.config.env)
+                          and network is None)  # a user's network, too, is code no key fingerprints
 
     def compile(self, rows: Any, make_args: Callable[[], ProgramArgs], cache: Path | None = None) -> Compiled:
         """Compiles for the arguments `make_args()` returns (`rows`, an initial state and metrics, start, stop).

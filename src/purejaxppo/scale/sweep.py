@@ -43,12 +43,14 @@ class Sweep:
         data_parallel: bool = False,
         configurations: dict[str, Sequence[float]] | None = None,
         env: Any = None,
+        network: Any = None,
         **grid: Sequence[float],
     ):
         """See `sweep`. `callback` is called after every hundredth of the run's updates and after the last.
         With `data_parallel`, the sweep is one run whose envs are split over `devices` (default: all local).
         `configurations`, instead of a product `grid`, lists the configurations themselves: its i-th values are
-        configuration i's (a tuner's trials). `env`: see `make_train`; every run of the sweep trains that one."""
+        configuration i's (a tuner's trials). `env`: see `make_train`; every run of the sweep trains that one.
+        `network`: your own, as `make_train` takes it."""
         if isinstance(env, list):  # env=[...] asks to sweep env ids, which make_plan refuses by name
             grid, env = {**grid, "env": env}, None
         if configurations is not None and grid:
@@ -57,14 +59,14 @@ class Sweep:
         if data_parallel and (plan.num_seeds > 1 or plan.grid):
             raise ValueError("data parallelism trains one run: use it without a sweep grid and with one seed")
         self.env = run_env(config.env, config.env_kwargs, env)  # made and checked once, for every run and trace
-        make_trainer(config, env=self.env)  # a policy the env cannot have fails here, before anything compiles
+        make_trainer(config, env=self.env, network=network)  # a policy the env cannot have fails here, unbuilt
         self.placement = place_envs(config, devices) if data_parallel else place_runs(plan.num_runs, devices)
         check_sweep_fits(config, self.env, self.placement, plan.num_runs, data_parallel)
         self.rows = shard_rows(pad_rows(plan.rows(), self.placement.multiple), self.placement.rows)
         if callback is not None:  # drop the padding rows before the caller sees them
             user_callback = callback
             callback = lambda metrics: user_callback(jax.tree.map(lambda x: x[:plan.num_runs], metrics))
-        self.program = SweepProgram(plan, self.placement, callback, self.env)
+        self.program = SweepProgram(plan, self.placement, callback, self.env, network)
         self.compiled: Compiled | None = None
 
     # The plan's and placement's figures, under the names callers have used.
@@ -211,6 +213,7 @@ def sweep(
     callback: Callable[[dict[str, Any]], None] | None = None,
     devices: Sequence[jax.Device] | None = None,
     env: Any = None,
+    network: Any = None,
     loggers: Sequence[Any] = (),
     log_every: int | None = None,
     **grid: Sequence[float],
@@ -223,9 +226,9 @@ def sweep(
     devices of all processes; in one process, no more of them than there are runs), padded to a multiple of their
     number. On a CPU, `purejaxppo.scale.compilation.use_cpu_cores()` before JAX's first computation makes each
     core a device, so the runs spread over the cores. `callback` gets the metrics of every hundredth update and
-    of the last, each `[C * S]` (configuration-major). `env`: your own env, as in `make_train`. `loggers` get the
-    metrics as training goes, every `log_every` updates (default 1% of the run), as the CLI's do:
+    of the last, each `[C * S]` (configuration-major). `env` and `network`: your own, as `make_train` takes them.
+    `loggers` get the metrics as training goes, every `log_every` updates (default 1% of the run), as the CLI's do:
     `purejaxppo.CSVLogger(path)`, `ProgressBar()`, `TensorBoardLogger(log_dir)`, `WandbLogger(project, run_dir)`,
     or your own with `log(result, start, stop)` and `close()` (docs/architecture.md, "A logger").
     """
-    return Sweep(config, num_seeds, seed, callback, devices, env=env, **grid).run(loggers, log_every)
+    return Sweep(config, num_seeds, seed, callback, devices, env=env, network=network, **grid).run(loggers, log_every)

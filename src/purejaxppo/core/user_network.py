@@ -1,0 +1,83 @@
+"""A network of your own for the feed-forward policy, in place of the config's `ActorCritic`.
+
+The contract (docs/your-network.md), the one `ActorCritic` follows:
+
+    a flax module, or a factory `factory(action_spec, config) -> module`, whose
+    __call__(obs [..., obs_size]) -> (pi, value)   pi a distrax distribution of batch shape [...], value [...]
+    policy(obs) -> pi                               the actor alone (acting)
+    value(obs) -> value                             the critic alone (bootstrapping)
+
+pi is `distrax.Categorical` for discrete actions (`action_spec.num_actions` logits), `distrax.Independent` of
+Categoricals for several discrete factors, or `distrax.MultivariateNormalDiag` of `action_spec.size` dimensions
+for continuous actions: the kinds the losses and the KL objective read. An env with an action mask appends it to
+the observation (`purejaxppo.core.networks.split_mask` takes it apart). A recurrent policy keeps the built-in
+GRU: `recurrent=True` with a network of your own is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import distrax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from purejaxppo.core.config import PPOConfig
+from purejaxppo.core.envs.base import ActionSpec
+
+CONTRACT = ("a flax module (or a factory(action_spec, config) returning one) with __call__(obs) -> (pi, value), "
+            "policy(obs) -> pi and value(obs) -> value, pi a distrax Categorical, Independent or "
+            "MultivariateNormalDiag of batch shape [...] and value [...] for obs [..., obs_size] "
+            "(docs/your-network.md)")
+
+
+def user_network(network: Any, config: PPOConfig, action_spec: ActionSpec) -> nn.Module:
+    """`network` as the module to train: itself, or what the factory returns for `action_spec` and `config`."""
+    if config.recurrent:
+        raise ValueError("a network of your own is for feed-forward policies: with recurrent=True the built-in GRU "
+                         "is used; train with recurrent=False, or without network=")
+    module = network if isinstance(network, nn.Module) else network(action_spec, config) if callable(network) else None
+    if not isinstance(module, nn.Module):
+        raise ValueError(f"network={network!r} is not {CONTRACT}")
+    return module
+
+
+def check_network(module: nn.Module, action_spec: ActionSpec, obs_size: int) -> None:
+    """ValueError (one line) unless `module` keeps the contract on a batch `[2, obs_size]` of observations:
+    traced only (`jax.eval_shape`), nothing is computed."""
+    name = type(module).__name__
+    for method in ("policy", "value"):
+        if not callable(getattr(module, method, None)):
+            raise ValueError(f"network {name} has no {method}(obs): a network is {CONTRACT}")
+    obs = jnp.zeros((2, obs_size), jnp.float32)
+    shapes: dict[str, tuple[int, ...]] = {}
+    try:
+        params = jax.eval_shape(module.init, jax.random.key(0), obs)
+        jax.eval_shape(lambda p: shapes.update(_outputs(module, p, obs)), params)  # shapes are known when traced
+    except ValueError:
+        raise
+    except Exception as e:  # the user's code, failing in any way on the env's observations
+        raise ValueError(f"network {name} failed on observations [2, {obs_size}] ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0][:160] if str(e) else ''}): a network is {CONTRACT}") from None
+    size = action_spec.size if not action_spec.discrete else None
+    pi, value = shapes["pi"], shapes["value"]
+    if pi != (2,) or value != (2,):
+        raise ValueError(f"network {name} returned a policy of batch shape {list(pi)} and values of shape "
+                         f"{list(value)} for observations [2, {obs_size}], not [2] and [2]: a network is {CONTRACT}"
+                         + (f"; here, {size} action dimensions" if size else ""))
+
+
+def _outputs(module: nn.Module, params: Any, obs: jax.Array) -> dict[str, tuple[int, ...]]:
+    """The batch shapes of what `module` gives for `obs` (`pi`, `value`), after checking their kinds."""
+    pi, value = module.apply(params, obs)
+    for kind_pi in (pi, module.apply(params, obs, method="policy")):
+        if not isinstance(kind_pi, (distrax.Categorical, distrax.Independent, distrax.MultivariateNormalDiag)):
+            what = "an array" if isinstance(kind_pi, jax.Array) else f"a {type(kind_pi).__name__}"
+            raise ValueError(f"network {type(module).__name__} returned {what} as its policy, not a distrax "
+                             f"distribution: a network is {CONTRACT}")
+    values = module.apply(params, obs, method="value")
+    if values.shape != value.shape:
+        raise ValueError(f"network {type(module).__name__}'s value(obs) is {list(values.shape)}, its __call__'s "
+                         f"value {list(value.shape)}: a network is {CONTRACT}")
+    return {"pi": tuple(pi.batch_shape), "value": tuple(value.shape)}
