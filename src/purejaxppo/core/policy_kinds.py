@@ -231,8 +231,10 @@ def make_policy_kind(config: PPOConfig, action_spec: ActionSpec, image_shape: tu
     """The config's policy: `Recurrent` with `config.recurrent`, else `FeedForward`, with its network and
     `make_torso`'s torso; or `FeedForward` with a user's `network` (`core.user_network`)."""
     if network is not None:
-        from purejaxppo.core.user_network import user_network
+        from purejaxppo.core.user_network import RECURRENT, user_network
 
+        if config.recurrent:
+            raise ValueError(RECURRENT)
         return FeedForward(user_network(network, config, action_spec))
     args = (action_spec, config.hidden_sizes, config.activation, config.shared_torso, make_torso(config, image_shape))
     if config.recurrent:

@@ -32,11 +32,12 @@ CONTRACT = ("a flax module (or a factory(action_spec, config) returning one) wit
             "(docs/your-network.md)")
 
 
+RECURRENT = ("a network of your own is for feed-forward policies: with recurrent=True the built-in GRU is used; "
+             "train with recurrent=False, or without network=")
+
+
 def user_network(network: Any, config: PPOConfig, action_spec: ActionSpec) -> nn.Module:
     """`network` as the module to train: itself, or what the factory returns for `action_spec` and `config`."""
-    if config.recurrent:
-        raise ValueError("a network of your own is for feed-forward policies: with recurrent=True the built-in GRU "
-                         "is used; train with recurrent=False, or without network=")
     module = network if isinstance(network, nn.Module) else network(action_spec, config) if callable(network) else None
     if not isinstance(module, nn.Module):
         raise ValueError(f"network={network!r} is not {CONTRACT}")
