@@ -19,14 +19,8 @@ import jax.numpy as jnp
 
 from purejaxppo.core.env_ids import is_factory_id
 from purejaxppo.core.envs.base import NO_FINAL_OBSERVATION, Env, ProtocolError
-from purejaxppo.core.envs.functional import (
-    LEGACY_WARNING,
-    FunctionalEnv,
-    check_kwarg_types,
-    keyword_names,
-    signature_defaults,
-    split_env_kwargs,
-)
+from purejaxppo.core.envs.functional import LEGACY_WARNING, FunctionalEnv
+from purejaxppo.core.envs.naming import check_kwarg_types, keyword_names, signature_defaults, split_env_kwargs
 
 _REGISTERED: dict[str, Any] = {}  # name -> env object or factory, for this process (`register_env`)
 

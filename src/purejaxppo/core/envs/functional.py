@@ -15,8 +15,6 @@ Observations become flat float32 vectors (a `Discrete` observation one-hot; a Di
 from __future__ import annotations
 
 import dataclasses
-import inspect
-import numbers
 from typing import Any, Callable
 
 import jax
@@ -26,7 +24,6 @@ from gymnax.environments import spaces
 from gymnax.environments.environment import Environment
 
 from purejaxppo.core.envs.base import NO_FINAL_OBSERVATION, ActionSpec, ProtocolError
-from purejaxppo.core.envs.naming import unknown_parameter
 from purejaxppo.core.envs.observations import ObservationCodec, observation_codec
 from purejaxppo.core.envs.wrappers import reset_where_done
 
@@ -140,79 +137,3 @@ def steps_as_gymnax(env: Any) -> bool:
     `step_env`, `is_truncated`, and `reset_env` where the episode ended, with the key split in two."""
     return (isinstance(env, Environment) and hasattr(Environment, "is_truncated")
             and type(env).step is Environment.step and type(env).reset is Environment.reset)
-
-
-def keyword_names(function: Any) -> set[str] | None:
-    """The names `function` takes by keyword (`self` aside); None if it takes any (**kwargs) or cannot be
-    inspected."""
-    try:
-        parameters = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is p.VAR_KEYWORD for p in parameters):
-        return None
-    return {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"}
-
-
-def signature_defaults(function: Any) -> dict[str, Any]:
-    """The default of each of `function`'s parameters that has one ({} if it cannot be inspected)."""
-    try:
-        parameters = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):
-        return {}
-    return {p.name: p.default for p in parameters if p.default is not p.empty}
-
-
-def _is_number(value: Any) -> bool:
-    if isinstance(value, (numbers.Number, np.number)):
-        return True
-    return hasattr(value, "dtype") and np.ndim(value) == 0 and np.issubdtype(value.dtype, np.number)
-
-
-STEP_COUNTS = ("max_steps_in_episode", "max_timesteps", "max_steps", "episode_length", "time_limit")
-"""The env kwargs by which the suites declare an episode's length in steps: gymnax's and the adapters' name,
-Craftax's, navix's and xminigrid's, Brax's, jumanji's."""
-
-
-def check_kwarg_types(env_id: str, kwargs: dict[str, Any], defaults: dict[str, Any]) -> None:
-    """ValueError (one line) for the first of `kwargs` whose default is a number and whose value is not (a string
-    given for it would otherwise fail deep inside the traced program), or that counts steps (`STEP_COUNTS`) and is
-    not a positive integer (a negative limit would train on one-step episodes)."""
-    for name, value in kwargs.items():
-        if name in defaults and _is_number(defaults[name]) and not _is_number(value):
-            default = defaults[name].item() if hasattr(defaults[name], "item") else defaults[name]
-            raise ValueError(f"env {env_id!r}: {name}={value!r} is not a number (its default is {default!r}); "
-                             f"give a number, e.g. {name}={default!r}")
-        if name in STEP_COUNTS and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
-            raise ValueError(f"env {env_id!r}: {name}={value!r} is invalid: it counts an episode's steps, so it must "
-                             "be a positive integer, e.g. 500")
-
-
-def check_constructor_kwargs(env_id: str, constructor: Callable, kwargs: dict[str, Any], also: tuple[str, ...] = ()
-                             ) -> None:
-    """ValueError (one line) for the first of `kwargs` that `constructor` does not take by name (naming the valid
-    ones, with `also`, the names the adapter takes itself), or that is not a number where its default is."""
-    takes = keyword_names(constructor) or set()
-    for name in kwargs:
-        if name not in takes:
-            raise unknown_parameter(env_id, name, [*takes, *also])
-    check_kwarg_types(env_id, kwargs, signature_defaults(constructor))
-
-
-def split_env_kwargs(env_id: str, kwargs: dict[str, Any], params: Any, constructor: Callable | None
-                     ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(constructor arguments, params fields) of `kwargs`; ValueError naming the valid names for any other, or
-    the first given a non-number where its default is a number."""
-    fields = [f.name for f in dataclasses.fields(params)] if dataclasses.is_dataclass(params) else []
-    takes = keyword_names(constructor) if constructor is not None else set()
-    built, set_params = {}, {}
-    for name, value in kwargs.items():
-        if name in fields:
-            set_params[name] = value
-        elif takes is None or name in takes:
-            built[name] = value
-        else:
-            raise unknown_parameter(env_id, name, [*fields, *takes])
-    check_kwarg_types(env_id, set_params, {name: getattr(params, name) for name in set_params})
-    check_kwarg_types(env_id, built, signature_defaults(constructor) if constructor is not None else {})
-    return built, set_params

@@ -10,8 +10,8 @@ from typing import Any
 import gymnax
 import jax
 
-from purejaxppo.core.envs.functional import FunctionalEnv, split_env_kwargs
-from purejaxppo.core.envs.naming import create, unknown_env_id
+from purejaxppo.core.envs.functional import FunctionalEnv
+from purejaxppo.core.envs.naming import create, split_env_kwargs, unknown_env_id
 
 
 def is_gymnax_env_id(env_id: str) -> bool:

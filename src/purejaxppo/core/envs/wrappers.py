@@ -105,12 +105,12 @@ class AutoReset(Wrapper):
         return _protocol_step(out, obs, state)
 
 
-class BatchedReset(Wrapper):
-    """A batch of envs steps at once and generates `resets_per_step(N)` fresh episodes per step, which the envs
+class BatchedReset(AutoReset):
+    """An `AutoReset` whose batch of envs generates `resets_per_step(N)` fresh episodes per step, which the envs
     whose episode ended take in turn: the i-th env to end takes fresh episode i (modulo their number). With one
     per env (`share` 1), every ended env starts a fresh episode of its own. A suite whose reset costs far more than
     a step shares fewer (Craftax's optimistic resets: a sixteenth of the batch); envs ending at the same step may
-    then share one start."""
+    then share one start. One env's `step` is `AutoReset`'s: a batch of one."""
 
     def __init__(self, env: Any, share: int = 1):
         super().__init__(env)
@@ -118,11 +118,6 @@ class BatchedReset(Wrapper):
 
     def resets_per_step(self, num_envs: int) -> int:
         return max(1, num_envs // self.share)
-
-    def step(self, key: jax.Array, state: Any, action: jax.Array):
-        """One env's step: `step_batch` on a batch of one."""
-        out = self.step_batch(key[None], jax.tree.map(lambda x: x[None], state), action[None])
-        return jax.tree.map(lambda x: x[0], out)
 
     def step_batch(self, keys: jax.Array, state: Any, action: jax.Array):
         """The protocol's step over a batch `[N]` of keys, states and actions; every value `[N, ...]`."""

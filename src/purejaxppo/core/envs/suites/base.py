@@ -26,8 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from purejaxppo.core.envs.base import ActionSpec, multi_discrete
-from purejaxppo.core.envs.functional import check_kwarg_types
-from purejaxppo.core.envs.naming import unknown_parameter
+from purejaxppo.core.envs.naming import check_kwarg_types, unknown_parameter
 from purejaxppo.core.envs.observations import observation_codec
 from purejaxppo.core.envs.wrappers import AutoReset, BatchedReset, Stepped, TimeLimit, TimeLimitState, Wrapper
 

@@ -19,8 +19,7 @@ import jumanji
 from jumanji import specs
 from jumanji.types import StepType
 
-from purejaxppo.core.envs.functional import check_constructor_kwargs, check_kwarg_types, keyword_names
-from purejaxppo.core.envs.naming import create
+from purejaxppo.core.envs.naming import check_constructor_kwargs, check_kwarg_types, create, keyword_names
 from purejaxppo.core.envs.wrappers import Stepped
 
 PREFIX = "jumanji:"

@@ -12,8 +12,7 @@ from typing import Any
 import jax
 import navix
 
-from purejaxppo.core.envs.functional import check_constructor_kwargs, check_kwarg_types
-from purejaxppo.core.envs.naming import create
+from purejaxppo.core.envs.naming import check_constructor_kwargs, check_kwarg_types, create
 from purejaxppo.core.envs.wrappers import Stepped
 
 PREFIX = "navix:"
