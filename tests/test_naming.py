@@ -4,8 +4,9 @@ suite alike, and an unknown parameter or a failed creation reads the same whiche
 import gymnax
 import pytest
 
+from purejaxppo.core.env_ids import SUITES
 from purejaxppo.core.envs import check_env_id, make_base_env, naming
-from purejaxppo.core.envs.suites import SUITES, _adapter_module
+from purejaxppo.core.envs.suites import _adapter_module
 
 KNOWN = {"gymnax": "CartPole-v1", "brax:": "brax:halfcheetah", "craftax:": "craftax:Craftax-Classic-Symbolic-v1",
          "jumanji:": "jumanji:Snake-v1", "xminigrid:": "xminigrid:MiniGrid-Empty-8x8",

@@ -95,9 +95,8 @@ def test_a_factory_id_in_a_file_trains_when_the_user_names_it_too(tmp_path):
 
 
 def test_the_suites_ids_are_no_code_and_load_from_files():
-    from purejaxppo.core.env_ids import NAMED_PREFIXES, is_factory_id
+    from purejaxppo.core.env_ids import NAMED_PREFIXES, SUITES, is_factory_id
     from purejaxppo.core.envs import BRAX_PREFIX
-    from purejaxppo.core.envs.suites import SUITES
     from purejaxppo.io.run_meta import check_env_from_file
 
     assert set(NAMED_PREFIXES) == {BRAX_PREFIX, *(suite.prefix for suite in SUITES)}

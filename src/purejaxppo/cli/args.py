@@ -12,6 +12,7 @@ from typing import Any, Sequence
 from purejaxppo.cli.field_help import field_docs
 from purejaxppo.cli.run_dir import holds_results
 from purejaxppo.core.config import NUMERIC_FIELDS, PPOConfig
+from purejaxppo.core.env_ids import named_prefixes
 from purejaxppo.io import loggers
 from purejaxppo.io.run_meta import check_env_from_file
 from purejaxppo.scale.compilation import cpu_cores
@@ -29,9 +30,9 @@ class OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="python -m purejaxppo.run", description="Train PPO on a gymnax environment.")
-    parser.add_argument("--env", help="gymnax env id; brax:, craftax:, jumanji:, xminigrid: or navix: and the suite's "
-                        "own env name, with that extra (docs/suites.md); or package.module:factory, a function "
-                        "returning your own env (default CartPole-v1)")
+    parser.add_argument("--env", help=f"gymnax env id; {', '.join(named_prefixes())} and the suite's own env name, "
+                        "with that extra (docs/suites.md); or package.module:factory, a function returning your own "
+                        "env (default CartPole-v1)")
     parser.add_argument("--config", type=Path, metavar="FILE",
                         help="a JSON file of config fields (e.g. a tuner's best.json), on top of the env's defaults; "
                              "flags given beside it override it")
@@ -192,7 +193,8 @@ def parse_sweeps(specs: Sequence[str]) -> dict[str, list[float]]:
 
 def output_dir(out: Path | None, env: str) -> Path:
     """Where results go; refuses a directory that already holds files, so nothing saved is overwritten."""
-    # brax:ant -> runs/brax-ant-<time>: Windows forbids ":" in a path, and scp reads it as a host separator.
+    # <suite>:<name> -> runs/<suite>-<name>-<time>: Windows forbids ":" in a path, and scp reads it as a host
+    # separator.
     out = out or Path("runs") / f"{env.replace(':', '-')}-{time.strftime('%Y%m%d-%H%M%S')}"
     if (out.exists() or out.is_symlink()) and not out.is_dir():
         raise ValueError(f"--out {out} is {describe(out)}, not a folder; choose another directory")

@@ -30,8 +30,9 @@ class PPOConfig:
 
     # --- structural (static): changing one recompiles ---
     env: str = struct.field(pytree_node=False, default="CartPole-v1")
-    """A gymnax env id, e.g. "CartPole-v1", "Breakout-MinAtar", "Catch-bsuite"; "brax:<name>" (brax extra); or
-    "package.module:factory", a function that returns your own env (docs/your-env.md)."""
+    """A gymnax env id, e.g. "CartPole-v1", "Breakout-MinAtar", "Catch-bsuite"; "<suite>:<name>" for a suite's env
+    (`core.env_ids.SUITES`, each an extra); or "package.module:factory", a function that returns your own env
+    (docs/your-env.md)."""
     env_kwargs: tuple[tuple[str, Any], ...] = struct.field(pytree_node=False, default=())
     """The env's parameters by name: gymnax params fields (max_steps_in_episode, ...) or constructor or factory
     arguments; a dict, kept as sorted (name, value) pairs."""
@@ -58,7 +59,7 @@ class PPOConfig:
     shared_torso: bool = struct.field(pytree_node=False, default=False)
     """One MLP torso with a policy head and a value head, instead of two networks."""
     torso: str = struct.field(pytree_node=False, default="mlp")
-    """"mlp", or "cnn": a small convolutional layer over image and grid observations (MinAtar, navix, xminigrid,
+    """"mlp", or "cnn": a small convolutional layer over image and grid observations (MinAtar, the grid worlds,
     pixels) before the MLP; recurrent policies too."""
     recurrent: bool = struct.field(pytree_node=False, default=False)
     """A GRU torso (width hidden_sizes[0]) that remembers the episode so far; minibatches are whole env sequences."""

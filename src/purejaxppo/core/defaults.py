@@ -1,5 +1,6 @@
 """The defaults each env trains with unless told otherwise (`PPOConfig.for_env`, the CLI): its suite's row, then
-its own, over `PPOConfig`'s class defaults (PPO's classic CartPole settings).
+its own, over `PPOConfig`'s class defaults (PPO's classic CartPole settings). A suite's defaults, and its envs'
+own, are in its row of `core.env_ids.SUITES`; gymnax's envs' are here.
 
 Every row names where it comes from in `SOURCES`: a tuner run's record, `experiments/tuning/<env>/` (its command,
 tables and best.json, here to 4 significant digits; `experiments/tune_all.py --print-defaults` prints the rows),
@@ -10,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from purejaxppo.core import env_ids
+
 _MINATAR = ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders")
-_BRAX = ("ant", "halfcheetah", "hopper", "humanoid", "humanoidstandup", "inverted_double_pendulum",
-         "inverted_pendulum", "pusher", "reacher", "swimmer", "walker2d")
 
 ENV_DEFAULTS: dict[str, dict[str, Any]] = {
     "CartPole-v1": dict(total_timesteps=200_000, num_envs=8, update_epochs=10, lr=3.588e-3, gamma=0.9846,
@@ -44,20 +45,23 @@ ENV_DEFAULTS: dict[str, dict[str, Any]] = {
     "MetaMaze-misc": dict(normalize_obs=True, lr=2.186e-3),
     "PointRobot-misc": dict(num_envs=16, recurrent=True, normalize_obs=True, lr=1.503e-3),
     "BernoulliBandit-misc": dict(num_envs=16, recurrent=True, normalize_obs=True, lr=3.178e-3),
-    **{f"brax:{name}": dict(total_timesteps=1_000_000, num_envs=16, num_steps=128, num_minibatches=32,
-                            update_epochs=10, lr=3e-4, ent_coef=0.0) for name in _BRAX},
 }
-"""Each env's own defaults: what it trains with that differs from the class defaults."""
+"""Each gymnax env's own defaults: what it trains with that differs from the class defaults."""
 
-SUITE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "xminigrid:": dict(total_timesteps=500_000, num_envs=16, num_steps=64),
-    "navix:": dict(total_timesteps=500_000, num_envs=16, num_steps=64),
-    "jumanji:": dict(total_timesteps=1_000_000, num_envs=64, num_steps=64, num_minibatches=8, activation="relu",
-                     lr=1e-3),
-    "craftax:": dict(total_timesteps=2_000_000, num_envs=64, num_steps=64, num_minibatches=8, hidden_sizes=(256, 256),
-                     lr=2e-4, gae_lambda=0.8, ent_coef=0.01),
-}
-"""Defaults of every env of a suite (by id prefix), under any env's own row."""
+
+def suite_rows() -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], dict[str, str]]:
+    """From the suites' rows: their defaults by id prefix, their envs' own by id, and where each comes from."""
+    suites, envs, sources = {}, {}, {}
+    for suite in env_ids.SUITES:
+        if suite.defaults:
+            suites[suite.prefix], sources[suite.prefix] = dict(suite.defaults), suite.defaults_source
+        for name, row in suite.env_defaults.items():
+            envs[suite.prefix + name], sources[suite.prefix + name] = dict(row), suite.defaults_source
+    return suites, envs, sources
+
+
+SUITE_DEFAULTS, _SUITE_ENV_DEFAULTS, _SUITE_SOURCES = suite_rows()  # as shipped
+ENV_DEFAULTS.update(_SUITE_ENV_DEFAULTS)
 
 _TUNED = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1", "Catch-bsuite", "UmbrellaChain-bsuite",
           "DiscountingChain-bsuite", "MemoryChain-bsuite", "MetaMaze-misc", "PointRobot-misc", "BernoulliBandit-misc",
@@ -67,8 +71,7 @@ SOURCES: dict[str, str] = {
     **{env: f"experiments/tuning/{env}" for env in _TUNED},
     "MountainCarContinuous-v0": "docs/defaults.md#mountaincarcontinuous-v0",
     **{f"{game}-MinAtar": "docs/defaults.md#minatar" for game in _MINATAR if game != "Asterix"},
-    **{f"brax:{name}": "docs/defaults.md#brax" for name in _BRAX},
-    **{prefix: "docs/defaults.md#suites" for prefix in SUITE_DEFAULTS},
+    **_SUITE_SOURCES,
 }
 """Where each row of `ENV_DEFAULTS` and `SUITE_DEFAULTS` comes from (tests/test_config.py holds every row to one)."""
 
@@ -77,5 +80,7 @@ def defaults_for(env: str) -> dict[str, Any]:
     """The config fields `env` trains with unless told otherwise: its suite's defaults, then its own."""
     if not isinstance(env, str):
         return {}
-    suite = next((v for prefix, v in SUITE_DEFAULTS.items() if env.startswith(prefix)), {})
-    return {**suite, **ENV_DEFAULTS.get(env, {})}
+    suite = next((s for s in env_ids.SUITES if env.startswith(s.prefix)), None)
+    if suite is None:
+        return dict(ENV_DEFAULTS.get(env, {}))
+    return {**suite.defaults, **suite.env_defaults.get(env.removeprefix(suite.prefix), {})}

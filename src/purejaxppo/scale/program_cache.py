@@ -30,11 +30,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax import export
 
+from purejaxppo.core import env_ids
 from purejaxppo.scale.files import read_bytes, write_file
 
 # Whatever traces into a program: a new version may trace it differently.
 _LIBRARIES = ("jax", "jaxlib", "flax", "optax", "gymnax", "distrax", "chex", "tensorflow-probability", "tfp-nightly",
-              "numpy", "brax", "mujoco", "craftax", "jumanji", "xminigrid", "navix")
+              "numpy")  # and every suite's (`_libraries`)
 _JAX_SETTINGS = ("jax_enable_x64", "jax_default_prng_impl", "jax_threefry_partitionable",
                  "jax_default_matmul_precision")
 
@@ -58,12 +59,17 @@ def _sources_digest() -> str:
     return digest.hexdigest()
 
 
+def _libraries() -> tuple[str, ...]:
+    """The packages whose versions decide a traced program: the core's, and each suite row's."""
+    return (*_LIBRARIES, *(name for suite in env_ids.SUITES for name in (suite.package, *suite.libraries)))
+
+
 def program_key(description: dict[str, Any]) -> str:
     """The cache key of the program `description` (JSON-able) names, in this environment."""
     parts = {
         "program": description,
         "sources": _sources_digest(),
-        "libraries": {name: _version(name) for name in _LIBRARIES},
+        "libraries": {name: _version(name) for name in _libraries()},
         "settings": {name: str(getattr(jax.config, name, None)) for name in _JAX_SETTINGS},
         "python": platform.python_version(),
         # The kind of device, not how many: cached programs run on one device, and a resumed run may see more.

@@ -1,6 +1,6 @@
 """Environments behind one `Env` protocol (`base`): gymnax ids ("CartPole-v1", which auto-reset themselves), the
-suites' ids ("brax:", "craftax:", "jumanji:", "xminigrid:", "navix:", each an optional extra: `suites`, every one
-an adapter in the same stack of `wrappers`), "package.module:factory" ids naming a function that returns an env,
+suites' ids ("<suite>:<name>", a row of `core.env_ids.SUITES` each, an optional extra: `suites`, every one an
+adapter in the same stack of `wrappers`), "package.module:factory" ids naming a function that returns an env,
 names given to env objects with `register_env`, and env objects themselves (`custom`). `make_env` turns an id, or
 an object, into the env PPO trains on; `run_env` does so once for a run, which then passes it down. Errors naming
 an env or its parameters are worded in `naming`."""

@@ -14,6 +14,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from purejaxppo.core import env_ids
+
 SUGGESTIONS = 3
 CUTOFF = 0.6  # difflib's own default: low enough for a typo or a missing character, high enough to stay relevant
 
@@ -84,21 +86,22 @@ def _is_number(value: Any) -> bool:
     return hasattr(value, "dtype") and np.ndim(value) == 0 and np.issubdtype(value.dtype, np.number)
 
 
-STEP_COUNTS = ("max_steps_in_episode", "max_timesteps", "max_steps", "episode_length", "time_limit")
-"""The env kwargs by which the suites declare an episode's length in steps: gymnax's and the adapters' name,
-Craftax's, navix's and xminigrid's, Brax's, jumanji's."""
+def step_counts() -> set[str]:
+    """The env kwargs that declare an episode's length in steps: gymnax's name, which every env takes, and each
+    suite's own (its row's `max_steps_field`)."""
+    return {"max_steps_in_episode", *(s.max_steps_field for s in env_ids.SUITES if s.max_steps_field)}
 
 
 def check_kwarg_types(env_id: str, kwargs: dict[str, Any], defaults: dict[str, Any]) -> None:
     """ValueError (one line) for the first of `kwargs` whose default is a number and whose value is not (a string
-    given for it would otherwise fail deep inside the traced program), or that counts steps (`STEP_COUNTS`) and is
+    given for it would otherwise fail deep inside the traced program), or that counts steps (`step_counts`) and is
     not a positive integer (a negative limit would train on one-step episodes)."""
     for name, value in kwargs.items():
         if name in defaults and _is_number(defaults[name]) and not _is_number(value):
             default = defaults[name].item() if hasattr(defaults[name], "item") else defaults[name]
             raise ValueError(f"env {env_id!r}: {name}={value!r} is not a number (its default is {default!r}); "
                              f"give a number, e.g. {name}={default!r}")
-        if name in STEP_COUNTS and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
+        if name in step_counts() and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
             raise ValueError(f"env {env_id!r}: {name}={value!r} is invalid: it counts an episode's steps, so it must "
                              "be a positive integer, e.g. 500")
 

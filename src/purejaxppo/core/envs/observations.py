@@ -7,7 +7,7 @@ out as
     [ image (H*W*C), the other leaves raveled in pytree order, action mask ]
 
 The image is the largest leaf of rank 3 (`[H, W, C]`) or 2 (`[H, W]`, one channel): a CNN torso reshapes it back.
-The action mask is the leaf named `action_mask` (jumanji's, or a user's dict key): kept out of the features and
+The action mask is the leaf named `action_mask` (a suite's, or a user's dict key): kept out of the features and
 put last, as 0.0/1.0, where the policy reads it (`networks.split_mask`).
 """
 

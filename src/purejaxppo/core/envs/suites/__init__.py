@@ -1,5 +1,5 @@
-"""The JAX env suites, each an optional extra, by id prefix: "brax:", "craftax:", "jumanji:", "xminigrid:",
-"navix:". A suite is an adapter module (`base` says what it holds) and a row of `SUITES` (`core.env_ids`, which
+"""The JAX env suites, each an optional extra, by id prefix (the rows of `core.env_ids.SUITES`). A suite is an
+adapter module (`base` says what it holds) and a row of `SUITES` (`core.env_ids`, which
 the commands read before any suite is imported); every suite's env is the same stack of wrappers on its adapter
 (`base.suite_env`). A suite's module is imported only when one of its ids is made: the suites are slow to import,
 and absent unless their extra is installed."""
@@ -12,16 +12,17 @@ from typing import Any
 
 import jax
 
-from purejaxppo.core.env_ids import SUITES, Suite
+from purejaxppo.core import env_ids
+from purejaxppo.core.env_ids import Suite
 from purejaxppo.core.envs.naming import unknown_env_id
 from purejaxppo.core.envs.suites.base import suite_env
 
-BRAX_PREFIX = next(suite.prefix for suite in SUITES if suite.package == "brax")
+BRAX_PREFIX = next(suite.prefix for suite in env_ids.SUITES if suite.package == "brax")
 
 
 def suite_of(env_id: str) -> Suite | None:
     """The suite whose prefix `env_id` starts with, or None."""
-    return next((s for s in SUITES if isinstance(env_id, str) and env_id.startswith(s.prefix)), None)
+    return next((s for s in env_ids.SUITES if isinstance(env_id, str) and env_id.startswith(s.prefix)), None)
 
 
 def _adapter_module(suite: Suite, env_id: str):
@@ -49,4 +50,18 @@ def make_suite_env(env_id: str, **env_kwargs: Any):
     # Envs are made inside traced functions too (a sweep's init); suites that build arrays when constructed
     # (navix's spaces) need them concrete, and so does the trace of a reset that reads the observation's layout.
     with jax.ensure_compile_time_eval():
-        return suite_env(getattr(_adapter_module(suite, env_id), suite.adapter)(env_id, **env_kwargs), suite.share)
+        adapter = getattr(_adapter_module(suite, env_id), suite.adapter)
+        return suite_env(adapter(env_id, **_renamed(suite, env_id, env_kwargs)), suite.share)
+
+
+def _renamed(suite: Suite, env_id: str, env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """`env_kwargs` with `max_steps_in_episode`, the name every env takes for its episode limit, given the
+    suite's own name for it (`Suite.max_steps_field`)."""
+    field = suite.max_steps_field
+    if field is None or "max_steps_in_episode" not in env_kwargs:
+        return env_kwargs
+    if field in env_kwargs:
+        raise ValueError(f"env {env_id!r}: max_steps_in_episode and {field} name one limit: give one of them")
+    kwargs = dict(env_kwargs)
+    kwargs[field] = kwargs.pop("max_steps_in_episode")
+    return kwargs

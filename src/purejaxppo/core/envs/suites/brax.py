@@ -22,7 +22,6 @@ from flax import struct
 from purejaxppo.core.envs.naming import create
 from purejaxppo.core.envs.wrappers import Stepped
 
-PREFIX = "brax:"
 DEFAULT_EPISODE_LENGTH = 1000
 
 
@@ -57,7 +56,7 @@ class BraxEnv:
         if isinstance(episode_length, bool) or not isinstance(episode_length, numbers.Integral) or episode_length < 1:
             raise ValueError(f"episode_length={episode_length!r} is invalid: must be a positive integer")
         self.env_id = env_id
-        self.raw = create(env_id, brax_registry.get_environment, env_id.removeprefix(PREFIX), **brax_kwargs)
+        self.raw = create(env_id, brax_registry.get_environment, env_id.partition(":")[2], **brax_kwargs)
         self.time_limit = int(episode_length)
         size = self.raw.action_size
         self.action_space = ("box", ((-1.0,) * size, (1.0,) * size))

@@ -17,7 +17,6 @@ from craftax.craftax_env import make_craftax_env_from_name
 from purejaxppo.core.envs.suites.base import set_fields
 from purejaxppo.core.envs.wrappers import Stepped
 
-PREFIX = "craftax:"
 NAMES = ("Craftax-Classic-Symbolic-v1", "Craftax-Classic-Pixels-v1", "Craftax-Symbolic-v1", "Craftax-Pixels-v1")
 
 
@@ -28,9 +27,7 @@ def names() -> list[str]:
 class CraftaxEnv:
     def __init__(self, env_id: str, **kwargs: Any):
         self.env_id = env_id
-        self.raw = make_craftax_env_from_name(env_id.removeprefix(PREFIX), auto_reset=False)
-        if "max_steps_in_episode" in kwargs:
-            kwargs["max_timesteps"] = kwargs.pop("max_steps_in_episode")
+        self.raw = make_craftax_env_from_name(env_id.partition(":")[2], auto_reset=False)
         self.suite_params = set_fields(env_id, self.raw.default_params, kwargs, also=("max_steps_in_episode",))
         self.time_limit = int(self.suite_params.max_timesteps)
         self.action_space = ("discrete", self.raw.num_actions)

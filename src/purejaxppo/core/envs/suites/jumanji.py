@@ -22,7 +22,6 @@ from jumanji.types import StepType
 from purejaxppo.core.envs.naming import check_constructor_kwargs, check_kwarg_types, create, keyword_names
 from purejaxppo.core.envs.wrappers import Stepped
 
-PREFIX = "jumanji:"
 NEVER = 2**30  # the time limit the env itself is given: the adapter's own ends the episode first
 
 
@@ -33,10 +32,9 @@ def names() -> list[str]:
 class JumanjiEnv:
     def __init__(self, env_id: str, **kwargs: Any):
         self.env_id = env_id
-        name = env_id.removeprefix(PREFIX)
-        limit = kwargs.pop("max_steps_in_episode", kwargs.pop("time_limit", None))
-        check_kwarg_types(env_id, {"max_steps_in_episode": limit} if limit is not None else {},
-                          {"max_steps_in_episode": 1})
+        name = env_id.partition(":")[2]
+        limit = kwargs.pop("time_limit", None)  # max_steps_in_episode arrives renamed (its row)
+        check_kwarg_types(env_id, {"time_limit": limit} if limit is not None else {}, {"time_limit": 1})
         made = jumanji.make(name)
         own = getattr(made, "time_limit", None)
         if "time_limit" in (keyword_names(type(made).__init__) or set()):

@@ -15,7 +15,6 @@ import navix
 from purejaxppo.core.envs.naming import check_constructor_kwargs, check_kwarg_types, create
 from purejaxppo.core.envs.wrappers import Stepped
 
-PREFIX = "navix:"
 DEFAULT_MAX_STEPS = 100  # navix.make's own default
 
 
@@ -26,9 +25,9 @@ def names() -> list[str]:
 class NavixEnv:
     def __init__(self, env_id: str, **kwargs: Any):
         self.env_id = env_id
-        name = env_id.removeprefix(PREFIX)
-        max_steps = kwargs.pop("max_steps_in_episode", kwargs.pop("max_steps", DEFAULT_MAX_STEPS))
-        check_kwarg_types(env_id, {"max_steps_in_episode": max_steps}, {"max_steps_in_episode": DEFAULT_MAX_STEPS})
+        name = env_id.partition(":")[2]
+        max_steps = kwargs.pop("max_steps", DEFAULT_MAX_STEPS)  # max_steps_in_episode arrives renamed (its row)
+        check_kwarg_types(env_id, {"max_steps": max_steps}, {"max_steps": DEFAULT_MAX_STEPS})
         max_steps = int(max_steps)
         check_constructor_kwargs(env_id, type(navix.make(name, max_steps=max_steps)).__init__, kwargs,
                                  also=("max_steps", "max_steps_in_episode"))

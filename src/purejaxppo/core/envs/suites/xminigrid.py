@@ -15,8 +15,6 @@ from xminigrid.types import StepType
 from purejaxppo.core.envs.suites.base import set_fields
 from purejaxppo.core.envs.wrappers import Stepped
 
-PREFIX = "xminigrid:"
-
 
 def names() -> list[str]:
     return list(xminigrid.registered_environments())
@@ -25,9 +23,7 @@ def names() -> list[str]:
 class XMiniGridEnv:
     def __init__(self, env_id: str, **kwargs: Any):
         self.env_id = env_id
-        self.raw, params = xminigrid.make(env_id.removeprefix(PREFIX))
-        if "max_steps_in_episode" in kwargs:
-            kwargs["max_steps"] = kwargs.pop("max_steps_in_episode")
+        self.raw, params = xminigrid.make(env_id.partition(":")[2])
         self.suite_params = set_fields(env_id, params, kwargs, also=("max_steps_in_episode",))
         self.time_limit = int(self.suite_params.max_steps)
         self.action_space = ("discrete", self.raw.num_actions(self.suite_params))
