@@ -42,14 +42,22 @@ class LineEnv:
 @pytest.fixture
 def toy_suite(monkeypatch):
     module = types.ModuleType("purejaxppo.core.envs.suites.toy")
-    module.names = lambda: ["Line-v0", "Ring-v0"]
+    module.looked_up = 0
+
+    def names():
+        module.looked_up += 1
+        return ["Line-v0", "Ring-v0"]
+
+    module.names = names
     module.LineEnv = LineEnv
     monkeypatch.setitem(sys.modules, module.__name__, module)
     monkeypatch.setattr(env_ids, "SUITES", (*env_ids.SUITES, TOY))
+    return module
 
 
 def test_a_suite_is_one_module_and_one_row(toy_suite):
     env = make_env("toy:Line-v0", length=4, max_steps_in_episode=7)  # the common name, renamed by the row
+    assert toy_suite.looked_up == 1  # its id checked once, by what made it
     assert env.observation_size == 4 and env.action_spec.num_actions == 2
     assert env.params.max_steps_in_episode == 7  # its TimeLimit, from the suite's own max_steps
     with pytest.raises(ValueError, match=r"has no env 'Lin-v0'; did you mean toy:Line-v0"):

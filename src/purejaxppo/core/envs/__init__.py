@@ -28,10 +28,9 @@ __all__ = ["ActionSpec", "BRAX_PREFIX", "Env", "EpisodeStatistics", "GymnaxEnv",
 
 
 def check_env_id(env_id: str) -> None:
-    """Raises ValueError for an id no suite registers, naming the closest ones. A "module:factory" id is
-    checked where it is made (it must be imported)."""
-    if not isinstance(env_id, str) or not env_id.strip():
-        raise ValueError(f"env id {env_id!r} is invalid: name an env, e.g. CartPole-v1")
+    """Raises ValueError for an id no suite registers, naming the closest ones, without making its env. A
+    "module:factory" id is checked where it is made (it must be imported)."""
+    _check_id_form(env_id)
     if suite_of(env_id):
         check_suite_env_id(env_id)
     elif not (is_factory_id(env_id) or is_registered(env_id)):
@@ -47,7 +46,7 @@ def make_base_env(env: str | Any, **env_kwargs: Any) -> Env:
         if env_kwargs:
             raise ValueError("env_kwargs apply to an env made from an id; an env object comes as it was built")
         return adapt_env(env, getattr(env, "env_id", None) or type(env[0] if isinstance(env, tuple) else env).__name__)
-    check_env_id(env)
+    _check_id_form(env)  # the rest of the id is checked once, by what makes its env
     if is_registered(env):
         return make_registered_env(env, env_kwargs)
     if suite_of(env):
@@ -55,6 +54,11 @@ def make_base_env(env: str | Any, **env_kwargs: Any) -> Env:
     if is_factory_id(env):
         return make_factory_env(env, env_kwargs)
     return GymnaxEnv(env, **env_kwargs)
+
+
+def _check_id_form(env_id: Any) -> None:
+    if not isinstance(env_id, str) or not env_id.strip():
+        raise ValueError(f"env id {env_id!r} is invalid: name an env, e.g. CartPole-v1")
 
 
 def make_env(env: str | Any, **env_kwargs: Any) -> EpisodeStatistics:
