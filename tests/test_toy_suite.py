@@ -55,6 +55,7 @@ def toy_suite(monkeypatch):
     return module
 
 
+@pytest.mark.slow
 def test_a_suite_is_one_module_and_one_row(toy_suite):
     env = make_env("toy:Line-v0", length=4, max_steps_in_episode=7)  # the common name, renamed by the row
     assert toy_suite.looked_up == 1  # its id checked once, by what made it

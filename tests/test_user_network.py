@@ -108,6 +108,7 @@ def test_a_run_of_a_users_network_loads_with_it(tmp_path):
     assert evaluate(policy, episodes=2).shape == (2,)
 
 
+@pytest.mark.slow
 @pytest.mark.learning
 def test_a_users_network_learns_cartpole():
     config = PPOConfig.for_env("CartPole-v1")
