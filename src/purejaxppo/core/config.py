@@ -17,10 +17,12 @@ import numpy as np
 from flax import struct
 
 from purejaxppo.core.defaults import defaults_for
-from purejaxppo.core.objectives import OBJECTIVES as OBJECTIVE_VALUES
 
 ACTIVATIONS = ("tanh", "relu", "gelu", "swish")
-OBJECTIVES = tuple(OBJECTIVE_VALUES)  # each objective the config accepts is a value with its loss
+OBJECTIVES = ("clip", "kl_penalty")
+"""The objectives the config names, each a value with its loss in `core.objectives.OBJECTIVES` (the config names
+them without importing them: the objectives' module depends on the losses, which a config does not;
+tests/test_choices.py holds the two tables to the same names)."""
 TORSOS = ("mlp", "cnn")
 
 

@@ -76,6 +76,7 @@ class Trainer(NamedTuple):
 
     init: Callable[[jax.Array], TrainState]  # key -> initial state
     update_step: Callable[[TrainState], tuple[TrainState, dict[str, jax.Array]]]  # one update and its metrics
+    components: Components  # the values it was made of: what else needs them (the memory estimate) reads them here
 
 
 class Components(NamedTuple):
@@ -161,7 +162,7 @@ def make_trainer(config: PPOConfig, env_sharding: Callable[[Any], Any] | None = 
         return TrainState(params=params, opt_state=opt_state, env=place(envs), key=key, update_count=count,
                           norm=norm, kl_beta=kl_beta), metrics
 
-    return Trainer(init, update_step)
+    return Trainer(init, update_step, c)
 
 
 def scan_updates(

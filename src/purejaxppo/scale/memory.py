@@ -18,7 +18,6 @@ import jax
 import numpy as np
 
 from purejaxppo.core.metrics import METRICS
-from purejaxppo.core.objectives import make_objective
 
 FLOAT = 4  # bytes: float32 and int32 throughout
 
@@ -29,13 +28,14 @@ def env_state_bytes(env: Any) -> int:
     return sum(int(np.prod(x.shape)) * x.dtype.itemsize for x in jax.tree.leaves(shapes))
 
 
-def training_bytes(config: Any, env: Any, runs_per_device: int) -> int:
-    """The estimate, in bytes, of one device's share of a sweep of `config` on `env`."""
+def training_bytes(config: Any, env: Any, runs_per_device: int, objective_metrics: int) -> int:
+    """The estimate, in bytes, of one device's share of a sweep of `config` on `env` whose objective adds
+    `objective_metrics` metrics of its own (the KL penalty's two)."""
     transitions = config.num_envs * config.num_steps
     obs, actions = env.observation_size, env.action_spec.size
     per_transition = FLOAT * (3 * obs + 2 * actions + 12)  # recorded, preprocessed into the batch, its minibatch
     activations = FLOAT * 2 * sum(config.hidden_sizes)  # the critic over [T + 1, B] (actor and critic torsos)
-    names = len(METRICS) + len(make_objective(config).metrics)  # the objective's own too (the KL penalty's two)
+    names = len(METRICS) + objective_metrics
     metrics = 2 * FLOAT * names * config.num_updates  # the device's buffer and the host's copy
     per_run = transitions * (per_transition + activations) + config.num_envs * 2 * env_state_bytes(env) + metrics
     return runs_per_device * per_run
@@ -74,14 +74,16 @@ def check_fits(needed: int, device: jax.Device, what: str, lower: str) -> None:
                          f"GiB available on {device.platform}:{device.id}: lower {lower}")
 
 
-def check_sweep_fits(config: Any, env: Any, placement: Any, num_runs: int, data_parallel: bool = False) -> None:
-    """A sweep of `num_runs` runs of `config` on `env` (made once for the sweep) whose batches cannot fit in the
-    memory of `placement`'s devices (`purejaxppo.scale.program.Placement`) is a ValueError now, not an allocation
-    failure after compiling. A CPU's devices share one memory: all of its runs count against it."""
+def check_sweep_fits(trainer: Any, config: Any, placement: Any, num_runs: int, data_parallel: bool = False) -> None:
+    """A sweep of `num_runs` runs of `config` by `trainer` (`core.train.make_trainer`'s: its env and objective,
+    made once) whose batches cannot fit in the memory of `placement`'s devices (`purejaxppo.scale.program.Placement`)
+    is a ValueError now, not an allocation failure after compiling. A CPU's devices share one memory: all of its
+    runs count against it."""
+    env, objective = trainer.components.env, trainer.components.objective
     local_devices = [d for d in placement.mesh.devices.flat if d.process_index == jax.process_index()]
     device, local = local_devices[0], len(local_devices)
     runs = num_runs if device.platform == "cpu" else -(-placement.multiple // local)
-    needed = training_bytes(config, env, 1 if data_parallel else runs)
+    needed = training_bytes(config, env, 1 if data_parallel else runs, len(objective.metrics))
     if data_parallel and device.platform != "cpu":
         needed //= local
     check_fits(needed, device, f"training {runs} run(s) of {config.num_envs} envs x {config.num_steps} steps",

@@ -59,9 +59,9 @@ class Sweep:
         if data_parallel and (plan.num_seeds > 1 or plan.grid):
             raise ValueError("data parallelism trains one run: use it without a sweep grid and with one seed")
         self.env = run_env(config.env, config.env_kwargs, env)  # made and checked once, for every run and trace
-        make_trainer(config, env=self.env, network=network)  # a policy the env cannot have fails here, unbuilt
+        trainer = make_trainer(config, env=self.env, network=network)  # a policy the env cannot have fails here
         self.placement = place_envs(config, devices) if data_parallel else place_runs(plan.num_runs, devices)
-        check_sweep_fits(config, self.env, self.placement, plan.num_runs, data_parallel)
+        check_sweep_fits(trainer, config, self.placement, plan.num_runs, data_parallel)
         self.rows = shard_rows(pad_rows(plan.rows(), self.placement.multiple), self.placement.rows)
         if callback is not None:  # drop the padding rows before the caller sees them
             user_callback = callback

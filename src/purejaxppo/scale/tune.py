@@ -137,8 +137,7 @@ class Tuner:
         from purejaxppo.scale.memory import check_sweep_fits
         from purejaxppo.scale.program import place_runs
 
-        make_trainer(self.plan.config, env=self.env)
-        check_sweep_fits(self.plan.config, self.env, place_runs(1), 1)
+        check_sweep_fits(make_trainer(self.plan.config, env=self.env), self.plan.config, place_runs(1), 1)
 
     def run(self) -> TuneResult:
         """Searches every group, confirms the best, and names the winner."""
