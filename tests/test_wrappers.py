@@ -7,10 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purejaxppo.core.envs.suites.base import DEFAULT_TIME_LIMIT, Encoded, suite_env
+from purejaxppo.core.envs.suites.base import DEFAULT_TIME_LIMIT, suite_env
 from purejaxppo.core.envs.wrappers import (
     AutoReset,
     BatchedReset,
+    Encoded,
     EpisodeStatistics,
     Stepped,
     TimeLimit,

@@ -2,10 +2,10 @@
 
     EpisodeStatistics(AutoReset or BatchedReset(TimeLimit(Encoded(adapter))))
 
-`Encoded` (`suites.base`) and `TimeLimit` step one env without resetting it, returning a `Stepped`; the reset
-wrappers make that the `Env` protocol's auto-resetting step (`base`); `EpisodeStatistics` adds episode returns
-and lengths to any `Env`, a gymnax env (which auto-resets itself) included. Attributes a wrapper does not set are
-read from the env it wraps, down to the adapter.
+`Encoded` (an adapter in the protocol's encoding) and `TimeLimit` step one env without resetting it, returning a
+`Stepped`; the reset wrappers make that the `Env` protocol's auto-resetting step (`base`); `EpisodeStatistics`
+adds episode returns and lengths to any `Env`, a gymnax env (which auto-resets itself) included. Attributes a
+wrapper does not set are read from the env it wraps, down to the adapter.
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
+
+from purejaxppo.core.envs.base import ActionSpec, multi_discrete
+from purejaxppo.core.envs.observations import observation_codec
 
 
 class Stepped(NamedTuple):
@@ -188,3 +192,71 @@ class EpisodeStatistics(Wrapper):
                 "episode_length": jnp.where(done, ep_length, 0)}
         state = EpisodeStatsState(env_state, jnp.where(done, 0.0, ep_return), jnp.where(done, 0, ep_length))
         return obs, state, reward, terminated, truncated, info
+
+
+def suite_action_spec(env_id: str, kind: str, values: Any, mask_shape: tuple[int, ...] | None
+                      ) -> tuple[ActionSpec, Callable[[jax.Array], jax.Array]]:
+    """(the policy's spec, policy action -> suite action) for an action space `(kind, values)` (see the module
+    docstring), with the suite's action mask of `mask_shape`.
+
+    A MultiDiscrete space is factorized categoricals. Where its mask is over combinations (`mask_shape ==
+    nvec`, e.g. jumanji's Minesweeper cells), the combinations are instead one categorical, so that the mask
+    stays exact: the policy's index is unraveled into the suite's action.
+    """
+    if kind == "box":
+        low, high = (tuple(float(x) for x in np.ravel(bound)) for bound in values)
+        return ActionSpec(discrete=False, shape=(len(low),), low=low, high=high), lambda a: a
+    if kind == "discrete":
+        n = int(values)
+        if mask_shape not in (None, (n,)):
+            raise ValueError(f"env {env_id!r}: its action mask {list(mask_shape)} does not match its {n} actions")
+        return ActionSpec(discrete=True, num_actions=n, mask_size=n if mask_shape else 0), lambda a: a
+    nvec = tuple(int(n) for n in np.asarray(values).ravel())
+    if mask_shape == nvec and len(nvec) > 1:
+        total = int(np.prod(nvec))
+        spec = ActionSpec(discrete=True, num_actions=total, mask_size=total)
+        return spec, lambda a: jnp.stack(jnp.unravel_index(a, nvec)).astype(jnp.int32)
+    if mask_shape not in (None, (len(nvec), max(nvec))):
+        raise ValueError(f"env {env_id!r}: its action mask {list(mask_shape)} fits neither the combinations "
+                         f"{list(nvec)} nor one row per factor")
+    mask_size = len(nvec) * max(nvec) if mask_shape else 0
+    return multi_discrete(nvec, mask_size), lambda a: a.astype(jnp.int32)
+
+
+class Encoded(Wrapper):
+    """An adapter's env in the protocol's encoding: observations flat float32 (`observations`), the policy's
+    actions as the suite's, rewards float32, ends bool, and typed PRNG keys in the state as their raw data. Steps
+    without resetting (a `Stepped`)."""
+
+    def __init__(self, adapter: Any):
+        super().__init__(adapter)
+        obs, state = jax.eval_shape(adapter.reset, jax.random.key(0))
+        # Typed PRNG keys in a suite's state (navix's, xminigrid's, jumanji's) are carried as their raw uint32
+        # data: checkpoints, sweeps' stacked states and numpy zeros take no key dtype.
+        # They derive from the keys purejaxppo hands in, so they are of JAX's default implementation.
+        self._is_key = [jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) for x in jax.tree.leaves(state)]
+        self.codec = observation_codec(obs)
+        self.observation_size = self.codec.size
+        self.observation_shape = self.codec.shape
+        self.image_shape = self.codec.image_shape
+        self.action_spec, self._to_suite = suite_action_spec(adapter.env_id, *adapter.action_space,
+                                                             self.codec.mask_shape)
+
+    def _carry(self, state: Any) -> Any:
+        leaves, tree = jax.tree.flatten(state)
+        return jax.tree.unflatten(tree, [jax.random.key_data(x) if is_key else x
+                                         for x, is_key in zip(leaves, self._is_key)])
+
+    def _uncarry(self, state: Any) -> Any:
+        leaves, tree = jax.tree.flatten(state)
+        return jax.tree.unflatten(tree, [jax.random.wrap_key_data(x) if is_key else x
+                                         for x, is_key in zip(leaves, self._is_key)])
+
+    def reset(self, key: jax.Array) -> tuple[jax.Array, Any]:
+        obs, state = self.env.reset(key)
+        return self.codec.encode(obs), self._carry(state)
+
+    def step(self, key: jax.Array, state: Any, action: jax.Array) -> Stepped:
+        out = self.env.step(key, self._uncarry(state), self._to_suite(action))
+        return Stepped(self.codec.encode(out.obs), self._carry(out.state), jnp.asarray(out.reward, jnp.float32),
+                       jnp.asarray(out.terminated, bool), jnp.asarray(out.truncated, bool))
