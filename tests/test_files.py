@@ -141,3 +141,13 @@ def test_a_config_the_user_names_through_a_link_of_their_own_is_read(tmp_path):
 def test_an_out_that_is_a_file_says_so(tmp_path):
     (tmp_path / "a-file").write_text("")
     assert "is a file, not a folder" in one_line(run_main(*SHORT_RUN, "--out", str(tmp_path / "a-file")))
+
+
+def test_a_wandb_folder_with_its_own_links_does_not_make_a_run_folder_foreign(tmp_path):
+    from purejaxppo.scale.files import foreign_entries
+
+    (tmp_path / "wandb" / "run-1").mkdir(parents=True)
+    os.symlink(tmp_path / "wandb" / "run-1", tmp_path / "wandb" / "latest-run")  # as wandb.init makes it
+    assert foreign_entries(tmp_path, skip=("wandb",)) == []
+    os.symlink(tmp_path / "elsewhere", tmp_path / "metrics.csv")
+    assert foreign_entries(tmp_path, skip=("wandb",)) == [tmp_path / "metrics.csv"]

@@ -79,6 +79,7 @@ class OneValuePerBatch(TwoTowers):
     (NoValue(), "has no value(obs)"),
     (OneValuePerBatch(2), "values of shape [] for observations [2, 4], not [2]"),
     (42, "network=42 is not a flax module"),
+    (TwoTowers(3), "policy is over 3 actions (categorical), this env's are 2 (categorical)"),
     (lambda spec, config: "a module", "is not a flax module"),
 ])
 def test_a_network_that_breaks_the_contract_is_one_line_naming_it(network, message):

@@ -53,7 +53,7 @@ class RunDirLock:
                 raise ValueError(f"{self.out} is in use by another run (process {holder or '?'}): wait for it to "
                                  "end, or choose another folder") from None
             raise
-        foreign = foreign_entries(self.out)
+        foreign = foreign_entries(self.out, skip=("wandb",))  # W&B links its own logs inside its folder
         if foreign:
             os.close(self.fd)
             raise ValueError(_foreign(self.out, foreign[0]))

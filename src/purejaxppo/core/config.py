@@ -180,8 +180,9 @@ def _wrong_kind(name: str, value: Any) -> bool:
     if isinstance(value, (str, bytes, bool, np.bool_, complex)):
         return True
     dtype = getattr(value, "dtype", None)
-    return dtype is not None and np.dtype(dtype).kind not in "iuf" and not jax.dtypes.issubdtype(
-        dtype, jax.dtypes.extended)
+    if dtype is None or jax.dtypes.issubdtype(dtype, jax.dtypes.extended):
+        return False
+    return not (jax.numpy.issubdtype(dtype, jax.numpy.integer) or jax.numpy.issubdtype(dtype, jax.numpy.floating))
 
 
 def _check(ok: bool, field: str, value: Any, allowed: str) -> None:

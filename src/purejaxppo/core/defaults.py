@@ -46,7 +46,8 @@ ENV_DEFAULTS: dict[str, dict[str, Any]] = {
     "PointRobot-misc": dict(num_envs=16, recurrent=True, normalize_obs=True, lr=1.503e-3),
     "BernoulliBandit-misc": dict(num_envs=16, recurrent=True, normalize_obs=True, lr=3.178e-3),
 }
-"""Each gymnax env's own defaults: what it trains with that differs from the class defaults."""
+"""Each env's own defaults: what it trains with that differs from the class defaults (gymnax's written here; a
+suite's envs' added below from its row, as shipped)."""
 
 
 def suite_rows() -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], dict[str, str]]:

@@ -25,6 +25,7 @@ from purejaxppo.core.envs.base import ActionSpec
 from purejaxppo.core.networks import ActorCritic, CNNTorso, MLPTorso
 from purejaxppo.core.records import Batch, EnvCarry, RecurrentCarry, SequenceStart, Step, Transition
 from purejaxppo.core.recurrent import RecurrentActorCritic, initial_hidden
+from purejaxppo.core.user_network import RECURRENT, user_network
 
 Preprocess = Callable[[jax.Array], jax.Array]
 
@@ -231,8 +232,6 @@ def make_policy_kind(config: PPOConfig, action_spec: ActionSpec, image_shape: tu
     """The config's policy: `Recurrent` with `config.recurrent`, else `FeedForward`, with its network and
     `make_torso`'s torso; or `FeedForward` with a user's `network` (`core.user_network`)."""
     if network is not None:
-        from purejaxppo.core.user_network import RECURRENT, user_network
-
         if config.recurrent:
             raise ValueError(RECURRENT)
         return FeedForward(user_network(network, config, action_spec))

@@ -105,10 +105,7 @@ def make_components(config: PPOConfig, env: EpisodeStatistics | None = None, net
     env = run_env(config.env, config.env_kwargs, env)
     obs_normalizer, reward_scaler = make_normalizers(config, env.action_spec.mask_size)
     schedule = make_schedule(config)
-    policy = make_policy_kind(config, env.action_spec, image_shape_of(env), network)
-    if network is not None:
-        check_network(policy.network, env.action_spec, env.observation_size)
-    return Components(env=env, policy=policy,
+    return Components(env=env, policy=make_policy_kind(config, env.action_spec, image_shape_of(env), network),
                       objective=make_objective(config), obs_normalizer=obs_normalizer, reward_scaler=reward_scaler,
                       schedule=schedule, tx=make_optimizer(schedule, config.max_grad_norm),
                       early_stop=make_early_stop(config), loss_hp=loss_hyperparams(config))
@@ -165,6 +162,17 @@ def make_trainer(config: PPOConfig, env_sharding: Callable[[Any], Any] | None = 
     return Trainer(init, update_step, c)
 
 
+def checked_trainer(config: PPOConfig, env_sharding: Callable[[Any], Any] | None = None,
+                    env: EpisodeStatistics | None = None, network: Any = None) -> Trainer:
+    """`make_trainer`'s, with a user's `network` checked against the env's observations: once, here, outside any
+    trace (`make_trainer` itself runs inside a sweep's traces, again for each)."""
+    trainer = make_trainer(config, env_sharding, env, network)
+    if network is not None:
+        c = trainer.components
+        check_network(c.policy.network, c.env.action_spec, c.env.observation_size)
+    return trainer
+
+
 def scan_updates(
     update_step: Callable[[TrainState], tuple[TrainState, dict[str, jax.Array]]],
     state: TrainState,
@@ -204,7 +212,7 @@ def make_train(
     against the env's observations before anything compiles.
     """
     env = run_env(config.env, config.env_kwargs, env)
-    trainer = make_trainer(config, env_sharding, env, network)
+    trainer = checked_trainer(config, env_sharding, env, network)
 
     def train(rng: jax.Array) -> TrainOutput:
         batched = rng.ndim == (1 if jax.dtypes.issubdtype(rng.dtype, jax.dtypes.prng_key) else 2)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -185,7 +186,9 @@ def render(policy: Policy, path: str | Path, seed: int = 0, deterministic: bool 
     env = make_env(policy.env_id, **env_kwargs_of(policy))
     # drawn beside `path` and renamed over it: a failed write leaves the old file, and a link is not written through
     path = Path(path)
-    drawing = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)  # a new file, ours
+    os.close(fd)
+    drawing = Path(name)
     try:
         Visualizer(env.env.env, env.params, states, np.cumsum(rewards)).animate(str(drawing))
         os.replace(drawing, path)

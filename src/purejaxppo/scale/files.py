@@ -17,8 +17,9 @@ import stat
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-SMALL = 1 << 20
-"""The cap on a file read whole (1 MiB): every such file the package writes is a few kB."""
+SMALL = 64 << 20
+"""The cap on a file read whole (64 MiB): most such files the package writes are a few kB, and the largest (a
+run's config.json listing a million seeds, its summary.json a grid's returns) a few MB."""
 
 
 class UnsafeFile(OSError):
@@ -104,7 +105,12 @@ def replacing(path: Path | str, mode: str = "w", perms: int = 0o644, **open_kwar
         os.unlink(tmp)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), perms)
     try:
-        with os.fdopen(fd, mode, **open_kwargs) as f:
+        try:
+            f = os.fdopen(fd, mode, **open_kwargs)
+        except BaseException:
+            os.close(fd)
+            raise
+        with f:
             yield f
         os.replace(tmp, path)
     except BaseException:
@@ -134,11 +140,14 @@ def write_file(path: Path | str, data: str | bytes, perms: int = 0o644) -> None:
         f.write(data)
 
 
-def foreign_entries(folder: Path | str) -> list[Path]:
+def foreign_entries(folder: Path | str, skip: tuple[str, ...] = ()) -> list[Path]:
     """What in `folder`, at any depth, is not a regular file or a folder of its own: links, FIFOs, devices,
-    sockets. Links are listed, not followed."""
+    sockets. Links are listed, not followed. The top-level folders named in `skip` are left out (another
+    program's, which makes links of its own there)."""
     found = []
     for root, dirs, files in os.walk(folder, followlinks=False):
+        if Path(root) == Path(folder):
+            dirs[:] = [d for d in dirs if d not in skip or os.path.islink(Path(root, d))]
         for name in dirs + files:
             path = Path(root, name)
             mode = os.lstat(path).st_mode

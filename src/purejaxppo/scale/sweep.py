@@ -18,7 +18,7 @@ import numpy as np
 
 from purejaxppo.core.config import PPOConfig
 from purejaxppo.core.envs import run_env
-from purejaxppo.core.train import make_trainer
+from purejaxppo.core.train import checked_trainer
 from purejaxppo.scale.memory import check_sweep_fits
 from purejaxppo.scale.parallel import gather, pad_rows, shard_rows
 from purejaxppo.scale.plan import make_plan
@@ -59,7 +59,7 @@ class Sweep:
         if data_parallel and (plan.num_seeds > 1 or plan.grid):
             raise ValueError("data parallelism trains one run: use it without a sweep grid and with one seed")
         self.env = run_env(config.env, config.env_kwargs, env)  # made and checked once, for every run and trace
-        trainer = make_trainer(config, env=self.env, network=network)  # a policy the env cannot have fails here
+        trainer = checked_trainer(config, env=self.env, network=network)  # a policy the env cannot have fails here
         self.placement = place_envs(config, devices) if data_parallel else place_runs(plan.num_runs, devices)
         check_sweep_fits(trainer, config, self.placement, plan.num_runs, data_parallel)
         self.rows = shard_rows(pad_rows(plan.rows(), self.placement.multiple), self.placement.rows)
@@ -178,6 +178,9 @@ class Sweep:
         and gives each logger the updates of every chunk (a chunk ends at each multiple of `log_every`, default
         1% of the run, and more often where chunks are short), closing them at the end; the bits are the same
         either way."""
+        if log_every is not None and (isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 1):
+            raise ValueError(f"log_every={log_every!r} is invalid: give a positive number of updates, or None for 1% "
+                             "of the run")
         if self.compiled is None:
             self.compile()
         if not loggers:
@@ -188,7 +191,8 @@ class Sweep:
         progress, seconds = self.init(), 0.0
         try:
             every = (log_every or one_percent(self.config.num_updates),)
-            for advanced, chunk_seconds in self.chunks(progress, every=every):
+            # processes of one program must cut the same chunks: only one alone adapts them to its timing
+            for advanced, chunk_seconds in self.chunks(progress, every=every, adapt=jax.process_count() == 1):
                 before, progress, seconds = progress.done, advanced, seconds + chunk_seconds
                 so_far = self.result(progress, params=False)
                 for logger in loggers:

@@ -86,10 +86,11 @@ def _is_number(value: Any) -> bool:
     return hasattr(value, "dtype") and np.ndim(value) == 0 and np.issubdtype(value.dtype, np.number)
 
 
-def step_counts() -> set[str]:
-    """The env kwargs that declare an episode's length in steps: gymnax's name, which every env takes, and each
-    suite's own (its row's `max_steps_field`)."""
-    return {"max_steps_in_episode", *(s.max_steps_field for s in env_ids.SUITES if s.max_steps_field)}
+def step_counts(env_id: str) -> set[str]:
+    """The env kwargs that declare an episode's length in steps for `env_id`: gymnax's name, which every env
+    takes, and its suite's own (its row's `max_steps_field`)."""
+    return {"max_steps_in_episode", *(s.max_steps_field for s in env_ids.SUITES
+                                      if s.max_steps_field and env_id.startswith(s.prefix))}
 
 
 def check_kwarg_types(env_id: str, kwargs: dict[str, Any], defaults: dict[str, Any]) -> None:
@@ -101,7 +102,8 @@ def check_kwarg_types(env_id: str, kwargs: dict[str, Any], defaults: dict[str, A
             default = defaults[name].item() if hasattr(defaults[name], "item") else defaults[name]
             raise ValueError(f"env {env_id!r}: {name}={value!r} is not a number (its default is {default!r}); "
                              f"give a number, e.g. {name}={default!r}")
-        if name in step_counts() and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
+        counts = isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+        if name in step_counts(env_id) and not counts:
             raise ValueError(f"env {env_id!r}: {name}={value!r} is invalid: it counts an episode's steps, so it must "
                              "be a positive integer, e.g. 500")
 
